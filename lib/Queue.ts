@@ -1,0 +1,235 @@
+import type { Redis } from 'ioredis';
+import { InvalidOperationError } from './errors/InvalidOperationError.js';
+import { RqError } from './errors/RqError.js';
+import { DEFAULT_TIMEOUT, Job, JobStatus, parseTimeout, type CreateJobOptions, type Retry } from './Job.js';
+import { keysOf } from './redis/connection.js';
+import type { Keys } from './redis/keys.js';
+import { pipeline, queueScript, runScript } from './redis/scripts.js';
+import { defaultSerializer, type Serializer } from './serializers.js';
+
+export type JobClass = typeof Job;
+
+export interface QueueOptions {
+  connection: Redis;
+  jobClass?: JobClass;
+  serializer?: Serializer;
+  /** Timeout of jobs enqueued without one, in seconds (rq's default 180). */
+  defaultTimeout?: number | string;
+}
+
+/** What `enqueueCall` and `enqueueMany` take: the call and rq's job options. */
+export interface EnqueueCallOptions {
+  func: string;
+  args?: readonly unknown[];
+  kwargs?: Readonly<Record<string, unknown>>;
+  timeout?: number | string | null;
+  resultTtl?: number | null;
+  ttl?: number | null;
+  failureTtl?: number | null;
+  description?: string;
+  jobId?: string;
+  atFront?: boolean;
+  meta?: Record<string, unknown>;
+  retry?: Retry | null;
+  onSuccess?: string | null;
+  onFailure?: string | null;
+}
+
+const QUEUE_NAME = /^[^\s:]+$/;
+
+/** Validates a queue name: non-empty, no whitespace, no ':' (it would break rq's `rq:wip:<q>`-style keys). */
+export function validateQueueName(name: unknown): string {
+  if (typeof name !== 'string' || !QUEUE_NAME.test(name)) {
+    throw new RqError(`Invalid queue name ${JSON.stringify(name)}: use a non-empty name without whitespace or ':'`);
+  }
+  return name;
+}
+
+/** A queue: the list `rq:queue:<name>` and the jobs enqueued on it. */
+export class Queue {
+  /** A subclass names its Job class here (`static override jobClass = MyJob`), as rq's `job_class`. */
+  static jobClass: JobClass = Job;
+
+  readonly name: string;
+  readonly connection: Redis;
+  readonly jobClass: JobClass;
+  readonly serializer: Serializer;
+  readonly defaultTimeout: number;
+
+  constructor(name = 'default', options: QueueOptions) {
+    this.name = validateQueueName(name);
+    if (!options?.connection) throw new RqError(`Queue ${JSON.stringify(name)} needs a connection: new Queue(name, { connection })`);
+    this.connection = options.connection;
+    this.jobClass = options.jobClass ?? (new.target as typeof Queue).jobClass;
+    this.serializer = options.serializer ?? defaultSerializer;
+    const timeout = parseTimeout(options.defaultTimeout, 'default timeout') ?? DEFAULT_TIMEOUT;
+    if (timeout !== -1 && timeout <= 0) throw new RqError(`Invalid default timeout ${timeout}: positive seconds, or -1 for no limit`);
+    this.defaultTimeout = timeout;
+  }
+
+  /** Every queue known to Redis (the members of `rq:queues`). */
+  static async all<Q extends Queue>(
+    this: new (name: string, options: QueueOptions) => Q,
+    options: QueueOptions,
+  ): Promise<Q[]> {
+    const keys = keysOf(options.connection);
+    const members = await options.connection.smembers(keys.queues);
+    const names: string[] = [];
+    for (const member of members) {
+      const name = keys.queueNameFromKey(member);
+      if (name === null) {
+        throw new InvalidOperationError(`${keys.queues} holds ${JSON.stringify(member)}, which is not a queue key (${keys.queueKeyPrefix}<name>)`);
+      }
+      names.push(name);
+    }
+    names.sort();
+    return names.map((n) => new this(n, options));
+  }
+
+  get keys(): Keys {
+    return keysOf(this.connection);
+  }
+  get key(): string {
+    return this.keys.queue(this.name);
+  }
+
+  /** Number of jobs waiting. */
+  count(): Promise<number> {
+    return this.connection.llen(this.key);
+  }
+
+  async isEmpty(): Promise<boolean> {
+    return (await this.count()) === 0;
+  }
+
+  /** Ids of the waiting jobs, head first (`offset`, `length` page through them). */
+  jobIds(offset = 0, length = -1): Promise<string[]> {
+    const end = length < 0 ? -1 : offset + length - 1;
+    return this.connection.lrange(this.key, offset, end);
+  }
+
+  /** The waiting jobs, head first; ids without a job hash are left out. */
+  async jobs(offset = 0, length = -1): Promise<Job[]> {
+    const ids = await this.jobIds(offset, length);
+    const jobs = await this.jobClass.fetchMany(ids, { connection: this.connection, serializer: this.serializer });
+    return jobs.filter((j): j is Job => j !== null);
+  }
+
+  /** A job of this queue by id, or null; an id whose hash is gone is dropped from the queue as rq does. */
+  async fetchJob(id: string): Promise<Job | null> {
+    const [job] = await this.jobClass.fetchMany([id], { connection: this.connection, serializer: this.serializer });
+    if (!job) {
+      await this.connection.lrem(this.key, 0, id);
+      return null;
+    }
+    return job;
+  }
+
+  /** Builds (and validates) a job for this queue without writing anything. */
+  createJob(options: EnqueueCallOptions & Pick<CreateJobOptions, 'status' | 'dependsOn' | 'allowDependencyFailures'>): Job {
+    const create: CreateJobOptions = {
+      connection: this.connection,
+      serializer: this.serializer,
+      func: options.func,
+      origin: this.name,
+      timeout: options.timeout ?? this.defaultTimeout,
+    };
+    if (options.args !== undefined) create.args = options.args;
+    if (options.kwargs !== undefined) create.kwargs = options.kwargs;
+    if (options.resultTtl !== undefined) create.resultTtl = options.resultTtl;
+    if (options.ttl !== undefined) create.ttl = options.ttl;
+    if (options.failureTtl !== undefined) create.failureTtl = options.failureTtl;
+    if (options.description !== undefined) create.description = options.description;
+    if (options.jobId !== undefined) create.id = options.jobId;
+    if (options.meta !== undefined) create.meta = options.meta;
+    if (options.retry !== undefined) create.retry = options.retry;
+    if (options.status !== undefined) create.status = options.status;
+    if (options.dependsOn !== undefined) create.dependsOn = options.dependsOn;
+    if (options.allowDependencyFailures !== undefined) create.allowDependencyFailures = options.allowDependencyFailures;
+    if (options.onSuccess !== undefined) create.onSuccess = options.onSuccess;
+    if (options.onFailure !== undefined) create.onFailure = options.onFailure;
+    const job = this.jobClass.create(create);
+    job.enqueueAtFront = options.atFront ?? false;
+    return job;
+  }
+
+  /** `queue.enqueue('tasks.add', 1, 2)`: the function's dotted path, then its positional arguments. */
+  enqueue(func: string, ...args: unknown[]): Promise<Job> {
+    return this.enqueueCall({ func, args });
+  }
+
+  /** Enqueues one call with rq's job options, in one round trip. */
+  async enqueueCall(options: EnqueueCallOptions): Promise<Job> {
+    const job = this.createJob(options);
+    await this.enqueueJob(job);
+    return job;
+  }
+
+  /** Enqueues many calls in one round trip; all are validated before anything is written. */
+  async enqueueMany(calls: readonly EnqueueCallOptions[]): Promise<Job[]> {
+    const jobs = calls.map((c) => this.createJob(c));
+    if (jobs.length === 0) return jobs;
+    const pipe = pipeline(this.connection);
+    for (const job of jobs) queueScript(pipe, 'rqEnqueue', ...this.enqueueScriptArgs(job));
+    const replies = (await pipe.exec()) ?? [];
+    const failure = replies.find(([err]) => err);
+    if (failure?.[0]) throw this.enqueueError(failure[0]);
+    return jobs;
+  }
+
+  /** Puts an existing job object on this queue (status `queued`, `enqueued_at` now). */
+  async enqueueJob(job: Job): Promise<Job> {
+    try {
+      await runScript(this.connection, 'rqEnqueue', ...this.enqueueScriptArgs(job));
+    } catch (err) {
+      throw this.enqueueError(err);
+    }
+    return job;
+  }
+
+  private enqueueScriptArgs(job: Job): [string[], (string | Buffer)[]] {
+    job.origin = this.name;
+    job.status = JobStatus.QUEUED;
+    job.enqueuedAt = new Date();
+    if (job.timeout === null) job.timeout = this.defaultTimeout;
+    const keys = this.keys;
+    const hash = job.toHash();
+    const args: (string | Buffer)[] = [this.key, job.id, job.enqueueAtFront ? '1' : '0', job.ttl ? String(job.ttl) : ''];
+    for (const [field, value] of Object.entries(hash)) args.push(field, value);
+    return [[keys.queues, this.key, job.key, job.dependentsKey, job.dependenciesKey], args];
+  }
+
+  private enqueueError(err: unknown): Error {
+    const message = err instanceof Error ? err.message : String(err);
+    if (message.includes('WRONGTYPE')) {
+      return new InvalidOperationError(`Cannot enqueue on ${this.name}: ${message.replace(/^.*WRONGTYPE /, '')}; nothing was written`, { cause: err });
+    }
+    return new RqError(`Enqueue on ${this.name} failed: ${message}`, { cause: err });
+  }
+
+  /** Removes every waiting job and its hash; returns how many were removed. */
+  async empty(): Promise<number> {
+    const keys = this.keys;
+    const CHUNK = 500;
+    let removed = 0;
+    for (;;) {
+      const ids = await this.connection.lrange(this.key, 0, CHUNK - 1);
+      if (ids.length === 0) return removed;
+      const jobKeys = ids.flatMap((id) => [keys.job(id), keys.dependents(id)]);
+      const n = Number(await runScript(this.connection, 'rqEmptyChunk', [this.key, ...jobKeys], ids));
+      // -1: a worker took from the head meanwhile; read it again.
+      if (n > 0) removed += n;
+    }
+  }
+
+  /** Empties the queue and forgets it (`rq:queues`). */
+  async delete(): Promise<void> {
+    await this.empty();
+    await this.connection.multi().del(this.key).srem(this.keys.queues, this.key).exec();
+  }
+
+  /** Removes one id from the waiting list. */
+  async remove(jobOrId: Job | string): Promise<number> {
+    return this.connection.lrem(this.key, 0, typeof jobOrId === 'string' ? jobOrId : jobOrId.id);
+  }
+}

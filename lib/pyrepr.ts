@@ -1,0 +1,49 @@
+/**
+ * Python's `repr()` of JSON-decoded values, so that a job description reads the same whether
+ * Python or rq-ts enqueued it (`tasks.add(1, 'x', k=None)`).
+ */
+function reprString(s: string): string {
+  const quote = s.includes("'") && !s.includes('"') ? '"' : "'";
+  let out = quote;
+  for (const ch of s) {
+    const code = ch.codePointAt(0) ?? 0;
+    if (ch === quote || ch === '\\') out += `\\${ch}`;
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\r') out += '\\r';
+    else if (ch === '\t') out += '\\t';
+    else if (code < 0x20 || (code >= 0x7f && code < 0xa0)) out += `\\x${code.toString(16).padStart(2, '0')}`;
+    else out += ch;
+  }
+  return out + quote;
+}
+
+function reprNumber(n: number): string {
+  if (Number.isNaN(n)) return 'nan';
+  if (!Number.isFinite(n)) return n > 0 ? 'inf' : '-inf';
+  return String(n);
+}
+
+export function pyrepr(v: unknown): string {
+  if (v === null || v === undefined) return 'None';
+  if (v === true) return 'True';
+  if (v === false) return 'False';
+  if (typeof v === 'string') return reprString(v);
+  if (typeof v === 'number') return reprNumber(v);
+  if (Array.isArray(v)) return `[${v.map(pyrepr).join(', ')}]`;
+  if (typeof v === 'object') {
+    const items = Object.entries(v as Record<string, unknown>).filter(([, item]) => item !== undefined);
+    return `{${items.map(([k, item]) => `${reprString(k)}: ${pyrepr(item)}`).join(', ')}}`;
+  }
+  return String(v);
+}
+
+const MAX_REPR = 75;
+const truncate = (s: string): string => (s.length > MAX_REPR ? `${s.slice(0, MAX_REPR)}...` : s);
+
+/** rq's default job description: `func(repr args, k=repr v)`, each repr cut at 75 chars, kwargs sorted. */
+export function callString(funcName: string, args: readonly unknown[], kwargs: Readonly<Record<string, unknown>>): string {
+  const parts = args.map((a) => truncate(pyrepr(a)));
+  const kw = Object.entries(kwargs).map(([k, v]) => `${k}=${truncate(pyrepr(v))}`);
+  kw.sort();
+  return `${funcName}(${[...parts, ...kw].join(', ')})`;
+}

@@ -1,0 +1,166 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { InvalidRedisUrlError } from '../errors/InvalidRedisUrlError.js';
+import { RedisConnectionError } from '../errors/RedisConnectionError.js';
+import { DEFAULT_PREFIX, Keys } from './keys.js';
+
+/** Where to find Redis: separate fields, as rq's REDIS_HOST / REDIS_PORT / ... settings. */
+export interface ConnectionSettings {
+  url?: string;
+  host?: string;
+  port?: number;
+  db?: number;
+  username?: string;
+  password?: string;
+  /** `true` for TLS with the system CAs, or node's TLS options (ca, cert, key, ...). */
+  tls?: boolean | TlsOptions;
+  /** Unix socket path. */
+  path?: string;
+  /** Key prefix (default `rq:`); `{rq}:` keeps a deployment's keys in one Redis Cluster slot. */
+  prefix?: string;
+  /** Class to construct instead of ioredis' `Redis` (e.g. a subclass that adds tracing). */
+  connectionClass?: new (options: RedisOptions) => Redis;
+  /** Passed through to ioredis as they are. */
+  redisOptions?: RedisOptions;
+}
+
+/** An ioredis instance, a URL, or settings. */
+export type ConnectionInput = Redis | string | ConnectionSettings;
+
+/** A URL with its password replaced, fit for logs and error messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/)([^@/]*)@/i, (_m, scheme: string, auth: string) =>
+    auth.includes(':') ? `${scheme}${auth.slice(0, auth.indexOf(':'))}:***@` : `${scheme}***@`,
+  );
+}
+
+function parseDb(raw: string, url: string): number {
+  if (!/^\d+$/.test(raw)) {
+    throw new InvalidRedisUrlError(`Invalid Redis URL ${redactUrl(url)}: database "${raw}" is not a non-negative integer`);
+  }
+  return Number(raw);
+}
+
+/** ioredis options from `redis://[user:pass@]host[:port][/db]`, `rediss://...` or `unix:///path[?db=N]`. */
+export function redisOptionsFromUrl(url: string): RedisOptions {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (cause) {
+    throw new InvalidRedisUrlError(
+      `Invalid Redis URL ${JSON.stringify(redactUrl(url))}: expected redis://[user:password@]host[:port][/db], rediss://... or unix:///path/to/socket`,
+      { cause },
+    );
+  }
+  const options: RedisOptions = {};
+  if (parsed.username) options.username = decodeURIComponent(parsed.username);
+  if (parsed.password) options.password = decodeURIComponent(parsed.password);
+  const dbParam = parsed.searchParams.get('db');
+  switch (parsed.protocol) {
+    case 'redis:':
+    case 'rediss:': {
+      if (!parsed.hostname) throw new InvalidRedisUrlError(`Invalid Redis URL ${redactUrl(url)}: no host`);
+      options.host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+      options.port = parsed.port ? Number(parsed.port) : 6379;
+      const dbPath = parsed.pathname.replace(/^\//, '');
+      if (dbPath) options.db = parseDb(dbPath, url);
+      if (parsed.protocol === 'rediss:') options.tls = {};
+      break;
+    }
+    case 'unix:':
+      if (!parsed.pathname || parsed.pathname === '/') {
+        throw new InvalidRedisUrlError(`Invalid Redis URL ${redactUrl(url)}: no socket path`);
+      }
+      options.path = decodeURIComponent(parsed.pathname);
+      break;
+    default:
+      throw new InvalidRedisUrlError(
+        `Invalid Redis URL ${redactUrl(url)}: scheme "${parsed.protocol}" is not redis://, rediss:// or unix://`,
+      );
+  }
+  if (dbParam !== null) options.db = parseDb(dbParam, url);
+  return options;
+}
+
+const prefixes = new WeakMap<Redis, Keys>();
+
+/** The key names in use on a connection (default prefix `rq:` unless set with `connect` or `useKeyPrefix`). */
+export function keysOf(connection: Redis): Keys {
+  let keys = prefixes.get(connection);
+  if (!keys) {
+    keys = DEFAULT_KEYS;
+    prefixes.set(connection, keys);
+  }
+  return keys;
+}
+
+const DEFAULT_KEYS = new Keys(DEFAULT_PREFIX);
+
+export function useKeyPrefix(connection: Redis, prefix: string): void {
+  prefixes.set(connection, prefix === DEFAULT_PREFIX ? DEFAULT_KEYS : new Keys(prefix));
+}
+
+/**
+ * An ioredis connection from any accepted input. An existing instance is used as it is
+ * (it must not have ioredis' own `keyPrefix`, which would rename rq's keys behind its back).
+ */
+export function connect(input: ConnectionInput = {}): Redis {
+  if (input instanceof Redis) {
+    if (input.options.keyPrefix) {
+      throw new InvalidRedisUrlError(
+        `The ioredis connection has keyPrefix "${input.options.keyPrefix}"; rq's key names must be exact. Use the rq-ts "prefix" setting instead.`,
+      );
+    }
+    return input;
+  }
+  const settings: ConnectionSettings = typeof input === 'string' ? { url: input } : input;
+  const options: RedisOptions = { ...(settings.url ? redisOptionsFromUrl(settings.url) : {}) };
+  if (settings.host !== undefined) options.host = settings.host;
+  if (settings.port !== undefined) options.port = settings.port;
+  if (settings.db !== undefined) options.db = settings.db;
+  if (settings.username !== undefined) options.username = settings.username;
+  if (settings.password !== undefined) options.password = settings.password;
+  if (settings.path !== undefined) options.path = settings.path;
+  if (settings.tls) options.tls = settings.tls === true ? {} : settings.tls;
+  if (options.port !== undefined && (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535)) {
+    throw new InvalidRedisUrlError(`Invalid Redis port ${String(options.port)}: expected an integer from 1 to 65535`);
+  }
+  if (options.db !== undefined && (!Number.isInteger(options.db) || options.db < 0)) {
+    throw new InvalidRedisUrlError(`Invalid Redis database ${String(options.db)}: expected a non-negative integer`);
+  }
+  const Ctor = settings.connectionClass ?? Redis;
+  const connection = new Ctor({ ...options, ...settings.redisOptions });
+  if (settings.prefix !== undefined) useKeyPrefix(connection, settings.prefix);
+  return connection;
+}
+
+/** Where a connection points, without credentials: `host:port/db` or the socket path. */
+export function describeConnection(connection: Redis): string {
+  const o = connection.options;
+  const where = o.path ? `unix://${o.path}` : `${o.tls ? 'rediss' : 'redis'}://${o.host ?? 'localhost'}:${o.port ?? 6379}`;
+  return `${where}/${o.db ?? 0}`;
+}
+
+/**
+ * Resolves once Redis answers PING, or fails with RedisConnectionError after `timeoutMs`
+ * (ioredis would otherwise queue commands and retry forever).
+ */
+export async function assertReachable(connection: Redis, timeoutMs = 5000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new RedisConnectionError(`Cannot reach Redis at ${describeConnection(connection)} within ${timeoutMs} ms; is redis-server running there?`));
+    }, timeoutMs);
+  });
+  try {
+    await Promise.race([connection.ping(), timeout]);
+  } catch (cause) {
+    if (cause instanceof RedisConnectionError) throw cause;
+    throw new RedisConnectionError(
+      `Redis at ${describeConnection(connection)} refused us: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,51 @@
+import { deflateSync } from 'node:zlib';
+import { DEFAULT_FAILURE_TTL } from '../Job.js';
+import type { Keys } from '../redis/keys.js';
+import { runScript } from '../redis/scripts.js';
+import { epochSeconds, utcformat } from '../time.js';
+import { BaseRegistry, jobIdOfMember } from './BaseRegistry.js';
+
+/** Python's `str(datetime.now())`: local time, `YYYY-MM-DD HH:MM:SS.ffffff`. */
+function pythonLocalNow(d = new Date()): string {
+  const p = (n: number, w = 2): string => String(n).padStart(w, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}000`;
+}
+
+export type AbandonOutcome = 'failed' | 'requeued' | 'scheduled' | 'gone';
+
+/**
+ * `rq:wip:<q>`: jobs being worked on; score = last heartbeat + heartbeat TTL. An entry whose score
+ * has passed belongs to a worker that stopped heart-beating (it died): cleanup fails the job with
+ * rq's `Moved to FailedJobRegistry at ...` (or requeues it when retries remain).
+ */
+export class StartedJobRegistry extends BaseRegistry {
+  protected keyFor(keys: Keys, queue: string): string {
+    return keys.started(queue);
+  }
+
+  async cleanup(now = epochSeconds()): Promise<void> {
+    await this.cleanupExpired(now);
+  }
+
+  /** Like cleanup, and says what became of each expired job. */
+  async cleanupExpired(now = epochSeconds()): Promise<Map<string, AbandonOutcome>> {
+    const members = await this.connection.zrangebyscore(this.key, 0, now);
+    const outcomes = new Map<string, AbandonOutcome>();
+    if (members.length === 0) return outcomes;
+    const keys = this.keys;
+    const queue = this.name;
+    const excInfo = deflateSync(Buffer.from(`Moved to FailedJobRegistry at ${pythonLocalNow()}`, 'utf8'));
+    const nowTs = utcformat(new Date());
+    for (const member of members) {
+      const id = jobIdOfMember(member);
+      const outcome = (await runScript(
+        this.connection,
+        'rqAbandonStarted',
+        [this.key, keys.job(id), keys.failed(queue), keys.dependents(id), keys.dependencies(id), keys.queue(queue), keys.queues, keys.scheduled(queue)],
+        [member, now, excInfo, DEFAULT_FAILURE_TTL, nowTs, keys.queue(queue), id],
+      )) as AbandonOutcome;
+      outcomes.set(id, outcome);
+    }
+    return outcomes;
+  }
+}

@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { inflateSync } from 'node:zlib';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import {
+  InvalidJobIdError,
+  InvalidOperationError,
+  Job,
+  JobStatus,
+  Queue,
+  RqError,
+  SerializationError,
+  connect,
+} from '../../lib/index.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+
+let server: RedisServer;
+let redis: Redis;
+
+before(async () => {
+  server = await startRedis();
+  redis = connect(server.url);
+});
+after(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+beforeEach(async () => {
+  await redis.flushdb();
+});
+
+describe('Queue.enqueue', () => {
+  it("writes rq 1.13's keys and job hash", async () => {
+    const q = new Queue('default', { connection: redis });
+    const job = await q.enqueue('tasks.add', 1, 2);
+    assert.match(job.id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.deepEqual(await redis.smembers('rq:queues'), ['rq:queue:default']);
+    assert.deepEqual(await redis.lrange('rq:queue:default', 0, -1), [job.id]);
+    const hash = await redis.hgetallBuffer(`rq:job:${job.id}`);
+    const text = (k: string): string | undefined => hash[k]?.toString();
+    assert.equal(inflateSync(hash.data!).toString(), '["tasks.add", null, [1, 2], {}]');
+    assert.equal(text('status'), 'queued');
+    assert.equal(text('origin'), 'default');
+    assert.equal(text('description'), 'tasks.add(1, 2)');
+    assert.equal(text('timeout'), '180');
+    for (const k of ['started_at', 'ended_at', 'last_heartbeat', 'worker_name', 'success_callback_name', 'failure_callback_name']) {
+      assert.equal(text(k), '', k);
+    }
+    assert.match(text('created_at') ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    assert.match(text('enqueued_at') ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    assert.equal(hash.meta, undefined, 'meta only when non-empty');
+    assert.equal(await redis.ttl(`rq:job:${job.id}`), -1);
+  });
+
+  it('enqueueCall takes every rq option', async () => {
+    const q = new Queue('high', { connection: redis, defaultTimeout: '1h' });
+    await q.enqueue('tasks.first');
+    const job = await q.enqueueCall({
+      func: 'tasks.send',
+      args: ['me@nvie.com'],
+      kwargs: { b: true, a: null },
+      timeout: 30,
+      resultTtl: 60,
+      ttl: 120,
+      failureTtl: 900,
+      jobId: 'my-job',
+      atFront: true,
+      meta: { k: 'v' },
+    });
+    assert.equal(job.id, 'my-job');
+    assert.deepEqual(await redis.lrange('rq:queue:high', 0, -1), ['my-job', (await q.jobIds())[1]]);
+    const h = await redis.hgetall('rq:job:my-job');
+    assert.equal(h.description, "tasks.send('me@nvie.com', a=None, b=True)");
+    assert.equal(h.timeout, '30');
+    assert.equal(h.result_ttl, '60');
+    assert.equal(h.failure_ttl, '900');
+    assert.equal(h.ttl, '120');
+    assert.equal(h.meta, '{"k": "v"}');
+    assert.equal(h.enqueue_at_front, '1');
+    const ttl = await redis.ttl('rq:job:my-job');
+    assert.ok(ttl > 100 && ttl <= 120, `ttl ${ttl}`);
+    const first = await q.fetchJob((await q.jobIds())[1]!);
+    assert.equal(first?.timeout, 3600, 'queue default timeout applies');
+  });
+
+  it('enqueueMany writes every job in one round trip', async () => {
+    const q = new Queue('bulk', { connection: redis });
+    let sent = 0;
+    const dup = redis.duplicate();
+    const monitor = await dup.monitor();
+    monitor.on('monitor', (_t: string, args: string[]) => {
+      if (args[0]?.toLowerCase() === 'evalsha' || args[0]?.toLowerCase() === 'eval') sent++;
+    });
+    const jobs = await q.enqueueMany(Array.from({ length: 50 }, (_, i) => ({ func: 'tasks.n', args: [i] })));
+    assert.equal(jobs.length, 50);
+    assert.equal(await q.count(), 50);
+    assert.deepEqual(await q.jobIds(), jobs.map((j) => j.id));
+    await new Promise((r) => setTimeout(r, 50));
+    monitor.disconnect();
+    dup.disconnect();
+    assert.ok(sent >= 50, `one script call per job, ${sent}`);
+  });
+
+  it('rejects bad input before writing anything', async () => {
+    const q = new Queue('default', { connection: redis });
+    await assert.rejects(q.enqueueCall({ func: 'tasks.x', jobId: 'a:b' }), InvalidJobIdError);
+    await assert.rejects(q.enqueueCall({ func: 'tasks.x', args: [() => 1] }), SerializationError);
+    await assert.rejects(q.enqueueCall({ func: 'not a path' }), /Invalid function path "not a path"/);
+    await assert.rejects(q.enqueueCall({ func: 'tasks.x', timeout: 0 }), /Invalid timeout 0/);
+    await assert.rejects(q.enqueueCall({ func: 'tasks.x', resultTtl: -5 }), /Invalid result TTL -5/);
+    await assert.rejects(
+      q.enqueueMany([{ func: 'tasks.ok' }, { func: 'tasks.bad', args: [new Map()] }]),
+      /args\[0\] is an instance of Map/,
+    );
+    assert.equal(await redis.dbsize(), 0, 'nothing written');
+    assert.throws(() => new Queue('bad name', { connection: redis }), RqError);
+  });
+
+  it('leaves Redis untouched when the queue key has the wrong type', async () => {
+    await redis.set('rq:queue:broken', 'x');
+    const q = new Queue('broken', { connection: redis });
+    await assert.rejects(q.enqueueCall({ func: 'tasks.x', jobId: 'j1' }), (e: unknown) => e instanceof InvalidOperationError && /not|expected a list/.test(e.message));
+    assert.equal(await redis.exists('rq:job:j1'), 0);
+    assert.equal(await redis.exists('rq:queues'), 0);
+  });
+
+  it('count, jobIds, jobs, empty, delete, all', async () => {
+    const a = new Queue('a', { connection: redis });
+    const b = new Queue('b', { connection: redis });
+    const jobs = await a.enqueueMany(Array.from({ length: 1200 }, (_, i) => ({ func: 'tasks.n', args: [i] })));
+    await b.enqueue('tasks.x');
+    assert.deepEqual((await Queue.all({ connection: redis })).map((q) => q.name), ['a', 'b']);
+    assert.equal(await a.count(), 1200);
+    assert.deepEqual(await a.jobIds(10, 2), [jobs[10]!.id, jobs[11]!.id]);
+    await redis.del(`rq:job:${jobs[1]!.id}`);
+    assert.deepEqual((await a.jobs(0, 3)).map((j) => j.id), [jobs[0]!.id, jobs[2]!.id]);
+    assert.equal(await a.empty(), 1200);
+    assert.equal(await a.count(), 0);
+    assert.equal(await redis.exists(`rq:job:${jobs[5]!.id}`), 0);
+    await b.delete();
+    assert.deepEqual((await Queue.all({ connection: redis })).map((q) => q.name), ['a']);
+    assert.equal(await redis.exists('rq:queue:b'), 0);
+  });
+
+  it('a custom Queue class names its Job class', async () => {
+    class MyJob extends Job {}
+    class MyQueue extends Queue {
+      static override jobClass = MyJob;
+    }
+    const q = new MyQueue('custom', { connection: redis });
+    const job = await q.enqueue('tasks.x');
+    assert.ok(job instanceof MyJob);
+    assert.ok((await q.fetchJob(job.id)) instanceof MyJob);
+  });
+
+  it('fetchJob drops an id whose hash is gone', async () => {
+    const q = new Queue('default', { connection: redis });
+    const job = await q.enqueue('tasks.x');
+    await redis.del(job.key);
+    assert.equal(await q.fetchJob(job.id), null);
+    assert.equal(await q.count(), 0);
+    assert.equal((await q.jobs()).length, 0);
+    assert.equal(job.status, JobStatus.QUEUED);
+  });
+});

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { JSONSerializer, pythonJsonDumps, SerializationError, DeserializationError } from '../../lib/index.js';
+import { callString, pyrepr } from '../../lib/pyrepr.js';
+import { utcformat, utcparse } from '../../lib/time.js';
+
+describe('JSONSerializer (Python json.dumps byte format)', () => {
+  it("uses Python's separators and escapes non-ASCII as \\uXXXX", () => {
+    assert.equal(pythonJsonDumps(['jobs.add', null, [1, 2], {}]), '["jobs.add", null, [1, 2], {}]');
+    assert.equal(pythonJsonDumps({ k: 'v', n: [true, false, 2.5] }), '{"k": "v", "n": [true, false, 2.5]}');
+    assert.equal(pythonJsonDumps('café \u007f 😀'), '"caf\\u00e9 \\u007f \\ud83d\\ude00"');
+    assert.equal(pythonJsonDumps('a"b\\c\n'), '"a\\"b\\\\c\\n"');
+  });
+
+  it('round-trips through loads', () => {
+    const value = { a: [1, { b: 'ü' }], c: null };
+    assert.deepEqual(JSONSerializer.loads(JSONSerializer.dumps(value)), value);
+  });
+
+  it('refuses values JSON cannot carry, naming where they are', () => {
+    assert.throws(() => pythonJsonDumps([1, () => 1], 'args'), (e: unknown) => e instanceof SerializationError && /args\[1\] is function/.test(e.message));
+    assert.throws(() => pythonJsonDumps({ when: new Date() }, 'kwargs'), /kwargs\.when is an instance of Date.*toISOString/);
+    assert.throws(() => pythonJsonDumps([NaN]), /NaN, which JSON cannot represent/);
+    assert.throws(() => pythonJsonDumps([10n]), SerializationError);
+    const loop: Record<string, unknown> = {};
+    loop.self = loop;
+    assert.throws(() => pythonJsonDumps(loop), /circular/);
+  });
+
+  it('fails to load garbage with a DeserializationError', () => {
+    assert.throws(() => JSONSerializer.loads(Buffer.from('{nope')), DeserializationError);
+  });
+});
+
+describe("Python repr and rq's call string", () => {
+  it('formats like Python', () => {
+    assert.equal(pyrepr("it's"), '"it\'s"');
+    assert.equal(pyrepr('a\'b"c'), "'a\\'b\"c'");
+    assert.equal(pyrepr({ z: [1, 2.5, null, true] }), "{'z': [1, 2.5, None, True]}");
+    assert.equal(callString('send_newsletter', ['me@nvie.com'], {}), "send_newsletter('me@nvie.com')");
+    assert.equal(callString('tasks.add', [1], { k: 2, a: 'x' }), "tasks.add(1, a='x', k=2)");
+  });
+
+  it('cuts each argument repr at 75 characters', () => {
+    const s = callString('f', ['x'.repeat(80)], {});
+    assert.equal(s, `f('${'x'.repeat(74)}...)`);
+  });
+});
+
+describe('rq timestamps', () => {
+  it('formats with microseconds and Z, parses 1-6 fraction digits and none', () => {
+    const d = new Date(Date.UTC(2026, 10, 27, 4, 57, 9, 722));
+    assert.equal(utcformat(d), '2026-11-27T04:57:09.722000Z');
+    assert.equal(utcparse('2026-11-27T04:57:09.722477Z')?.getTime(), d.getTime());
+    assert.equal(utcparse('2026-11-27T04:57:09.7Z')?.getTime(), Date.UTC(2026, 10, 27, 4, 57, 9, 700));
+    assert.equal(utcparse('2026-11-27T04:57:09Z')?.getTime(), Date.UTC(2026, 10, 27, 4, 57, 9));
+    assert.equal(utcparse(''), null);
+    assert.equal(utcparse('2026-11-27 04:57:09+00:00'), null);
+  });
+});
