@@ -497,12 +497,14 @@ export class Job {
   async delete(options: { removeFromQueue?: boolean; deleteDependents?: boolean } = {}): Promise<void> {
     const { removeFromQueue = true, deleteDependents = false } = options;
     const keys = this.keys;
-    const dependents = deleteDependents ? await this.connection.smembers(this.dependentsKey) : [];
+    const dependentIds = deleteDependents ? await this.connection.smembers(this.dependentsKey) : [];
+    const dependents = await (this.constructor as typeof Job).fetchMany(dependentIds, { connection: this.connection, serializer: this.serializer });
     const tx = multi(this.connection);
     this.removeFromRegistries(tx, removeFromQueue);
-    for (const dep of dependents) {
+    dependentIds.forEach((dep, i) => {
+      dependents[i]?.removeFromRegistries(tx, false);
       tx.del(keys.job(dep), keys.dependents(dep), keys.dependencies(dep), keys.results(dep));
-    }
+    });
     tx.del(this.key, this.dependentsKey, this.dependenciesKey, keys.results(this.id));
     await tx.exec();
   }

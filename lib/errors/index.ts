@@ -6,3 +6,5 @@ export { SerializationError } from './SerializationError.js';
 export { InvalidRedisUrlError } from './InvalidRedisUrlError.js';
 export { RedisConnectionError } from './RedisConnectionError.js';
 export { InvalidOperationError } from './InvalidOperationError.js';
+export { ResolveError } from './ResolveError.js';
+export { PluginError } from './PluginError.js';

@@ -29,7 +29,7 @@ export type ConnectionInput = Redis | string | ConnectionSettings;
 
 /** A URL with its password replaced, fit for logs and error messages. */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z]+:\/\/)([^@/]*)@/i, (_m, scheme: string, auth: string) =>
+  return url.replace(/^([a-z]+:\/\/)([^/?#]*)@/i, (_m, scheme: string, auth: string) =>
     auth.includes(':') ? `${scheme}${auth.slice(0, auth.indexOf(':'))}:***@` : `${scheme}***@`,
   );
 }
@@ -46,10 +46,10 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
   let parsed: URL;
   try {
     parsed = new URL(url);
-  } catch (cause) {
+  } catch {
+    // No `cause`: node's URL error keeps the whole input, password included.
     throw new InvalidRedisUrlError(
       `Invalid Redis URL ${JSON.stringify(redactUrl(url))}: expected redis://[user:password@]host[:port][/db], rediss://... or unix:///path/to/socket`,
-      { cause },
     );
   }
   const options: RedisOptions = {};
@@ -132,6 +132,14 @@ export function connect(input: ConnectionInput = {}): Redis {
   const connection = new Ctor({ ...options, ...settings.redisOptions });
   if (settings.prefix !== undefined) useKeyPrefix(connection, settings.prefix);
   return connection;
+}
+
+/** A second connection to the same server, with the same key prefix (for blocking commands, pub/sub). */
+export function duplicateConnection(connection: Redis, overrides: RedisOptions = {}): Redis {
+  const copy = connection.duplicate(overrides);
+  const keys = prefixes.get(connection);
+  if (keys) prefixes.set(copy, keys);
+  return copy;
 }
 
 /** Where a connection points, without credentials: `host:port/db` or the socket path. */

@@ -3,6 +3,7 @@ export {
   assertReachable,
   connect,
   describeConnection,
+  duplicateConnection,
   keysOf,
   redactUrl,
   redisOptionsFromUrl,

@@ -29,6 +29,10 @@ export class Keys {
   intermediate(queue: string): string {
     return `${this.queueKeyPrefix}${queue}:intermediate`;
   }
+  /** Marker set by the maintenance sweep on an id it found stranded in an intermediate list. */
+  intermediateSeen(queue: string, id: string): string {
+    return `${this.queueKeyPrefix}${queue}:intermediate:first_seen:${id}`;
+  }
   /** Queue name from a member of `rq:queues`, or null if the member is not a queue key. */
   queueNameFromKey(key: string): string | null {
     return key.startsWith(this.queueKeyPrefix) ? key.slice(this.queueKeyPrefix.length) : null;

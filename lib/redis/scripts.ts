@@ -14,6 +14,32 @@ local function expect_type(key, wanted)
 end
 `;
 
+/**
+ * rq's retry (rq-wire-protocol.md §4.9), shared by the failure and the abandoned-job paths.
+ * Returns 'requeued' or 'scheduled' when the job had retries left, else nil.
+ */
+const RETRY = `
+local function retry(job_key, queue_key, queues_key, scheduled_key, queue_member, id, now, now_ts)
+  local retries = tonumber(redis.call('HGET', job_key, 'retries_left'))
+  if not retries or retries <= 0 then return nil end
+  local ok, intervals = pcall(cjson.decode, redis.call('HGET', job_key, 'retry_intervals') or '[0]')
+  if not ok or type(intervals) ~= 'table' or #intervals == 0 then intervals = {0} end
+  local idx = math.max(#intervals - retries, 0) + 1
+  if idx > #intervals then idx = #intervals end
+  local interval = tonumber(intervals[idx]) or 0
+  redis.call('HSET', job_key, 'retries_left', retries - 1)
+  redis.call('SADD', queues_key, queue_member)
+  if interval > 0 then
+    redis.call('HSET', job_key, 'status', 'scheduled')
+    redis.call('ZADD', scheduled_key, math.floor(now + interval), id)
+    return 'scheduled'
+  end
+  redis.call('HSET', job_key, 'status', 'queued', 'enqueued_at', now_ts)
+  redis.call('RPUSH', queue_key, id)
+  return 'requeued'
+end
+`;
+
 const LUA = {
   /**
    * Enqueue one job (rq-wire-protocol.md §4.1).
@@ -45,28 +71,12 @@ return redis.call('RPUSH', KEYS[2], ARGV[2])
    * job id (the member is `id:execid` in rq 2.x data).
    * Returns 'failed', 'requeued', 'scheduled' or 'gone'.
    */
-  rqAbandonStarted: `
+  rqAbandonStarted: `${RETRY}
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 'gone' end
 if redis.call('EXISTS', KEYS[2]) == 0 then return 'gone' end
 local now = tonumber(ARGV[2])
-local retries = tonumber(redis.call('HGET', KEYS[2], 'retries_left'))
-if retries and retries > 0 then
-  local ok, intervals = pcall(cjson.decode, redis.call('HGET', KEYS[2], 'retry_intervals') or '[0]')
-  if not ok or type(intervals) ~= 'table' or #intervals == 0 then intervals = {0} end
-  local idx = math.max(#intervals - retries, 0) + 1
-  if idx > #intervals then idx = #intervals end
-  local interval = tonumber(intervals[idx]) or 0
-  redis.call('HSET', KEYS[2], 'retries_left', retries - 1)
-  redis.call('SADD', KEYS[7], ARGV[6])
-  if interval > 0 then
-    redis.call('HSET', KEYS[2], 'status', 'scheduled')
-    redis.call('ZADD', KEYS[8], math.floor(now + interval), ARGV[7])
-    return 'scheduled'
-  end
-  redis.call('HSET', KEYS[2], 'status', 'queued', 'enqueued_at', ARGV[5])
-  redis.call('RPUSH', KEYS[6], ARGV[7])
-  return 'requeued'
-end
+local retried = retry(KEYS[2], KEYS[6], KEYS[7], KEYS[8], ARGV[6], ARGV[7], now, ARGV[5])
+if retried then return retried end
 local ttl = tonumber(redis.call('HGET', KEYS[2], 'failure_ttl')) or tonumber(ARGV[4])
 redis.call('HSET', KEYS[2], 'status', 'failed', 'exc_info', ARGV[3])
 local score = now + ttl
@@ -78,6 +88,181 @@ if ttl > 0 then
   redis.call('EXPIRE', KEYS[5], ttl)
 end
 return 'failed'
+`,
+
+  /**
+   * Take the next job id, queues in priority order: LMOVE from the queue's head into its
+   * intermediate list, where it stays until rqClaim registers it (so a worker killed in between
+   * loses nothing: maintenance puts stranded ids back).
+   * KEYS: queue 1..n, then intermediate 1..n. Returns {index, id} or nil.
+   */
+  rqPop: `
+local n = #KEYS / 2
+for i = 1, n do
+  local id = redis.call('LMOVE', KEYS[i], KEYS[n + i], 'LEFT', 'RIGHT')
+  if id then return {i, id} end
+end
+return false
+`,
+
+  /**
+   * Register a taken job as started (rq-wire-protocol.md §4.3, one script instead of rq's pipeline):
+   * job status/started_at/worker_name/last_heartbeat, PERSIST, StartedJobRegistry, out of the
+   * intermediate list, worker busy with current_job. The heartbeat TTL follows rq's rule from the
+   * job's own timeout: `inline` (SimpleWorker) = (timeout or 420) + 60, else min(timeout, interval) + 60.
+   * Returns {ttl, HGETALL of the job}, or 0 if the job hash is gone (a deleted job: skipped, as rq
+   * does), -1 if the key is not a hash.
+   * KEYS: intermediate, job, wip, worker.
+   * ARGV: id, now (rq ts), now (epoch s), job monitoring interval, worker name, 'inline'|'process'.
+   */
+  rqClaim: `
+local t = redis.call('TYPE', KEYS[2]).ok
+if t ~= 'hash' then
+  redis.call('LREM', KEYS[1], 1, ARGV[1])
+  if t == 'none' then return 0 end
+  return -1
+end
+local timeout = tonumber(redis.call('HGET', KEYS[2], 'timeout')) or 180
+local interval = tonumber(ARGV[4])
+local ttl
+if ARGV[6] == 'inline' then
+  if timeout <= 0 then ttl = 420 else ttl = timeout + 60 end
+elseif timeout > 0 then
+  ttl = math.min(timeout, interval) + 60
+else
+  ttl = interval + 60
+end
+ttl = math.ceil(ttl)
+redis.call('HSET', KEYS[2], 'status', 'started', 'started_at', ARGV[2], 'worker_name', ARGV[5], 'last_heartbeat', ARGV[2])
+redis.call('PERSIST', KEYS[2])
+redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + ttl, ARGV[1])
+redis.call('LREM', KEYS[1], 1, ARGV[1])
+redis.call('HSET', KEYS[4], 'current_job', ARGV[1], 'current_job_working_time', '0', 'state', 'busy', 'last_heartbeat', ARGV[2])
+redis.call('EXPIRE', KEYS[4], ttl)
+return {ttl, redis.call('HGETALL', KEYS[2])}
+`,
+
+  /**
+   * A job succeeded (rq-wire-protocol.md §4.4): result stream, FinishedJobRegistry, TTLs by
+   * result_ttl (0 deletes the job, -1 keeps it forever), out of wip, worker stats, worker idle.
+   * A job deleted while it ran is not recreated.
+   * KEYS: job, wip, finished, results, worker, dependents, dependencies.
+   * ARGV: id, ended_at (rq ts), result_ttl, now (epoch s), working time (s), worker idle ttl,
+   * then the result stream's field/value pairs.
+   */
+  rqFinish: `
+local ttl = tonumber(ARGV[3])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[5], 'current_job')
+redis.call('HINCRBY', KEYS[5], 'successful_job_count', 1)
+redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', ARGV[5])
+redis.call('HSET', KEYS[5], 'state', 'idle', 'current_job_working_time', '0', 'last_heartbeat', ARGV[2])
+redis.call('EXPIRE', KEYS[5], ARGV[6])
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
+if ttl == 0 then
+  redis.call('DEL', KEYS[1], KEYS[6], KEYS[7], KEYS[4])
+  return 'deleted'
+end
+redis.call('HSET', KEYS[1], 'status', 'finished', 'ended_at', ARGV[2])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', unpack(ARGV, 7))
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[4], ttl)
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[6], ttl)
+  redis.call('EXPIRE', KEYS[7], ttl)
+  redis.call('ZADD', KEYS[3], tonumber(ARGV[4]) + ttl, ARGV[1])
+else
+  redis.call('PERSIST', KEYS[4])
+  redis.call('PERSIST', KEYS[1])
+  redis.call('ZADD', KEYS[3], '+inf', ARGV[1])
+end
+return 'finished'
+`,
+
+  /**
+   * A job failed or was stopped (rq-wire-protocol.md §4.5, §4.8, §4.9): out of wip, worker stats,
+   * then retry if retries are left (not for stopped jobs), else status failed|stopped and, unless
+   * the default exception handler is disabled, FailedJobRegistry + result stream + failure TTL.
+   * KEYS: job, wip, failed, results, worker, dependents, dependencies, queue, rq:queues, scheduled.
+   * ARGV: id, ended_at (rq ts), now (epoch s), failure ttl, failure ttl set on the job '1'|'0',
+   * working time (s), worker idle ttl, status 'failed'|'stopped', default handler '1'|'0',
+   * queue key (member of rq:queues), result type, exc_string (base64 of zlib).
+   * Returns 'failed', 'stopped', 'requeued', 'scheduled' or 'gone'.
+   */
+  rqFail: `${RETRY}
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[5], 'current_job')
+redis.call('HINCRBY', KEYS[5], 'failed_job_count', 1)
+redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', ARGV[6])
+redis.call('HSET', KEYS[5], 'state', 'idle', 'current_job_working_time', '0', 'last_heartbeat', ARGV[2])
+redis.call('EXPIRE', KEYS[5], ARGV[7])
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
+redis.call('HSET', KEYS[1], 'ended_at', ARGV[2])
+local now = tonumber(ARGV[3])
+if ARGV[8] ~= 'stopped' then
+  local retried = retry(KEYS[1], KEYS[8], KEYS[9], KEYS[10], ARGV[10], ARGV[1], now, ARGV[2])
+  if retried then return retried end
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[8])
+if ARGV[9] ~= '1' then return ARGV[8] end
+local ttl = tonumber(ARGV[4])
+local score = now + ttl
+if ttl < 0 then score = '+inf' end
+redis.call('ZADD', KEYS[3], score, ARGV[1])
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[6], ttl)
+  redis.call('EXPIRE', KEYS[7], ttl)
+end
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', 'type', ARGV[11], 'exc_string', ARGV[12])
+if ARGV[5] == '1' then
+  if ttl > 0 then redis.call('EXPIRE', KEYS[4], ttl) else redis.call('PERSIST', KEYS[4]) end
+end
+return ARGV[8]
+`,
+
+  /**
+   * Busy heartbeat (rq's maintain_heartbeats): never recreates a job key that was deleted.
+   * KEYS: worker, job, wip. ARGV: worker ttl, now (rq ts), wip score, id, working time (s).
+   */
+  rqBusyHeartbeat: `
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], 'last_heartbeat', ARGV[2], 'current_job_working_time', ARGV[5])
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HSET', KEYS[2], 'last_heartbeat', ARGV[2])
+end
+redis.call('ZADD', KEYS[3], 'XX', ARGV[3], ARGV[4])
+return 1
+`,
+
+  /**
+   * An id left in an intermediate list (its worker died between taking and registering it): the
+   * first sweep that sees it marks it; a later sweep, at least ARGV[3] seconds after, puts it back
+   * at the head of its queue. Ids that made it into wip are only unlisted.
+   * KEYS: intermediate, queue, wip, first-seen marker. ARGV: id, now (epoch s), grace seconds.
+   * Returns 'started', 'gone', 'marked', 'waiting' or 'requeued'.
+   */
+  rqRecoverIntermediate: `
+if redis.call('ZSCORE', KEYS[3], ARGV[1]) then
+  redis.call('LREM', KEYS[1], 0, ARGV[1])
+  redis.call('DEL', KEYS[4])
+  return 'started'
+end
+if not redis.call('LPOS', KEYS[1], ARGV[1]) then
+  redis.call('DEL', KEYS[4])
+  return 'gone'
+end
+local seen = tonumber(redis.call('GET', KEYS[4]))
+local now = tonumber(ARGV[2])
+if not seen then
+  redis.call('SET', KEYS[4], ARGV[2], 'EX', 86400)
+  return 'marked'
+end
+if now - seen < tonumber(ARGV[3]) then return 'waiting' end
+redis.call('LREM', KEYS[1], 1, ARGV[1])
+redis.call('LPUSH', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[4])
+return 'requeued'
 `,
 
   /**
@@ -109,9 +294,8 @@ const prepared = new WeakSet<Redis>();
 function prepare(connection: Redis): void {
   if (prepared.has(connection)) return;
   for (const [name, lua] of Object.entries(LUA)) {
-    // defineCommand gives EVALSHA with a fallback to EVAL, in pipelines too.
+    // defineCommand gives EVALSHA with a fallback to EVAL, in pipelines too, and a `${name}Buffer` twin.
     connection.defineCommand(name, { lua });
-    connection.defineCommand(`${name}Buffer`, { lua });
   }
   prepared.add(connection);
 }

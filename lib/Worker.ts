@@ -1,0 +1,401 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import { RqError } from './errors/RqError.js';
+import { formatException, toError } from './execute.js';
+import { createHooks, type Horse, type Outcome, type WorkerHooks } from './hooks.js';
+import { DEFAULT_RESULT_TTL, Job } from './Job.js';
+import { createLogger, type Logger } from './logging.js';
+import { Queue, validateQueueName, type JobClass } from './Queue.js';
+import { keysOf } from './redis/connection.js';
+import type { Keys } from './redis/keys.js';
+import { defaultSerializer, type Serializer } from './serializers.js';
+import { utcparse } from './time.js';
+import type { DeathPenaltyClass } from './timeouts/BaseDeathPenalty.js';
+import { TimerDeathPenalty } from './timeouts/TimerDeathPenalty.js';
+import { defaultPlugins } from '../plugins/index.js';
+
+/** A plugin: taps the worker's hooks in `apply`. One class per file in plugins/, tap name = class name. */
+export interface RqPlugin {
+  apply(worker: Worker): void;
+}
+
+/**
+ * An exception handler, called as `(job, error)` in order after a job fails; returning `false`
+ * stops the chain, anything else continues (rq's convention).
+ */
+export type ExceptionHandler = (job: Job, error: Error, worker: Worker) => unknown;
+
+export type WorkerState = 'starting' | 'started' | 'idle' | 'busy' | 'suspended';
+/** `worker`: the process that dequeues; `horse`: the child process that runs jobs for it. */
+export type WorkerRole = 'worker' | 'horse';
+export type QueueClass = typeof Queue;
+
+/** Options of the warm work horse (the child process that runs jobs for `Worker`). */
+export interface HorseOptions {
+  /** Replace the horse after this many jobs (default: never). */
+  maxJobs?: number;
+  /** Replace the horse when its resident memory passes this many MiB after a job (default: never). */
+  maxMemoryMb?: number;
+  /** Plugins (dotted paths) applied inside the horse, in role `horse`. */
+  plugins?: string[];
+  /** Modules (dotted paths or files) the horse imports before its first job. */
+  preload?: string[];
+  /** Dotted path of the worker class the horse builds (default: the built-in Worker). */
+  workerClass?: string;
+  /** Dotted path of the job class the horse builds jobs with. */
+  jobClass?: string;
+  /** Dotted path of the serializer the horse uses. */
+  serializer?: string;
+  /** Extra arguments for node in the horse (e.g. `--max-old-space-size=512`). */
+  execArgv?: string[];
+}
+
+export interface WorkerOptions {
+  connection: Redis;
+  name?: string;
+  /** Seconds results are kept (rq's `--results-ttl`, default 500). */
+  resultTtl?: number;
+  /** Seconds the worker key lives without a heartbeat (rq's `--worker-ttl`, default 420). */
+  workerTtl?: number;
+  /** Seconds between heartbeats while busy (rq's `--job-monitoring-interval`, default 30). */
+  jobMonitoringInterval?: number;
+  /** Seconds between registry cleanups (default 600). */
+  maintenanceInterval?: number;
+  jobClass?: JobClass;
+  queueClass?: QueueClass;
+  deathPenaltyClass?: DeathPenaltyClass;
+  exceptionHandlers?: ExceptionHandler[];
+  disableDefaultExceptionHandler?: boolean;
+  maxJobs?: number;
+  plugins?: RqPlugin[];
+  serializer?: Serializer;
+  logger?: Logger;
+  /** Folders searched for job modules before cwd (rq's `--path`). */
+  paths?: string[];
+  /** Log `Got job <id>` instead of the job's call string. */
+  disableJobDescLogging?: boolean;
+  /** SIGINT/SIGTERM handling (warm, then cold shutdown). Default true in role `worker`. */
+  installSignalHandlers?: boolean;
+  horse?: HorseOptions;
+  role?: WorkerRole;
+}
+
+export interface WorkOptions {
+  /** Drain the queues and stop (rq's `--burst`). */
+  burst?: boolean;
+  /** Stop after this many jobs. */
+  maxJobs?: number;
+}
+
+/**
+ * A worker: reads its queues in priority order and runs one job at a time, each in a warm child
+ * process (the work horse), so that nothing a job does can take the worker down.
+ */
+export class Worker {
+  static deathPenaltyClass: DeathPenaltyClass = TimerDeathPenalty;
+  static queueClass: QueueClass = Queue;
+  static jobClass: JobClass = Job;
+
+  readonly hooks: WorkerHooks = createHooks();
+  readonly name: string;
+  readonly connection: Redis;
+  readonly queues: Queue[];
+  readonly role: WorkerRole;
+  readonly jobClass: JobClass;
+  readonly queueClass: QueueClass;
+  readonly serializer: Serializer;
+  readonly deathPenaltyClass: DeathPenaltyClass;
+  readonly exceptionHandlers: ExceptionHandler[];
+  readonly disableDefaultExceptionHandler: boolean;
+  readonly resultTtl: number;
+  readonly workerTtl: number;
+  readonly jobMonitoringInterval: number;
+  readonly maintenanceInterval: number;
+  readonly paths: string[];
+  readonly disableJobDescLogging: boolean;
+  readonly horseOptions: HorseOptions;
+  readonly logger: Logger;
+  readonly plugins: RqPlugin[];
+
+  hostname: string = hostname();
+  pid: number = process.pid;
+  ipAddress = 'unknown';
+  version = '';
+  state: WorkerState | null = null;
+  /** Id of the job being worked on (from Redis for a worker found by key). */
+  currentJobId: string | null = null;
+  /** The job being worked on, in the worker that runs it. */
+  currentJob: Job | null = null;
+  /** The horse running the current job. */
+  horse: Horse | null = null;
+  lastHeartbeat: Date | null = null;
+  birthDate: Date | null = null;
+  deathDate: Date | null = null;
+  successfulJobCount = 0;
+  failedJobCount = 0;
+  /** Seconds spent in jobs. */
+  totalWorkingTime = 0;
+  /** When the current job started, for working-time figures. */
+  jobStartedAt: Date | null = null;
+
+  burst = false;
+  maxJobs: number | null;
+  jobsDone = 0;
+  /** Aborted by the first SIGINT/SIGTERM (or `requestStop`): plugins stop waiting. */
+  readonly stopSignal: AbortSignal;
+  coldShutdown = false;
+  private readonly stopController = new AbortController();
+  private readonly installSignals: boolean;
+  private pluginsApplied = false;
+
+  constructor(queues: string | Queue | readonly (string | Queue)[], options: WorkerOptions) {
+    if (!options?.connection) throw new RqError('A worker needs a connection: new Worker(queues, { connection })');
+    const ctor = new.target as typeof Worker;
+    this.connection = options.connection;
+    this.role = options.role ?? 'worker';
+    this.jobClass = options.jobClass ?? ctor.jobClass;
+    this.queueClass = options.queueClass ?? ctor.queueClass;
+    this.serializer = options.serializer ?? defaultSerializer;
+    const list = typeof queues === 'string' || queues instanceof Queue ? [queues] : [...queues];
+    if (list.length === 0) throw new RqError('A worker needs at least one queue');
+    this.queues = list.map((q) =>
+      typeof q === 'string'
+        ? new this.queueClass(validateQueueName(q), { connection: this.connection, jobClass: this.jobClass, serializer: this.serializer })
+        : q,
+    );
+    this.name = options.name ?? randomUUID().replace(/-/g, '');
+    if (!/^[^\s:]+$/.test(this.name)) throw new RqError(`Invalid worker name ${JSON.stringify(this.name)}: no whitespace or ':'`);
+    this.deathPenaltyClass = options.deathPenaltyClass ?? ctor.deathPenaltyClass;
+    this.exceptionHandlers = [...(options.exceptionHandlers ?? [])];
+    this.disableDefaultExceptionHandler = options.disableDefaultExceptionHandler ?? false;
+    this.resultTtl = nonNegative(options.resultTtl ?? DEFAULT_RESULT_TTL, 'resultTtl', true);
+    this.workerTtl = positive(options.workerTtl ?? 420, 'workerTtl');
+    this.jobMonitoringInterval = positive(options.jobMonitoringInterval ?? 30, 'jobMonitoringInterval');
+    this.maintenanceInterval = positive(options.maintenanceInterval ?? 600, 'maintenanceInterval');
+    this.maxJobs = options.maxJobs === undefined ? null : positive(options.maxJobs, 'maxJobs');
+    this.paths = [...(options.paths ?? [])];
+    this.disableJobDescLogging = options.disableJobDescLogging ?? false;
+    this.horseOptions = { ...options.horse };
+    this.logger = options.logger ?? createLogger();
+    this.plugins = [...(options.plugins ?? [])];
+    this.installSignals = options.installSignalHandlers ?? this.role === 'worker';
+    this.stopSignal = this.stopController.signal;
+  }
+
+  get keys(): Keys {
+    return keysOf(this.connection);
+  }
+  /** `rq:worker:<name>` */
+  get key(): string {
+    return this.keys.worker(this.name);
+  }
+  get queueNames(): string[] {
+    return this.queues.map((q) => q.name);
+  }
+  get stopRequested(): boolean {
+    return this.stopSignal.aborted;
+  }
+
+  /** Seconds between idle heartbeats and the blocking wait's timeout (rq: worker_ttl - 15). */
+  get dequeueTimeout(): number {
+    return Math.max(1, this.workerTtl - 15);
+  }
+
+  /**
+   * TTL of the worker key and of the job's StartedJobRegistry entry while busy (rq's heartbeat_ttl):
+   * the next heartbeat comes within jobMonitoringInterval, plus 60 s of grace.
+   */
+  heartbeatTtl(job: Job, workingSeconds = 0): number {
+    const timeout = job.timeout ?? 180;
+    if (timeout > 0) return Math.ceil(Math.min(timeout - workingSeconds, this.jobMonitoringInterval) + 60);
+    return this.jobMonitoringInterval + 60;
+  }
+
+  /** The built-in plugins of this class and role, applied after the user's. */
+  protected defaultPlugins(): RqPlugin[] {
+    return defaultPlugins(this, 'process');
+  }
+
+  /** Applies user plugins, then the built-in ones (once). */
+  applyPlugins(): void {
+    if (this.pluginsApplied) return;
+    this.pluginsApplied = true;
+    for (const plugin of [...this.plugins, ...this.defaultPlugins()]) plugin.apply(this);
+  }
+
+  /** Warm shutdown: finish the current job (if any), then stop. */
+  requestStop(reason = 'Warm shut down requested'): void {
+    if (this.stopRequested) return;
+    this.logger.info(reason);
+    this.stopController.abort(new RqError(reason));
+  }
+
+  /** Cold shutdown: kill the current job's horse at once, then stop. */
+  requestForceStop(): void {
+    this.coldShutdown = true;
+    this.logger.warning('Cold shut down');
+    this.stopController.abort(new RqError('Cold shut down'));
+    this.horse?.kill('Cold shut down');
+  }
+
+  /**
+   * Runs the loop: register, then dequeue -> prepare -> fork -> perform -> cleanup per job, until
+   * stopped (signal, burst drained, maxJobs). Returns whether any job was run.
+   */
+  async work(options: WorkOptions = {}): Promise<boolean> {
+    if (this.role !== 'worker') throw new RqError('A worker in role "horse" does not dequeue; it runs jobs sent by its worker');
+    this.burst = options.burst ?? false;
+    if (options.maxJobs !== undefined) this.maxJobs = positive(options.maxJobs, 'maxJobs');
+    this.applyPlugins();
+    const removeSignals = this.installSignals ? this.installSignalHandlers() : () => {};
+    let didWork = false;
+    try {
+      await this.hooks.startup.promise(this);
+      await this.hooks.register.promise(this);
+      while (!this.stopRequested) {
+        const job = await this.hooks.dequeue.promise(this, this.queues);
+        if (!job) break;
+        didWork = true;
+        await this.executeJob(job);
+        this.jobsDone++;
+        if (this.maxJobs !== null && this.jobsDone >= this.maxJobs) {
+          this.logger.info(`Worker ${this.key}: finished executing ${this.jobsDone} jobs, quitting`);
+          break;
+        }
+      }
+    } finally {
+      try {
+        await this.hooks.shutdown.promise(this);
+      } finally {
+        removeSignals();
+      }
+    }
+    return didWork;
+  }
+
+  /** One job through prepare, fork, perform and cleanup; a failure at any stage fails the job, never the worker. */
+  async executeJob(claimed: Job): Promise<Outcome> {
+    let job = claimed;
+    let outcome: Outcome = { status: 'pending' };
+    this.currentJob = job;
+    this.currentJobId = job.id;
+    this.jobStartedAt = job.startedAt ?? new Date();
+    try {
+      job = await this.hooks.prepare.promise(job, this);
+      this.currentJob = job;
+      this.horse = (await this.hooks.fork.promise(job, this)) ?? null;
+      outcome = await this.hooks.perform.promise(outcome, job, this);
+      if (outcome.status === 'pending') {
+        throw new RqError(`No plugin performed job ${job.id}: a tap of the "perform" hook must return an outcome`);
+      }
+    } catch (err) {
+      const error = toError(err);
+      outcome = { status: 'failed', error, excString: formatException(error), endedAt: new Date() };
+    } finally {
+      try {
+        await this.hooks.cleanup.promise(job, outcome, this);
+      } finally {
+        this.currentJob = null;
+        this.currentJobId = null;
+        this.horse = null;
+        this.jobStartedAt = null;
+      }
+    }
+    return outcome;
+  }
+
+  private installSignalHandlers(): () => void {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (this.stopRequested) {
+        this.requestForceStop();
+        return;
+      }
+      this.requestStop(`Warm shut down requested (${signal})`);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    return () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    };
+  }
+
+  /** Reloads the public attributes from the worker's hash (for workers found by key). */
+  async refresh(): Promise<void> {
+    const h = await this.connection.hgetall(this.key);
+    this.loadHash(h);
+  }
+
+  private loadHash(h: Record<string, string>): void {
+    const int = (v: string | undefined): number => (v ? Number.parseInt(v, 10) || 0 : 0);
+    this.state = (h.state as WorkerState | undefined) ?? null;
+    this.currentJobId = h.current_job || null;
+    this.lastHeartbeat = utcparse(h.last_heartbeat);
+    this.birthDate = utcparse(h.birth);
+    this.deathDate = utcparse(h.death);
+    this.successfulJobCount = int(h.successful_job_count);
+    this.failedJobCount = int(h.failed_job_count);
+    this.totalWorkingTime = h.total_working_time ? Number(h.total_working_time) || 0 : 0;
+    if (h.hostname) this.hostname = h.hostname;
+    this.pid = int(h.pid);
+    this.ipAddress = h.ip_address ?? 'unknown';
+    this.version = h.version ?? '';
+  }
+
+  /**
+   * The worker registered under `rq:worker:<name>`, or null if there is no such hash. A key left in
+   * `rq:workers` without its hash is removed from the set, as rq does.
+   */
+  static async findByKey<W extends Worker>(
+    this: new (queues: string[], options: WorkerOptions) => W,
+    workerKey: string,
+    options: { connection: Redis; jobClass?: JobClass; queueClass?: QueueClass; serializer?: Serializer },
+  ): Promise<W | null> {
+    const keys = keysOf(options.connection);
+    const name = keys.workerNameFromKey(workerKey);
+    if (name === null) throw new RqError(`Not a worker key: ${JSON.stringify(workerKey)} (expected ${keys.workerKeyPrefix}<name>)`);
+    const h = await options.connection.hgetall(workerKey);
+    if (Object.keys(h).length === 0) {
+      await options.connection.srem(keys.workers, workerKey);
+      return null;
+    }
+    const queueNames = (h.queues ?? '').split(',').filter((q) => q.length > 0);
+    const worker = new this(queueNames.length > 0 ? queueNames : ['default'], { ...options, name, installSignalHandlers: false });
+    worker.loadHash(h);
+    return worker;
+  }
+
+  /** Every registered worker, or those listening on `queue`. */
+  static async all<W extends Worker>(
+    this: (new (queues: string[], options: WorkerOptions) => W) & typeof Worker,
+    options: { connection?: Redis; queue?: Queue; jobClass?: JobClass; serializer?: Serializer },
+  ): Promise<W[]> {
+    const connection = options.connection ?? options.queue?.connection;
+    if (!connection) throw new RqError('Worker.all needs { connection } or { queue }');
+    const keys = keysOf(connection);
+    const workerKeys = await connection.smembers(options.queue ? keys.workersOf(options.queue.name) : keys.workers);
+    const found = await Promise.all(workerKeys.sort().map((k) => this.findByKey(k, { ...options, connection })));
+    return found.filter((w): w is Awaited<W> => w !== null) as W[];
+  }
+
+  /** How many workers are registered (or listen on `queue`): one SCARD, no scan. */
+  static async count(options: { connection?: Redis; queue?: Queue }): Promise<number> {
+    const connection = options.connection ?? options.queue?.connection;
+    if (!connection) throw new RqError('Worker.count needs { connection } or { queue }');
+    const keys = keysOf(connection);
+    return connection.scard(options.queue ? keys.workersOf(options.queue.name) : keys.workers);
+  }
+}
+
+function positive(n: number, what: string): number {
+  if (!Number.isFinite(n) || n <= 0) throw new RqError(`Invalid ${what} ${String(n)}: expected a positive number`);
+  return n;
+}
+
+function nonNegative(n: number, what: string, allowMinusOne: boolean): number {
+  if (!Number.isInteger(n) || (n < 0 && !(allowMinusOne && n === -1))) {
+    throw new RqError(`Invalid ${what} ${String(n)}: expected a whole number >= 0${allowMinusOne ? ', or -1 for no expiry' : ''}`);
+  }
+  return n;
+}

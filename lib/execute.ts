@@ -1,0 +1,56 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { inspect } from 'node:util';
+import type { Job } from './Job.js';
+import { resolveDotted, type ResolveOptions } from './resolve.js';
+
+// Shared through globalThis: job code may load a second copy of rq-ts (e.g. the TypeScript
+// sources through jiti while the worker runs the built files), and both must see the same job.
+const CURRENT_KEY = Symbol.for('rq-ts.currentJob');
+const holder = globalThis as { [CURRENT_KEY]?: AsyncLocalStorage<Job> };
+const current = (holder[CURRENT_KEY] ??= new AsyncLocalStorage<Job>());
+
+/** The job being performed, from inside the job's function (rq's `get_current_job()`). */
+export function getCurrentJob(): Job | null {
+  return current.getStore() ?? null;
+}
+
+type JobFunction = (...args: unknown[]) => unknown;
+const functions = new Map<string, JobFunction>();
+
+/**
+ * The function a job names (`tasks.send_newsletter`), resolved once per process and cached: a warm
+ * horse pays the import cost on its first job only.
+ */
+export async function resolveJobFunction(funcName: string, options: ResolveOptions): Promise<JobFunction> {
+  const key = `${funcName}\0${(options.paths ?? []).join('\0')}`;
+  let fn = functions.get(key);
+  if (!fn) {
+    fn = (await resolveDotted(funcName, options, 'function', 'job function')) as JobFunction;
+    functions.set(key, fn);
+  }
+  return fn;
+}
+
+/**
+ * Calls a job's function the way rq-ts maps Python's calling convention: positional args spread,
+ * and kwargs (when there are any) as one last object argument. Inside, getCurrentJob() is the job.
+ */
+export function callJobFunction(job: Job, fn: JobFunction): unknown {
+  const args = job.args;
+  const kwargs = job.kwargs;
+  return current.run(job, () => (Object.keys(kwargs).length > 0 ? fn(...args, kwargs) : fn(...args)));
+}
+
+/** The text rq stores as exc_info: the stack (which starts with `Name: message`). */
+export function formatException(err: unknown): string {
+  if (err instanceof Error) {
+    const stack = err.stack ?? `${err.name}: ${err.message}`;
+    return err.cause === undefined ? stack : `${stack}\n\nCaused by: ${formatException(err.cause)}`;
+  }
+  return `Error: a non-Error value was thrown: ${inspect(err, { depth: 2, breakLength: Infinity })}`;
+}
+
+/** Turns anything thrown into an Error (job code may throw strings or plain objects). */
+export function toError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(`a non-Error value was thrown: ${inspect(err, { depth: 2, breakLength: Infinity })}`);
+}

@@ -1,0 +1,39 @@
+import { callJobFunction, resolveJobFunction } from '../execute.js';
+import type { Horse, Outcome } from '../hooks.js';
+import { DEFAULT_TIMEOUT, type Job } from '../Job.js';
+import { JobTimeoutException } from '../timeouts/JobTimeoutException.js';
+import type { Worker } from '../Worker.js';
+import { failedOutcome } from './runJob.js';
+
+/** `SimpleWorker`'s horse: the job runs in the worker's own process, under the death penalty. */
+export class InlineHorse implements Horse {
+  readonly pid = process.pid;
+  private abandon: ((outcome: Outcome) => void) | null = null;
+
+  async perform(job: Job, worker: Worker): Promise<Outcome> {
+    let fn: Awaited<ReturnType<typeof resolveJobFunction>>;
+    try {
+      fn = await resolveJobFunction(job.funcName, { paths: worker.paths });
+    } catch (err) {
+      return failedOutcome(err);
+    }
+    const penalty = new worker.deathPenaltyClass(job.timeout ?? DEFAULT_TIMEOUT, JobTimeoutException, { jobId: job.id });
+    const killed = new Promise<Outcome>((resolve) => (this.abandon = resolve));
+    try {
+      const run = penalty
+        .run(
+          () => callJobFunction(job, fn),
+          () => {},
+        )
+        .then((returnValue): Outcome => ({ status: 'finished', returnValue, endedAt: new Date() }), (err: unknown) => failedOutcome(err));
+      return await Promise.race([run, killed]);
+    } finally {
+      this.abandon = null;
+    }
+  }
+
+  /** Abandons the running job: its promise is left to settle unobserved (no process to kill). */
+  kill(reason: string): void {
+    this.abandon?.(failedOutcome(new Error(`Job abandoned: ${reason}`)));
+  }
+}

@@ -1,0 +1,155 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { RqError } from '../errors/RqError.js';
+import type { Horse, Outcome } from '../hooks.js';
+import { DEFAULT_TIMEOUT, type Job } from '../Job.js';
+import { JobTimeoutException } from '../timeouts/JobTimeoutException.js';
+import type { Worker } from '../Worker.js';
+import type { FromHorse, HorseSpec, ToHorse, WireOutcome } from './protocol.js';
+import { failedOutcome } from './runJob.js';
+
+const ENTRY = fileURLToPath(new URL('./main.js', import.meta.url));
+
+/** rq's text for a horse that died mid-job; `waitpid returned` is the raw wait status as in Python. */
+export function terminatedText(code: number | null, signal: NodeJS.Signals | null): string {
+  const signum = signal ? (constants.signals[signal] ?? 0) : 0;
+  const status = signal ? signum : (code ?? 0) * 256;
+  return `Work-horse terminated unexpectedly; waitpid returned ${status}${signal ? ` (signal ${signum})` : ''}; `;
+}
+
+/**
+ * The work horse: a child process that has loaded the config, plugins and preloaded modules once
+ * and then runs jobs one at a time, sent over IPC. The worker replaces it after a crash, a timeout,
+ * `maxJobs` jobs or `maxMemoryMb`. It runs in its own process group, like rq's setsid'd horse, so a
+ * Ctrl-C in the terminal reaches the worker (warm shutdown) and not the job.
+ */
+export class ProcessHorse implements Horse {
+  readonly pid: number;
+  jobsDone = 0;
+  /** Resident memory after the last job, in bytes. */
+  rss = 0;
+  private current: { id: string; resolve: (o: Outcome) => void } | null = null;
+  private exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  private killReason: string | null = null;
+  readonly exited: Promise<void>;
+
+  private constructor(private readonly child: ChildProcess) {
+    this.pid = child.pid ?? 0;
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.exit = { code, signal };
+        const current = this.current;
+        this.current = null;
+        current?.resolve(
+          failedOutcome(new RqError(this.killReason ? `${terminatedText(code, signal)}${this.killReason}` : terminatedText(code, signal))),
+        );
+        resolve();
+      });
+    });
+    child.on('message', (msg: FromHorse) => {
+      if (msg.t !== 'done' || !this.current || this.current.id !== msg.id) return;
+      const current = this.current;
+      this.current = null;
+      this.rss = msg.rss;
+      this.jobsDone++;
+      current.resolve(fromWire(msg.outcome));
+    });
+    // An IPC write to a horse that just died fails; its exit handler reports the job.
+    child.on('error', () => {});
+  }
+
+  /** Starts a horse and waits until it has loaded everything (or fails with the reason). */
+  static async start(spec: HorseSpec, options: { execArgv?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<ProcessHorse> {
+    const child = fork(ENTRY, [], {
+      cwd: spec.cwd,
+      detached: true,
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: options.execArgv ?? [],
+      env: { ...(options.env ?? process.env), RQ_WORKER_ID: spec.workerName },
+    });
+    const horse = new ProcessHorse(child);
+    await new Promise<void>((resolve, reject) => {
+      const onMessage = (msg: FromHorse): void => {
+        if (msg.t === 'ready') {
+          cleanup();
+          resolve();
+        } else if (msg.t === 'init-error') {
+          cleanup();
+          child.kill('SIGKILL');
+          reject(new RqError(`The work horse could not start: ${msg.message}`));
+        }
+      };
+      const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+        cleanup();
+        reject(new RqError(`The work horse exited while starting (${signal ?? `code ${code}`})`));
+      };
+      const cleanup = (): void => {
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+      };
+      child.on('message', onMessage);
+      child.on('exit', onExit);
+      child.send({ t: 'init', spec } satisfies ToHorse);
+    });
+    return horse;
+  }
+
+  get alive(): boolean {
+    return this.exit === null;
+  }
+
+  /** Runs the job in the horse under the worker's death penalty. */
+  async perform(job: Job, worker: Worker): Promise<Outcome> {
+    const penalty = new worker.deathPenaltyClass(job.timeout ?? DEFAULT_TIMEOUT, JobTimeoutException, { jobId: job.id });
+    try {
+      return await penalty.run(
+        () => this.send(job),
+        (reason) => this.kill(reason.message),
+      );
+    } catch (err) {
+      return failedOutcome(err);
+    }
+  }
+
+  private send(job: Job): Promise<Outcome> {
+    if (!this.alive) return Promise.resolve(failedOutcome(new RqError(terminatedText(this.exit?.code ?? null, this.exit?.signal ?? null))));
+    if (this.current) return Promise.reject(new RqError(`The work horse is already running job ${this.current.id}`));
+    return new Promise<Outcome>((resolve) => {
+      this.current = { id: job.id, resolve };
+      this.killReason = null;
+      this.child.send({ t: 'job', id: job.id, hash: job.toHash() } satisfies ToHorse);
+    });
+  }
+
+  /** Kills the horse and everything it started (its process group), at once. */
+  kill(reason: string): void {
+    if (!this.alive) return;
+    this.killReason = reason;
+    try {
+      process.kill(-this.pid, 'SIGKILL');
+    } catch {
+      this.child.kill('SIGKILL');
+    }
+  }
+
+  /** Asks an idle horse to exit; kills it if it has not within `graceMs`. */
+  async retire(graceMs = 2000): Promise<void> {
+    if (!this.alive) return;
+    if (this.child.connected) this.child.send({ t: 'exit' } satisfies ToHorse);
+    const timer = setTimeout(() => this.kill('retired'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+function fromWire(w: WireOutcome): Outcome {
+  if (w.status === 'finished') {
+    return { status: 'finished', returnValue: undefined, serialized: w.serialized ? Buffer.from(w.serialized) : null, endedAt: new Date() };
+  }
+  const error = new Error(w.message);
+  error.name = w.name;
+  error.stack = w.excString;
+  return { status: 'failed', error, excString: w.excString, endedAt: new Date() };
+}

@@ -1,0 +1,100 @@
+/**
+ * Entry point of a work horse process (started by ProcessHorse). It rebuilds the worker in role
+ * `horse` from the spec, applies the plugins, imports the preload modules, then runs each job it is
+ * sent through the `perform` hook.
+ */
+import type { Redis } from 'ioredis';
+import { formatException } from '../execute.js';
+import { Job } from '../Job.js';
+import type { JobClass } from '../Queue.js';
+import { connect } from '../redis/connection.js';
+import { importModule, instantiatePlugin, resolveDotted, type ResolveOptions } from '../resolve.js';
+import { defaultSerializer, type Serializer } from '../serializers.js';
+import { Worker, type RqPlugin } from '../Worker.js';
+import type { FromHorse, HorseSpec, ToHorse, WireOutcome } from './protocol.js';
+import { failedOutcome } from './runJob.js';
+
+let worker: Worker | null = null;
+let jobClass: JobClass = Job;
+let serializer: Serializer = defaultSerializer;
+let connection: Redis | null = null;
+
+const send = (msg: FromHorse): void => {
+  process.send?.(msg);
+};
+
+// A Ctrl-C in the terminal is for the worker (warm shutdown: let the job finish), not for the horse.
+process.on('SIGINT', () => {});
+// The worker is gone: nothing would record this horse's work.
+process.on('disconnect', () => process.exit(0));
+
+async function init(spec: HorseSpec): Promise<void> {
+  const where: ResolveOptions = { paths: spec.paths, cwd: spec.cwd };
+  const WorkerClass = spec.workerClass ? ((await resolveDotted(spec.workerClass, where, 'class', 'worker class')) as typeof Worker) : Worker;
+  if (spec.jobClass) jobClass = (await resolveDotted(spec.jobClass, where, 'class', 'job class')) as JobClass;
+  if (spec.serializer) serializer = (await resolveDotted(spec.serializer, where, 'any', 'serializer')) as Serializer;
+  connection = connect({ ...spec.redis, prefix: spec.prefix, redisOptions: { lazyConnect: true } });
+  const plugins: RqPlugin[] = [];
+  for (const p of spec.plugins) plugins.push(await instantiatePlugin(p, where));
+  worker = new WorkerClass(spec.queues, {
+    connection,
+    name: spec.workerName,
+    role: 'horse',
+    plugins,
+    paths: spec.paths,
+    jobClass,
+    serializer,
+  });
+  worker.applyPlugins();
+  for (const m of spec.preload) await importModule(m, where);
+  await worker.hooks.startup.promise(worker);
+}
+
+async function run(id: string, hash: Record<string, string | Uint8Array>): Promise<WireOutcome> {
+  const w = worker!;
+  process.env.RQ_JOB_ID = id;
+  const fields: Record<string, string | Buffer> = {};
+  for (const [k, v] of Object.entries(hash)) fields[k] = typeof v === 'string' ? v : Buffer.from(v);
+  let outcome;
+  try {
+    const job = jobClass.fromHash(id, fields, { connection: connection!, serializer });
+    outcome = await w.hooks.perform.promise({ status: 'pending' }, job, w);
+  } catch (err) {
+    outcome = failedOutcome(err);
+  }
+  if (outcome.status === 'finished') {
+    try {
+      const rv = outcome.returnValue;
+      return { status: 'finished', serialized: rv === undefined || rv === null ? null : serializer.dumps(rv) };
+    } catch (err) {
+      const failed = failedOutcome(err);
+      return {
+        status: 'failed',
+        name: 'SerializationError',
+        message: `Return value could not be serialized: ${err instanceof Error ? err.message : String(err)}`,
+        excString: `Return value could not be serialized: ${failed.status === 'failed' ? failed.excString : ''}`,
+      };
+    }
+  }
+  if (outcome.status === 'failed') {
+    return { status: 'failed', name: outcome.error.name, message: outcome.error.message, excString: outcome.excString };
+  }
+  return { status: 'failed', name: 'RqError', message: 'no plugin performed the job', excString: 'RqError: no plugin performed the job' };
+}
+
+process.on('message', (msg: ToHorse) => {
+  if (msg.t === 'init') {
+    init(msg.spec).then(
+      () => send({ t: 'ready', pid: process.pid }),
+      (err: unknown) => send({ t: 'init-error', message: err instanceof Error ? err.message : String(err), excString: formatException(err) }),
+    );
+  } else if (msg.t === 'job') {
+    void run(msg.id, msg.hash).then((outcome) => send({ t: 'done', id: msg.id, outcome, rss: process.memoryUsage().rss }));
+  } else if (msg.t === 'exit') {
+    const w = worker;
+    void (w ? w.hooks.shutdown.promise(w) : Promise.resolve()).finally(() => {
+      connection?.disconnect();
+      process.exit(0);
+    });
+  }
+});

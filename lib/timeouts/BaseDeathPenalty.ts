@@ -1,0 +1,34 @@
+import type { JobTimeoutException } from './JobTimeoutException.js';
+
+export interface DeathPenaltyOptions {
+  jobId: string;
+}
+
+export type TimeoutExceptionClass = new (message: string) => Error;
+
+/** How rq constructs a death penalty: `(timeout, JobTimeoutException, {jobId})`. */
+export type DeathPenaltyClass = new (timeout: number, exception: TimeoutExceptionClass, options: DeathPenaltyOptions) => BaseDeathPenalty;
+
+/**
+ * Enforces a job's timeout. `run` calls the job and settles with its result, or rejects with
+ * `exception` once `timeout` seconds have passed, after calling `stop` to end the job for good.
+ * A timeout of -1 (or <= 0) means no limit. Subclass it for an app-specific kill.
+ */
+export abstract class BaseDeathPenalty {
+  constructor(
+    readonly timeout: number,
+    readonly exception: TimeoutExceptionClass | typeof JobTimeoutException,
+    readonly options: DeathPenaltyOptions,
+  ) {}
+
+  get hasLimit(): boolean {
+    return this.timeout > 0;
+  }
+
+  /** The error rq raises: `Task exceeded maximum timeout value (N seconds)`. */
+  timeoutError(): Error {
+    return new this.exception(`Task exceeded maximum timeout value (${this.timeout} seconds)`);
+  }
+
+  abstract run<T>(call: () => T | Promise<T>, stop: (reason: Error) => void): Promise<T>;
+}

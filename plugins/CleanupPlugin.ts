@@ -1,0 +1,140 @@
+import type { Outcome } from '../lib/hooks.js';
+import { DEFAULT_FAILURE_TTL, type Job } from '../lib/Job.js';
+import { Result, ResultType } from '../lib/Result.js';
+import type { Worker } from '../lib/Worker.js';
+import { formatException, toError } from '../lib/execute.js';
+import { runScript } from '../lib/redis/scripts.js';
+import { epochSeconds, utcformat } from '../lib/time.js';
+import { sleep } from './DequeuePlugin.js';
+
+const PLUGIN_NAME = 'CleanupPlugin';
+
+/**
+ * Runs a Redis write until it succeeds: a job's outcome must be recorded even if Redis restarts
+ * meanwhile (else a finished job would later be failed as abandoned). Gives up only on cold shutdown.
+ */
+async function persistently<T>(w: Worker, what: string, write: () => Promise<T>): Promise<T> {
+  let backoff = 1;
+  for (;;) {
+    try {
+      return await write();
+    } catch (err) {
+      if (w.coldShutdown) throw err;
+      w.logger.error(`Could not record ${what}: ${err instanceof Error ? err.message : String(err)}; retrying in ${backoff} s`);
+      await sleep(backoff * 1000);
+      backoff = Math.min(backoff * 2, 60);
+    }
+  }
+}
+
+/** The result stream fields of a success, or the error that makes the return value unstorable. */
+function successFields(w: Worker, outcome: Extract<Outcome, { status: 'finished' }>): string[] | Error {
+  try {
+    if (outcome.serialized !== undefined) {
+      return outcome.serialized === null ? ['type', String(ResultType.SUCCESSFUL)] : ['type', String(ResultType.SUCCESSFUL), 'return_value', outcome.serialized.toString('base64')];
+    }
+    return Result.successFields(outcome.returnValue, w.serializer);
+  } catch (err) {
+    return toError(err);
+  }
+}
+
+/**
+ * The cleanup stage (rq-wire-protocol.md §4.4, §4.5, §4.8, §4.9): one script records the outcome,
+ * leaves the StartedJobRegistry, updates the worker's stats and sets it `idle`. Success: result
+ * stream and FinishedJobRegistry by result_ttl. Failure: a retry when retries are left, else status
+ * failed (or stopped) and, unless the default exception handler is disabled, FailedJobRegistry and
+ * result stream; then the `exception` hook (the handlers chain).
+ */
+export class CleanupPlugin {
+  apply(worker: Worker): void {
+    worker.hooks.cleanup.tapPromise(PLUGIN_NAME, async (job, outcome, w) => {
+      const endedAt = outcome.status === 'pending' ? new Date() : outcome.endedAt;
+      const working = Math.max(0, (endedAt.getTime() - (w.jobStartedAt ?? endedAt).getTime()) / 1000);
+      if (outcome.status === 'finished') {
+        const fields = successFields(w, outcome);
+        if (Array.isArray(fields)) {
+          await this.finish(w, job, endedAt, working, fields);
+          return;
+        }
+        fields.message = `Return value could not be serialized: ${fields.message}`;
+        await this.fail(w, job, endedAt, working, fields, formatException(fields), false);
+        return;
+      }
+      const error = outcome.status === 'failed' ? outcome.error : new Error('The job was not performed');
+      const excString = outcome.status === 'failed' ? outcome.excString : formatException(error);
+      await this.fail(w, job, endedAt, working, error, excString, outcome.status === 'failed' && outcome.stopped === true);
+    });
+  }
+
+  private async finish(w: Worker, job: Job, endedAt: Date, working: number, fields: string[]): Promise<void> {
+    const keys = w.keys;
+    const queue = job.origin ?? w.queueNames[0]!;
+    const resultTtl = job.resultTtl ?? w.resultTtl;
+    const ts = utcformat(endedAt);
+    await persistently(w, `the result of job ${job.id}`, () =>
+      runScript(
+        w.connection,
+        'rqFinish',
+        [job.key, keys.started(queue), keys.finished(queue), keys.results(job.id), w.key, job.dependentsKey, job.dependenciesKey],
+        [job.id, ts, resultTtl, epochSeconds(endedAt), working.toFixed(6), w.workerTtl + 60, ...fields],
+      ),
+    );
+    job.status = 'finished';
+    job.endedAt = endedAt;
+    w.successfulJobCount++;
+    w.totalWorkingTime += working;
+    w.state = 'idle';
+  }
+
+  private async fail(w: Worker, job: Job, endedAt: Date, working: number, error: Error, excString: string, stopped: boolean): Promise<void> {
+    const keys = w.keys;
+    const queue = job.origin ?? w.queueNames[0]!;
+    const failureTtl = job.failureTtl ?? DEFAULT_FAILURE_TTL;
+    const ts = utcformat(endedAt);
+    const excField = Result.failureFields(excString)[3];
+    const result = (await persistently(w, `the failure of job ${job.id}`, () =>
+      runScript(
+        w.connection,
+        'rqFail',
+        [
+          job.key,
+          keys.started(queue),
+          keys.failed(queue),
+          keys.results(job.id),
+          w.key,
+          job.dependentsKey,
+          job.dependenciesKey,
+          keys.queue(queue),
+          keys.queues,
+          keys.scheduled(queue),
+        ],
+        [
+          job.id,
+          ts,
+          epochSeconds(endedAt),
+          failureTtl,
+          job.failureTtl === null ? '0' : '1',
+          working.toFixed(6),
+          w.workerTtl + 60,
+          stopped ? 'stopped' : 'failed',
+          w.disableDefaultExceptionHandler ? '0' : '1',
+          keys.queue(queue),
+          String(stopped ? ResultType.STOPPED : ResultType.FAILED),
+          excField ?? '',
+        ],
+      ),
+    )) as string;
+    job.status = result === 'requeued' ? 'queued' : result === 'scheduled' ? 'scheduled' : stopped ? 'stopped' : 'failed';
+    job.endedAt = endedAt;
+    job.excInfo = excString;
+    w.failedJobCount++;
+    w.totalWorkingTime += working;
+    w.state = 'idle';
+    try {
+      await w.hooks.exception.promise(job, error, w);
+    } catch (err) {
+      w.logger.error(`An exception handler failed for job ${job.id}: ${formatException(err)}`);
+    }
+  }
+}

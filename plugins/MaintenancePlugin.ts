@@ -1,0 +1,80 @@
+import type { Worker } from '../lib/Worker.js';
+import { FailedJobRegistry } from '../lib/registries/FailedJobRegistry.js';
+import { FinishedJobRegistry } from '../lib/registries/FinishedJobRegistry.js';
+import { StartedJobRegistry } from '../lib/registries/StartedJobRegistry.js';
+import { runScript } from '../lib/redis/scripts.js';
+import { epochSeconds } from '../lib/time.js';
+
+const PLUGIN_NAME = 'MaintenancePlugin';
+
+/** How long an id may sit in an intermediate list, unclaimed, before a sweep puts it back. */
+export const INTERMEDIATE_GRACE_SECONDS = 60;
+
+/**
+ * Registry maintenance (rq-wire-protocol.md §4.12) at the first dequeue and every
+ * `maintenanceInterval` seconds, per queue only under rq's lock `rq:clean_registries:<q>`
+ * (SET NX EX 899, shared with Python workers): expired finished/failed entries dropped, expired
+ * started entries (their worker died) failed or retried, dead workers out of the worker sets, and
+ * ids stranded in an intermediate list (worker killed between take and claim) back in their queue.
+ */
+export class MaintenancePlugin {
+  apply(worker: Worker): void {
+    let nextRun = 0;
+    worker.hooks.dequeue.tapPromise({ name: PLUGIN_NAME, stage: -10 }, async (w) => {
+      if (Date.now() < nextRun) return undefined;
+      nextRun = Date.now() + w.maintenanceInterval * 1000;
+      try {
+        await cleanRegistries(w);
+      } catch (err) {
+        w.logger.error(`Registry maintenance failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      return undefined;
+    });
+  }
+}
+
+export async function cleanRegistries(w: Worker): Promise<void> {
+  const { connection, keys } = w;
+  for (const queue of w.queues) {
+    const locked = await connection.set(keys.cleanRegistriesLock(queue.name), '1', 'EX', 899, 'NX');
+    if (locked !== 'OK') continue;
+    w.logger.info(`Cleaning registries for queue: ${queue.name}`);
+    const options = { connection, jobClass: w.jobClass, serializer: w.serializer };
+    const now = epochSeconds();
+    await new FinishedJobRegistry(queue.name, options).cleanup(now);
+    const abandoned = await new StartedJobRegistry(queue.name, options).cleanupExpired(now);
+    for (const [id, outcome] of abandoned) {
+      if (outcome !== 'gone') w.logger.warning(`Job ${id} of a dead worker: ${outcome === 'failed' ? 'moved to FailedJobRegistry' : outcome}`);
+    }
+    await new FailedJobRegistry(queue.name, options).cleanup(now);
+    await cleanWorkerRegistry(w, queue.name);
+    await recoverIntermediate(w, queue.name, now);
+  }
+}
+
+/** Drops worker keys whose hash has expired from `rq:workers` and `rq:workers:<q>`. */
+async function cleanWorkerRegistry(w: Worker, queue: string): Promise<void> {
+  const { connection, keys } = w;
+  const members = await connection.smembers(keys.workersOf(queue));
+  if (members.length === 0) return;
+  const pipe = connection.pipeline();
+  for (const k of members) pipe.exists(k);
+  const exists = (await pipe.exec()) ?? [];
+  const dead = members.filter((_, i) => exists[i]?.[1] === 0);
+  if (dead.length === 0) return;
+  await connection.multi().srem(keys.workersOf(queue), ...dead).srem(keys.workers, ...dead).exec();
+}
+
+async function recoverIntermediate(w: Worker, queue: string, now: number): Promise<void> {
+  const { connection, keys } = w;
+  const ids = await connection.lrange(keys.intermediate(queue), 0, -1);
+  for (const id of new Set(ids)) {
+    const outcome = await runScript(
+      connection,
+      'rqRecoverIntermediate',
+      [keys.intermediate(queue), keys.queue(queue), keys.started(queue), keys.intermediateSeen(queue, id)],
+      [id, now, INTERMEDIATE_GRACE_SECONDS],
+    );
+    if (outcome === 'requeued') w.logger.warning(`Job ${id} was stranded between dequeue and start; put back on ${queue}`);
+  }
+}

@@ -1,0 +1,70 @@
+import type { Worker } from '../lib/Worker.js';
+import { RqError } from '../lib/errors/RqError.js';
+import { utcformat } from '../lib/time.js';
+
+const PLUGIN_NAME = 'RegistrationPlugin';
+
+/** rq-ts's version, written where rq writes its own (`version`), so `rq info` can tell workers apart. */
+export const RQ_TS_VERSION = '0.1.0';
+
+/**
+ * Birth and death of the worker in Redis (rq-wire-protocol.md §3, §4.11): the `rq:worker:<name>`
+ * hash, `rq:workers`, `rq:workers:<q>`, key TTLs; a live worker of the same name is refused.
+ */
+export class RegistrationPlugin {
+  apply(worker: Worker): void {
+    worker.hooks.register.tapPromise(PLUGIN_NAME, async (w) => {
+      const { connection, keys } = w;
+      const [exists, dead] = await connection.pipeline().exists(w.key).hexists(w.key, 'death').exec().then((r) => (r ?? []).map(([, v]) => v));
+      if (exists && !dead) {
+        throw new RqError(`There exists an active worker named '${w.name}' already`);
+      }
+      w.ipAddress = await clientAddress(w);
+      const now = new Date();
+      const ts = utcformat(now);
+      const tx = connection.multi();
+      tx.del(w.key);
+      tx.hset(w.key, {
+        birth: ts,
+        last_heartbeat: ts,
+        queues: w.queueNames.join(','),
+        pid: String(w.pid),
+        hostname: w.hostname,
+        ip_address: w.ipAddress,
+        version: RQ_TS_VERSION,
+        python_version: `node ${process.version}`,
+        state: 'started',
+      });
+      tx.sadd(keys.workers, w.key);
+      for (const q of w.queueNames) tx.sadd(keys.workersOf(q), w.key);
+      tx.expire(w.key, w.workerTtl + 60);
+      await tx.exec();
+      w.birthDate = now;
+      w.lastHeartbeat = now;
+      w.state = 'started';
+    });
+
+    worker.hooks.shutdown.tapPromise(PLUGIN_NAME, async (w) => {
+      if (!w.birthDate) return;
+      const { connection, keys } = w;
+      const tx = connection.multi();
+      tx.srem(keys.workers, w.key);
+      for (const q of w.queueNames) tx.srem(keys.workersOf(q), w.key);
+      tx.hset(w.key, 'death', utcformat(new Date()));
+      tx.expire(w.key, 60);
+      await tx.exec();
+      w.deathDate = new Date();
+    });
+  }
+}
+
+/** `ip_address` as rq writes it: our connection's `addr` in CLIENT LIST, found by name. */
+async function clientAddress(worker: Worker): Promise<string> {
+  try {
+    await worker.connection.client('SETNAME', worker.name);
+    const info = String(await worker.connection.client('INFO'));
+    return /(?:^|\s)addr=(\S+)/.exec(info)?.[1] ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
