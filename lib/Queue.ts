@@ -36,6 +36,7 @@ export interface EnqueueCallOptions {
 }
 
 const QUEUE_NAME = /^[^\s:]+$/;
+const atFront = new WeakMap<Job, boolean>();
 
 /** Validates a queue name: non-empty, no whitespace, no ':' (it would break rq's `rq:wip:<q>`-style keys). */
 export function validateQueueName(name: unknown): string {
@@ -149,7 +150,7 @@ export class Queue {
     if (options.onSuccess !== undefined) create.onSuccess = options.onSuccess;
     if (options.onFailure !== undefined) create.onFailure = options.onFailure;
     const job = this.jobClass.create(create);
-    job.enqueueAtFront = options.atFront ?? false;
+    atFront.set(job, options.atFront ?? false);
     return job;
   }
 
@@ -194,7 +195,9 @@ export class Queue {
     if (job.timeout === null) job.timeout = this.defaultTimeout;
     const keys = this.keys;
     const hash = job.toHash();
-    const args: (string | Buffer)[] = [this.key, job.id, job.enqueueAtFront ? '1' : '0', job.ttl ? String(job.ttl) : ''];
+    // rq writes `enqueue_at_front` only for scheduled and dependent jobs, not for a plain at_front.
+    const front = atFront.get(job) ?? job.enqueueAtFront;
+    const args: (string | Buffer)[] = [this.key, job.id, front ? '1' : '0', job.ttl ? String(job.ttl) : ''];
     for (const [field, value] of Object.entries(hash)) args.push(field, value);
     return [[keys.queues, this.key, job.key, job.dependentsKey, job.dependenciesKey], args];
   }

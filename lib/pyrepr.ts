@@ -2,6 +2,16 @@
  * Python's `repr()` of JSON-decoded values, so that a job description reads the same whether
  * Python or rq-ts enqueued it (`tasks.add(1, 'x', k=None)`).
  */
+// What Python's str.isprintable() rejects, which repr() escapes: controls, format, surrogates,
+// private use, unassigned, line/paragraph separators and every space but ' '.
+const NOT_PRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}]|(?! )\p{Zs}/u;
+
+/** Python's float repr: exponent form below 1e-4, with at least two exponent digits. */
+export function pythonFloat(n: number): string {
+  const s = !Number.isInteger(n) && n !== 0 && Math.abs(n) < 1e-4 ? n.toExponential() : String(n);
+  return s.replace(/e([+-])(\d)$/, 'e$10$2');
+}
+
 function reprString(s: string): string {
   const quote = s.includes("'") && !s.includes('"') ? '"' : "'";
   let out = quote;
@@ -11,7 +21,11 @@ function reprString(s: string): string {
     else if (ch === '\n') out += '\\n';
     else if (ch === '\r') out += '\\r';
     else if (ch === '\t') out += '\\t';
-    else if (code < 0x20 || (code >= 0x7f && code < 0xa0)) out += `\\x${code.toString(16).padStart(2, '0')}`;
+    else if (NOT_PRINTABLE.test(ch)) {
+      if (code < 0x100) out += `\\x${code.toString(16).padStart(2, '0')}`;
+      else if (code < 0x10000) out += `\\u${code.toString(16).padStart(4, '0')}`;
+      else out += `\\U${code.toString(16).padStart(8, '0')}`;
+    }
     else out += ch;
   }
   return out + quote;
@@ -20,7 +34,7 @@ function reprString(s: string): string {
 function reprNumber(n: number): string {
   if (Number.isNaN(n)) return 'nan';
   if (!Number.isFinite(n)) return n > 0 ? 'inf' : '-inf';
-  return String(n);
+  return pythonFloat(n);
 }
 
 export function pyrepr(v: unknown): string {

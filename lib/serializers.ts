@@ -1,5 +1,6 @@
 import { DeserializationError } from './errors/DeserializationError.js';
 import { SerializationError } from './errors/SerializationError.js';
+import { pythonFloat } from './pyrepr.js';
 
 /**
  * What rq calls a serializer: turns job data, meta and results into bytes and back.
@@ -41,7 +42,7 @@ function encode(v: unknown, where: string, seen: Set<object>): string {
       if (!Number.isFinite(v)) {
         throw new SerializationError(`${where} is ${v}, which JSON cannot represent; send a finite number or null`);
       }
-      return String(v);
+      return pythonFloat(v);
     case 'undefined':
       return 'null';
     case 'object': {

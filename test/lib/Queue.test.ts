@@ -76,7 +76,7 @@ describe('Queue.enqueue', () => {
     assert.equal(h.failure_ttl, '900');
     assert.equal(h.ttl, '120');
     assert.equal(h.meta, '{"k": "v"}');
-    assert.equal(h.enqueue_at_front, '1');
+    assert.equal(h.enqueue_at_front, undefined, 'rq 1.13 does not write enqueue_at_front for a plain at_front enqueue');
     const ttl = await redis.ttl('rq:job:my-job');
     assert.ok(ttl > 100 && ttl <= 120, `ttl ${ttl}`);
     const first = await q.fetchJob((await q.jobIds())[1]!);
