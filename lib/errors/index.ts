@@ -8,3 +8,5 @@ export { RedisConnectionError } from './RedisConnectionError.js';
 export { InvalidOperationError } from './InvalidOperationError.js';
 export { ResolveError } from './ResolveError.js';
 export { PluginError } from './PluginError.js';
+export { ConfigError } from './ConfigError.js';
+export { UsageError } from './UsageError.js';

@@ -155,20 +155,23 @@ export function describeConnection(connection: Redis): string {
  */
 export async function assertReachable(connection: Redis, timeoutMs = 5000): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
+  let onError: ((err: Error) => void) | undefined;
+  const where = describeConnection(connection);
+  const failure = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      reject(new RedisConnectionError(`Cannot reach Redis at ${describeConnection(connection)} within ${timeoutMs} ms; is redis-server running there?`));
+      reject(new RedisConnectionError(`Cannot reach Redis at ${where} within ${timeoutMs} ms; is redis-server running there?`));
     }, timeoutMs);
+    // The first connection error answers at once (e.g. ECONNREFUSED) instead of waiting for retries.
+    onError = (err: Error) => reject(new RedisConnectionError(`Cannot connect to Redis at ${where}: ${err.message}`, { cause: err }));
+    connection.once('error', onError);
   });
   try {
-    await Promise.race([connection.ping(), timeout]);
+    await Promise.race([connection.ping(), failure]);
   } catch (cause) {
     if (cause instanceof RedisConnectionError) throw cause;
-    throw new RedisConnectionError(
-      `Redis at ${describeConnection(connection)} refused us: ${cause instanceof Error ? cause.message : String(cause)}`,
-      { cause },
-    );
+    throw new RedisConnectionError(`Redis at ${where} refused us: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   } finally {
     clearTimeout(timer);
+    if (onError) connection.off('error', onError);
   }
 }

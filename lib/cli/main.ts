@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { formatException } from '../execute.js';
+import { ConfigError } from '../errors/ConfigError.js';
+import { InvalidRedisUrlError } from '../errors/InvalidRedisUrlError.js';
+import { RedisConnectionError } from '../errors/RedisConnectionError.js';
+import { ResolveError } from '../errors/ResolveError.js';
+import { UsageError } from '../errors/UsageError.js';
+import { RQ_TS_VERSION } from '../../plugins/RegistrationPlugin.js';
+import { workerCommand } from './worker.js';
+
+/** rq's exit codes: 2 for usage errors (bad flags, config, dotted paths), 1 when Redis cannot be reached. */
+function exitCodeFor(err: unknown): number {
+  if (err instanceof UsageError || err instanceof ConfigError || err instanceof ResolveError || err instanceof InvalidRedisUrlError) return 2;
+  if (err instanceof RedisConnectionError) return 1;
+  return 1;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('rq')
+    .description('rq-ts: python-rq\'s job queue and workers, in TypeScript')
+    .version(RQ_TS_VERSION, '--version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(str) });
+  const worker = workerCommand().exitOverride().showHelpAfterError('(run "rq worker --help" for usage)');
+  program.addCommand(worker);
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  const verbose = argv.includes('-v') || argv.includes('--verbose');
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version print and exit 0; every other commander error is a usage error.
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    process.stderr.write(`Error: ${err instanceof Error ? err.message : String(err)}\n`);
+    if (verbose) process.stderr.write(`${formatException(err)}\n`);
+    process.exitCode = exitCodeFor(err);
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,180 @@
+import { writeFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import type { RqConfig } from '../config.js';
+import { UsageError } from '../errors/UsageError.js';
+import { Job } from '../Job.js';
+import { createLogger, LOG_LEVELS, type LogLevel } from '../logging.js';
+import { Queue, type JobClass } from '../Queue.js';
+import { keysOf } from '../redis/connection.js';
+import { instantiatePlugin, resolveDotted } from '../resolve.js';
+import type { DeathPenaltyClass } from '../timeouts/BaseDeathPenalty.js';
+import { Worker, type ExceptionHandler, type HorseOptions, type QueueClass, type RqPlugin, type WorkerOptions } from '../Worker.js';
+import { addSharedOptions, connectChecked, intArg, loadSettings, resolveSerializer, type SharedFlags } from './shared.js';
+
+interface WorkerFlags extends SharedFlags {
+  burst?: boolean;
+  loggingLevel?: string;
+  logFormat?: string;
+  dateFormat?: string;
+  name?: string;
+  resultsTtl?: number;
+  workerTtl?: number;
+  jobMonitoringInterval?: number;
+  disableJobDescLogging?: boolean;
+  exceptionHandler: string[];
+  disableDefaultExceptionHandler?: boolean;
+  maxJobs?: number;
+  pid?: string;
+  quiet?: boolean;
+  withScheduler?: boolean;
+  sentryDsn?: string;
+  sentryCaCerts?: string;
+  sentryDebug?: boolean;
+  plugin: string[];
+  preload: string[];
+  horseMaxJobs?: number;
+  horseMaxMemory?: number;
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+export function workerCommand(): Command {
+  const cmd = new Command('worker')
+    .description('Starts an rq worker: runs jobs from the queues, in the order given (priority)')
+    .argument('[queues...]', 'queues to listen on (default: QUEUES of the config, else "default")')
+    .option('-b, --burst', 'Run in burst mode (quit after all work is done)')
+    .addOption(new Option('--logging_level <level>', 'Set logging level').default('INFO').choices(['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL', 'debug', 'info', 'warning', 'error', 'critical']))
+    .option('--log-format <format>', 'Set the format of the logs', '%(asctime)s %(message)s')
+    .option('--date-format <format>', 'Set the date format of the logs', '%H:%M:%S')
+    .option('-n, --name <name>', 'Specify a different name (default: random)')
+    .option('--results-ttl <seconds>', 'Default results timeout to be used', intArg(-1, 'a whole number of seconds >= 0, or -1 to keep results forever'), 500)
+    .option('--worker-ttl <seconds>', 'Default worker timeout to be used', intArg(1, 'a whole number of seconds >= 1'), 420)
+    .option('--job-monitoring-interval <seconds>', 'Default job monitoring interval to be used', intArg(1, 'a whole number of seconds >= 1'), 30)
+    .option('--disable-job-desc-logging', 'Turn off description logging')
+    .option('-v, --verbose', 'Show more output')
+    .option('-q, --quiet', 'Show less output')
+    .option('--sentry-ca-certs <file>', 'Path to CRT file for Sentry DSN [env: RQ_SENTRY_CA_CERTS]')
+    .option('--sentry-debug', 'Enable debug [env: RQ_SENTRY_DEBUG]')
+    .option('--sentry-dsn <dsn>', 'Report exceptions to this Sentry DSN [env: RQ_SENTRY_DSN]')
+    .option('--exception-handler <path>', 'Exception handler(s) to use, in order (repeatable)', collect, [])
+    .option('--pid <file>', 'Write the process ID number to a file at the specified path')
+    .option('-d, --disable-default-exception-handler', 'Disable RQ\'s default exception handler (no FailedJobRegistry entry)')
+    .option('--max-jobs <n>', 'Maximum number of jobs to execute', intArg(1, 'a whole number >= 1'))
+    .option('-s, --with-scheduler', 'Run worker with scheduler')
+    .option('--plugin <path>', 'Plugin (dotted path) to apply, repeatable; also runs in the work horse', collect, [])
+    .option('--preload <module>', 'Module the work horse imports before its first job, repeatable', collect, [])
+    .option('--horse-max-jobs <n>', 'Replace the work horse after this many jobs', intArg(1, 'a whole number >= 1'))
+    .option('--horse-max-memory <MiB>', 'Replace the work horse when it uses more memory than this after a job', intArg(1, 'a whole number of MiB >= 1'));
+  addSharedOptions(cmd);
+  cmd.action(async (queues: string[], flags: WorkerFlags, command: Command) => {
+    process.exitCode = await runWorker(queues, flags, command);
+  });
+  return cmd;
+}
+
+function logLevel(flags: WorkerFlags, config: RqConfig): LogLevel {
+  if (flags.verbose && flags.quiet) throw new UsageError('--verbose and --quiet are mutually exclusive: give at most one');
+  if (flags.verbose) return 'DEBUG';
+  if (flags.quiet) return 'WARNING';
+  const explicit = flags.loggingLevel !== 'INFO' ? flags.loggingLevel : (config.LOGGING_LEVEL ?? flags.loggingLevel);
+  const level = (explicit ?? 'INFO').toUpperCase();
+  if (!(level in LOG_LEVELS)) throw new UsageError(`LOGGING_LEVEL ${JSON.stringify(explicit)}: expected one of ${Object.keys(LOG_LEVELS).join(', ')}`);
+  return level as LogLevel;
+}
+
+/** A flag's value if given on the command line, else the config's, else the flag's default. */
+function pick<T>(cmd: { getOptionValueSource(key: string): string | undefined }, flags: Record<string, unknown>, flagKey: string, configValue: T | undefined): T {
+  const source = cmd.getOptionValueSource(flagKey);
+  if (source === 'cli' || configValue === undefined) return flags[flagKey] as T;
+  return configValue;
+}
+
+export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Command): Promise<number> {
+  const warn = (line: string): void => void process.stderr.write(`${line}\n`);
+  const settings = await loadSettings(flags, warn);
+  const c = settings.config;
+  const level = logLevel(flags, c);
+  const logger = createLogger({
+    level,
+    format: pick(cmd, flags as unknown as Record<string, unknown>, 'logFormat', c.LOG_FORMAT),
+    dateFormat: pick(cmd, flags as unknown as Record<string, unknown>, 'dateFormat', c.DATE_FORMAT),
+  });
+  const f = flags as unknown as Record<string, unknown>;
+  const queueNames = queueArgs.length > 0 ? queueArgs : (c.QUEUES ?? ['default']);
+  const where = settings.resolve;
+
+  const WorkerClass = c.WORKER_CLASS ? ((await resolveDotted(c.WORKER_CLASS, where, 'class', '--worker-class')) as typeof Worker) : Worker;
+  if (!(WorkerClass.prototype instanceof Worker) && WorkerClass !== Worker) {
+    throw new UsageError(`--worker-class ${c.WORKER_CLASS}: ${WorkerClass.name} does not extend rq-ts's Worker`);
+  }
+  const jobClass = c.JOB_CLASS ? ((await resolveDotted(c.JOB_CLASS, where, 'class', '--job-class')) as JobClass) : undefined;
+  if (jobClass && !(jobClass.prototype instanceof Job) && jobClass !== Job) {
+    throw new UsageError(`--job-class ${c.JOB_CLASS}: ${jobClass.name} does not extend rq-ts's Job`);
+  }
+  const queueClass = c.QUEUE_CLASS ? ((await resolveDotted(c.QUEUE_CLASS, where, 'class', '--queue-class')) as QueueClass) : undefined;
+  if (queueClass && !(queueClass.prototype instanceof Queue) && queueClass !== Queue) {
+    throw new UsageError(`--queue-class ${c.QUEUE_CLASS}: ${queueClass.name} does not extend rq-ts's Queue`);
+  }
+  const deathPenaltyClass = c.DEATH_PENALTY_CLASS
+    ? ((await resolveDotted(c.DEATH_PENALTY_CLASS, where, 'class', 'DEATH_PENALTY_CLASS')) as DeathPenaltyClass)
+    : undefined;
+  const serializer = await resolveSerializer(settings);
+
+  const handlerPaths: (string | ExceptionHandler)[] = flags.exceptionHandler.length > 0 ? flags.exceptionHandler : ((c.EXCEPTION_HANDLERS as (string | ExceptionHandler)[] | undefined) ?? []);
+  const exceptionHandlers: ExceptionHandler[] = [];
+  for (const h of handlerPaths) {
+    exceptionHandlers.push(typeof h === 'string' ? ((await resolveDotted(h, where, 'function', '--exception-handler')) as ExceptionHandler) : h);
+  }
+  const pluginSpecs = [...((c.PLUGINS as (string | RqPlugin)[] | undefined) ?? []), ...flags.plugin];
+  const plugins: RqPlugin[] = [];
+  for (const p of pluginSpecs) plugins.push(typeof p === 'string' ? ((await instantiatePlugin(p, where)) as RqPlugin) : p);
+
+  const horse: HorseOptions = {
+    plugins: pluginSpecs.filter((p): p is string => typeof p === 'string'),
+    preload: [...(c.PRELOAD ?? []), ...flags.preload],
+  };
+  if (c.WORKER_CLASS) horse.workerClass = c.WORKER_CLASS;
+  if (c.JOB_CLASS) horse.jobClass = c.JOB_CLASS;
+  if (c.SERIALIZER) horse.serializer = c.SERIALIZER === 'json' ? 'rq.serializers.JSONSerializer' : c.SERIALIZER;
+  const horseMaxJobs = flags.horseMaxJobs ?? c.HORSE_MAX_JOBS;
+  const horseMaxMemory = flags.horseMaxMemory ?? c.HORSE_MAX_MEMORY_MB;
+  if (horseMaxJobs !== undefined) horse.maxJobs = horseMaxJobs;
+  if (horseMaxMemory !== undefined) horse.maxMemoryMb = horseMaxMemory;
+
+  const connection = await connectChecked(settings);
+  try {
+    if (await connection.exists(keysOf(connection).suspended)) {
+      logger.error('RQ is currently suspended, to resume job execution run "rq resume"');
+      return 1;
+    }
+    const options: WorkerOptions = {
+      connection,
+      logger,
+      paths: settings.paths,
+      resultTtl: pick(cmd, f, 'resultsTtl', c.RESULTS_TTL),
+      workerTtl: pick(cmd, f, 'workerTtl', c.WORKER_TTL),
+      jobMonitoringInterval: pick(cmd, f, 'jobMonitoringInterval', c.JOB_MONITORING_INTERVAL),
+      exceptionHandlers,
+      disableDefaultExceptionHandler: flags.disableDefaultExceptionHandler ?? c.DISABLE_DEFAULT_EXCEPTION_HANDLER ?? false,
+      disableJobDescLogging: flags.disableJobDescLogging ?? c.DISABLE_JOB_DESC_LOGGING ?? false,
+      plugins,
+      horse,
+    };
+    const name = flags.name ?? c.NAME;
+    if (name) options.name = name;
+    if (jobClass) options.jobClass = jobClass;
+    if (queueClass) options.queueClass = queueClass;
+    if (deathPenaltyClass) options.deathPenaltyClass = deathPenaltyClass;
+    if (serializer) options.serializer = serializer;
+    if (c.MAINTENANCE_INTERVAL) options.maintenanceInterval = c.MAINTENANCE_INTERVAL;
+    const maxJobs = flags.maxJobs ?? c.MAX_JOBS;
+    if (maxJobs !== undefined) options.maxJobs = maxJobs;
+    if (flags.pid) writeFileSync(flags.pid, String(process.pid));
+    if (flags.withScheduler) logger.warning('--with-scheduler: the scheduler is not part of this version yet; scheduled jobs are left to another worker');
+    const worker = new WorkerClass(queueNames, options);
+    await worker.work({ burst: flags.burst ?? false });
+    return 0;
+  } finally {
+    connection.disconnect();
+  }
+}
