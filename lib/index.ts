@@ -8,6 +8,7 @@ export * from './redis/index.js';
 export { JSONSerializer, defaultSerializer, pythonJsonDumps, type Serializer } from './serializers.js';
 export { callString, pyrepr } from './pyrepr.js';
 export { epochSeconds, utcformat, utcparse } from './time.js';
+export { defineConfig, loadConfig, CONFIG_KEYS, type RqConfig, type SentinelConfig } from './config.js';
 export { Worker, type ExceptionHandler, type HorseOptions, type QueueClass, type RqPlugin, type WorkOptions, type WorkerOptions, type WorkerRole, type WorkerState } from './Worker.js';
 export { SimpleWorker } from './SimpleWorker.js';
 export { createHooks, type Horse, type Outcome, type WorkerHooks } from './hooks.js';

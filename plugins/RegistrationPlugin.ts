@@ -42,6 +42,17 @@ export class RegistrationPlugin {
       w.birthDate = now;
       w.lastHeartbeat = now;
       w.state = 'started';
+      // rq marks a warm shutdown that has to wait for the current job.
+      w.stopSignal.addEventListener(
+        'abort',
+        () => {
+          if (!w.currentJob) return;
+          w.connection.hset(w.key, 'shutdown_requested_date', utcformat(new Date())).catch((err: unknown) => {
+            w.logger.warning(`Could not record the shutdown request: ${err instanceof Error ? err.message : String(err)}`);
+          });
+        },
+        { once: true },
+      );
     });
 
     worker.hooks.shutdown.tapPromise(PLUGIN_NAME, async (w) => {

@@ -96,8 +96,9 @@ export class ProcessHorse implements Horse {
     return horse;
   }
 
+  /** False from the moment it is killed: its 'exit' event may only arrive after the worker has moved on. */
   get alive(): boolean {
-    return this.exit === null;
+    return this.exit === null && this.killReason === null;
   }
 
   /** Runs the job in the horse under the worker's death penalty. */
