@@ -30,6 +30,8 @@ export interface RqConfig {
   QUEUES?: string[];
   NAME?: string;
   SENTRY_DSN?: string;
+  SENTRY_CA_CERTS?: string;
+  SENTRY_DEBUG?: boolean;
   PLUGINS?: Named<{ apply(worker: never): void }>[];
   WORKER_CLASS?: string;
   JOB_CLASS?: string;
@@ -90,6 +92,8 @@ export const CONFIG_KEYS: Record<keyof RqConfig, KeyKind> = {
   QUEUES: 'string[]',
   NAME: 'string',
   SENTRY_DSN: 'string',
+  SENTRY_CA_CERTS: 'string',
+  SENTRY_DEBUG: 'boolean',
   PLUGINS: 'list',
   WORKER_CLASS: 'string',
   JOB_CLASS: 'string',
@@ -276,7 +280,7 @@ export async function loadConfig(options: { configPath?: string; cwd?: string; p
 
 /** Environment variables read for a key: `RQ_<KEY>`, and for rq's connection keys the plain name too. */
 export function envNamesFor(key: keyof RqConfig): string[] {
-  return key.startsWith('REDIS_') || key === 'SENTRY_DSN' ? [`RQ_${key}`, key] : [`RQ_${key}`];
+  return key.startsWith('REDIS_') || key.startsWith('SENTRY_') ? [`RQ_${key}`, key] : [`RQ_${key}`];
 }
 
 /** The config keys set in the environment (lowest precedence but for defaults). */

@@ -10,6 +10,7 @@ import { PerformPlugin } from './PerformPlugin.js';
 import { ProcessHorsePlugin } from './ProcessHorsePlugin.js';
 import { ProcessTitlePlugin } from './ProcessTitlePlugin.js';
 import { RegistrationPlugin } from './RegistrationPlugin.js';
+import { SentryPlugin } from './SentryPlugin.js';
 import { SuspensionPlugin } from './SuspensionPlugin.js';
 
 export {
@@ -24,6 +25,7 @@ export {
   ProcessHorsePlugin,
   ProcessTitlePlugin,
   RegistrationPlugin,
+  SentryPlugin,
   SuspensionPlugin,
 };
 

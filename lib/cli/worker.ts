@@ -9,6 +9,7 @@ import { keysOf } from '../redis/connection.js';
 import { instantiatePlugin, resolveDotted } from '../resolve.js';
 import type { DeathPenaltyClass } from '../timeouts/BaseDeathPenalty.js';
 import { Worker, type ExceptionHandler, type HorseOptions, type QueueClass, type RqPlugin, type WorkerOptions } from '../Worker.js';
+import { SentryPlugin, type SentryPluginOptions } from '../../plugins/SentryPlugin.js';
 import { addSharedOptions, connectChecked, intArg, loadSettings, resolveSerializer, type SharedFlags } from './shared.js';
 
 interface WorkerFlags extends SharedFlags {
@@ -128,6 +129,13 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
   const pluginSpecs = [...((c.PLUGINS as (string | RqPlugin)[] | undefined) ?? []), ...flags.plugin];
   const plugins: RqPlugin[] = [];
   for (const p of pluginSpecs) plugins.push(typeof p === 'string' ? ((await instantiatePlugin(p, where)) as RqPlugin) : p);
+  const sentryDsn = flags.sentryDsn ?? c.SENTRY_DSN;
+  if (sentryDsn) {
+    const sentry: SentryPluginOptions = { dsn: sentryDsn, debug: flags.sentryDebug ?? c.SENTRY_DEBUG ?? false };
+    const caCerts = flags.sentryCaCerts ?? c.SENTRY_CA_CERTS;
+    if (caCerts) sentry.caCerts = caCerts;
+    plugins.push(new SentryPlugin(sentry));
+  }
 
   const horse: HorseOptions = {
     plugins: pluginSpecs.filter((p): p is string => typeof p === 'string'),

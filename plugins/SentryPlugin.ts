@@ -1,0 +1,61 @@
+import type { Worker } from '../lib/Worker.js';
+import { RqError } from '../lib/errors/RqError.js';
+
+const PLUGIN_NAME = 'SentryPlugin';
+
+interface SentrySdk {
+  init(options: Record<string, unknown>): unknown;
+  captureException(error: unknown, hint?: Record<string, unknown>): string;
+  flush(timeoutMs?: number): Promise<boolean>;
+}
+
+export interface SentryPluginOptions {
+  dsn: string;
+  /** PEM file of the CA that signs the Sentry server's certificate (rq's --sentry-ca-certs). */
+  caCerts?: string;
+  debug?: boolean;
+}
+
+/**
+ * Reports job exceptions to Sentry through the official `@sentry/node` SDK (an optional dependency,
+ * imported only when a DSN is configured: `SENTRY_DSN` / `--sentry-dsn`). Each event carries the job
+ * id, function, queue and worker as tags. Runs in the worker process, so it also reports timeouts
+ * and horse crashes.
+ */
+export class SentryPlugin {
+  constructor(private readonly options: SentryPluginOptions) {}
+
+  apply(worker: Worker): void {
+    if (worker.role !== 'worker') return;
+    let sdk: SentrySdk | null = null;
+
+    worker.hooks.startup.tapPromise(PLUGIN_NAME, async () => {
+      try {
+        sdk = (await import('@sentry/node')) as unknown as SentrySdk;
+      } catch (cause) {
+        throw new RqError('SENTRY_DSN is set but @sentry/node is not installed: npm install @sentry/node', { cause });
+      }
+      const init: Record<string, unknown> = { dsn: this.options.dsn, debug: this.options.debug ?? false, defaultIntegrations: false };
+      if (this.options.caCerts) init.transportOptions = { caCerts: this.options.caCerts };
+      sdk.init(init);
+    });
+
+    worker.hooks.exception.tapPromise({ name: PLUGIN_NAME, stage: -50 }, async (job, error, w) => {
+      let func = '';
+      try {
+        func = job.funcName;
+      } catch {
+        // undecodable data: the exception says why
+      }
+      sdk?.captureException(error, {
+        tags: { 'rq.job_id': job.id, 'rq.func': func, 'rq.queue': job.origin ?? '', 'rq.worker': w.name },
+        extra: { description: job.description, excInfo: job.excInfo },
+      });
+      return undefined;
+    });
+
+    worker.hooks.shutdown.tapPromise(PLUGIN_NAME, async () => {
+      await sdk?.flush(5000);
+    });
+  }
+}
