@@ -17,6 +17,10 @@ export function horseSpec(worker: Worker): HorseSpec {
   if (o.username) redis.username = o.username;
   if (o.password) redis.password = o.password;
   if (o.tls) redis.tls = o.tls;
+  if (o.sentinels && o.sentinels.length > 0) {
+    redis.sentinels = o.sentinels.map((s) => ({ host: s.host ?? 'localhost', port: s.port ?? 26379 }));
+    if (o.name) redis.name = o.name;
+  }
   const h = worker.horseOptions;
   const spec: HorseSpec = {
     workerName: worker.name,

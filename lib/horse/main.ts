@@ -33,7 +33,8 @@ async function init(spec: HorseSpec): Promise<void> {
   const WorkerClass = spec.workerClass ? ((await resolveDotted(spec.workerClass, where, 'class', 'worker class')) as typeof Worker) : Worker;
   if (spec.jobClass) jobClass = (await resolveDotted(spec.jobClass, where, 'class', 'job class')) as JobClass;
   if (spec.serializer) serializer = (await resolveDotted(spec.serializer, where, 'any', 'serializer')) as Serializer;
-  connection = connect({ ...spec.redis, prefix: spec.prefix, redisOptions: { lazyConnect: true } });
+  const { sentinels, name, ...plain } = spec.redis;
+  connection = connect({ ...plain, prefix: spec.prefix, redisOptions: sentinels ? { lazyConnect: true, sentinels, ...(name ? { name } : {}) } : { lazyConnect: true } });
   const plugins: RqPlugin[] = [];
   for (const p of spec.plugins) plugins.push(await instantiatePlugin(p, where));
   worker = new WorkerClass(spec.queues, {

@@ -19,6 +19,9 @@ export interface HorseSpec {
     username?: string;
     password?: string;
     tls?: TlsOptions;
+    /** Sentinel deployments: where the sentinels are and the master's name. */
+    sentinels?: { host: string; port: number }[];
+    name?: string;
   };
   prefix: string;
 }

@@ -150,6 +150,14 @@ describe('Worker: work() in burst mode', () => {
     assertTtlNear(await redis.ttl(`rq:results:${job.id}`), 100, 'results stream');
     assertScoreNear(await redis.zscore('rq:failed:q', job.id), 100, 'rq:failed:q');
   });
+
+  it('keeps the meta a job writes about itself from the horse', async () => {
+    const job = await queue().enqueue(task('touchMeta'), 'progress', 100);
+    await makeWorker().worker.work({ burst: true });
+    assert.equal(await returnValue(redis, job.id), job.id, 'getCurrentJob() in the horse is the job');
+    assert.equal(await status(redis, job.id), 'finished');
+    assert.equal(await redis.hget(job.key, 'meta'), '{"progress": 100}');
+  });
 });
 
 describe('Worker: its Redis hash', () => {
