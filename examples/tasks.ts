@@ -21,3 +21,9 @@ export function word_count(text: string, options: { unique?: boolean } = {}): nu
 export function fail(reason: string): never {
   throw new Error(reason);
 }
+
+/** Uses examples/heavy-module: its import cost is what `preload` moves out of the first job. */
+export async function heavy_lookup(i: number): Promise<number> {
+  const heavy = await import('./heavy-module.js');
+  return heavy.lookup(i);
+}
