@@ -72,7 +72,7 @@ export class CleanupPlugin {
     const queue = job.origin ?? w.queueNames[0]!;
     const resultTtl = job.resultTtl ?? w.resultTtl;
     const ts = utcformat(endedAt);
-    await persistently(w, `the result of job ${job.id}`, () =>
+    const result = await persistently(w, `the result of job ${job.id}`, () =>
       runScript(
         w.connection,
         'rqFinish',
@@ -80,7 +80,8 @@ export class CleanupPlugin {
         [job.id, ts, resultTtl, epochSeconds(endedAt), working.toFixed(6), w.workerTtl + 60, ...fields],
       ),
     );
-    job.status = 'finished';
+    // 'gone': the job was deleted while it ran; nothing of it is recreated.
+    job.status = result === 'gone' ? null : 'finished';
     job.endedAt = endedAt;
     w.successfulJobCount++;
     w.totalWorkingTime += working;
@@ -125,7 +126,7 @@ export class CleanupPlugin {
         ],
       ),
     )) as string;
-    job.status = result === 'requeued' ? 'queued' : result === 'scheduled' ? 'scheduled' : stopped ? 'stopped' : 'failed';
+    job.status = result === 'gone' ? null : result === 'requeued' ? 'queued' : result === 'scheduled' ? 'scheduled' : stopped ? 'stopped' : 'failed';
     job.endedAt = endedAt;
     job.excInfo = excString;
     w.failedJobCount++;

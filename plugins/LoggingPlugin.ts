@@ -50,7 +50,9 @@ export class LoggingPlugin {
     });
 
     worker.hooks.cleanup.tapPromise(PLUGIN_NAME, async (job, outcome, w) => {
-      if (outcome.status === 'finished') {
+      if (job.status === null) {
+        w.logger.warning(`Job ${job.id} was deleted while it ran; its outcome (${outcome.status}) is not recorded`);
+      } else if (outcome.status === 'finished') {
         const rv = returnValueOf(outcome, w);
         w.logger.info(rv === null || rv === undefined ? 'Job ended normally without result' : `Job OK, result = ${pyrepr(rv)}`);
         const ttl = job.resultTtl ?? w.resultTtl;

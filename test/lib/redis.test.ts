@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -198,7 +199,7 @@ describe('assertReachable', () => {
     await assertReachable(redis, 2000);
   });
 
-  it('rejects with RedisConnectionError naming host:port within the timeout when nothing listens', async () => {
+  it('rejects at once with RedisConnectionError naming host:port when the connection is refused', async () => {
     const dead = await startRedis();
     const port = dead.port;
     await dead.stop();
@@ -207,12 +208,33 @@ describe('assertReachable', () => {
       c.on('error', () => {}); // ioredis reports each refused reconnect; expected here
       const started = Date.now();
       await assert.rejects(
-        assertReachable(c, 300),
-        (e: unknown) => e instanceof RedisConnectionError && e.message.includes(`127.0.0.1:${port}`),
+        assertReachable(c, 5000),
+        (e: unknown) => e instanceof RedisConnectionError && e.message.includes(`127.0.0.1:${port}`) && e.message.includes('ECONNREFUSED'),
       );
       const elapsed = Date.now() - started;
-      assert.ok(elapsed >= 250 && elapsed < 2000, `rejected after ${elapsed} ms`);
+      assert.ok(elapsed < 2000, `does not wait for the 5 s timeout (rejected after ${elapsed} ms)`);
     });
+  });
+
+  it('rejects after the timeout when the server accepts but never answers', async () => {
+    const silent = createServer(() => {});
+    await new Promise<void>((ok) => silent.listen(0, '127.0.0.1', ok));
+    const { port } = silent.address() as { port: number };
+    try {
+      await withConnections(async (track) => {
+        const c = track(connect({ host: '127.0.0.1', port }));
+        c.on('error', () => {});
+        const started = Date.now();
+        await assert.rejects(
+          assertReachable(c, 300),
+          (e: unknown) => e instanceof RedisConnectionError && e.message.includes(`127.0.0.1:${port}`) && e.message.includes('within 300 ms'),
+        );
+        const elapsed = Date.now() - started;
+        assert.ok(elapsed >= 250 && elapsed < 2000, `rejected after ${elapsed} ms`);
+      });
+    } finally {
+      silent.close();
+    }
   });
 
   it('rejects with RedisConnectionError naming host:port when the command fails fast', async () => {
