@@ -15,6 +15,10 @@ export class SimpleWorker extends Worker {
     return defaultPlugins(this, 'inline');
   }
 
+  override get claimMode(): 'inline' | 'process' {
+    return 'inline';
+  }
+
   /** rq's SimpleWorker rule: no heartbeat can be relied on while a job runs in-process. */
   override heartbeatTtl(job: Job): number {
     const timeout = job.timeout ?? 180;

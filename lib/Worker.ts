@@ -212,6 +212,14 @@ export class Worker {
     return this.jobMonitoringInterval + 60;
   }
 
+  /**
+   * How the claim scripts compute heartbeatTtl in Redis: `process` (rq's Worker rule) or `inline`
+   * (rq's SimpleWorker rule). A subclass that overrides heartbeatTtl overrides this to match.
+   */
+  get claimMode(): 'inline' | 'process' {
+    return 'process';
+  }
+
   /** The built-in plugins of this class and role, applied after the user's. */
   protected defaultPlugins(): RqPlugin[] {
     return defaultPlugins(this, 'process');

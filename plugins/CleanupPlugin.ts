@@ -3,11 +3,17 @@ import { DEFAULT_FAILURE_TTL, type Job } from '../lib/Job.js';
 import { Result, ResultType } from '../lib/Result.js';
 import type { Worker } from '../lib/Worker.js';
 import { formatException, toError } from '../lib/execute.js';
-import { runScript } from '../lib/redis/scripts.js';
+import { runScriptBuffer } from '../lib/redis/scripts.js';
 import { epochSeconds, utcformat } from '../lib/time.js';
-import { sleep } from './DequeuePlugin.js';
+import { Claims } from '../lib/claims.js';
+import { sleep } from '../lib/suspension.js';
 
 const PLUGIN_NAME = 'CleanupPlugin';
+
+/** Whether the outcome script should also claim the next job: only if this worker will run it. */
+function takeNext(w: Worker): boolean {
+  return !w.stopRequested && (w.maxJobs === null || w.jobsDone + 1 < w.maxJobs);
+}
 
 /**
  * Runs a Redis write until it succeeds: a job's outcome must be recorded even if Redis restarts
@@ -67,19 +73,31 @@ export class CleanupPlugin {
     });
   }
 
+  /** A job the script claimed ahead is kept for the next dequeue. */
+  private async keepNext(w: Worker, reply: unknown[] | null, now: Date): Promise<void> {
+    if (!reply) return;
+    const taken = await Claims.of(w).absorb(w.queues, reply, now);
+    if (taken.kind === 'job') Claims.of(w).holdAhead(taken.job);
+  }
+
   private async finish(w: Worker, job: Job, endedAt: Date, working: number, fields: string[]): Promise<void> {
     const keys = w.keys;
     const queue = job.origin ?? w.queueNames[0]!;
     const resultTtl = job.resultTtl ?? w.resultTtl;
     const ts = utcformat(endedAt);
-    const result = await persistently(w, `the result of job ${job.id}`, () =>
-      runScript(
+    const claims = Claims.of(w);
+    const next = takeNext(w);
+    const now = new Date();
+    const reply = (await persistently(w, `the result of job ${job.id}`, () =>
+      runScriptBuffer(
         w.connection,
         'rqFinish',
-        [job.key, keys.started(queue), keys.finished(queue), keys.results(job.id), w.key, job.dependentsKey, job.dependenciesKey],
-        [job.id, ts, resultTtl, epochSeconds(endedAt), working.toFixed(6), w.workerTtl + 60, ...fields],
+        [job.key, keys.started(queue), keys.finished(queue), keys.results(job.id), w.key, job.dependentsKey, job.dependenciesKey, ...(next ? claims.nextKeys(w.queues) : [])],
+        [job.id, ts, resultTtl, epochSeconds(endedAt), working.toFixed(6), w.workerTtl + 60, next ? '1' : '0', ...(next ? claims.nextArgs(now) : ['', '', '', '', '', '']), ...fields],
       ),
-    );
+    )) as [Buffer, unknown[] | null];
+    const result = reply[0].toString();
+    await this.keepNext(w, reply[1], now);
     // 'gone': the job was deleted while it ran; nothing of it is recreated.
     job.status = result === 'gone' ? null : 'finished';
     job.endedAt = endedAt;
@@ -94,8 +112,11 @@ export class CleanupPlugin {
     const failureTtl = job.failureTtl ?? DEFAULT_FAILURE_TTL;
     const ts = utcformat(endedAt);
     const excField = Result.failureFields(excString)[3];
-    const result = (await persistently(w, `the failure of job ${job.id}`, () =>
-      runScript(
+    const claims = Claims.of(w);
+    const next = takeNext(w);
+    const now = new Date();
+    const reply = (await persistently(w, `the failure of job ${job.id}`, () =>
+      runScriptBuffer(
         w.connection,
         'rqFail',
         [
@@ -109,6 +130,7 @@ export class CleanupPlugin {
           keys.queue(queue),
           keys.queues,
           keys.scheduled(queue),
+          ...(next ? claims.nextKeys(w.queues) : []),
         ],
         [
           job.id,
@@ -123,15 +145,19 @@ export class CleanupPlugin {
           keys.queue(queue),
           String(stopped ? ResultType.STOPPED : ResultType.FAILED),
           excField ?? '',
+          next ? '1' : '0',
+          ...(next ? claims.nextArgs(now) : ['', '', '', '', '', '']),
         ],
       ),
-    )) as string;
+    )) as [Buffer, unknown[] | null];
+    const result = reply[0].toString();
     job.status = result === 'gone' ? null : result === 'requeued' ? 'queued' : result === 'scheduled' ? 'scheduled' : stopped ? 'stopped' : 'failed';
     job.endedAt = endedAt;
     job.excInfo = excString;
     w.failedJobCount++;
     w.totalWorkingTime += working;
     w.state = 'idle';
+    await this.keepNext(w, reply[1], now);
     try {
       await w.hooks.exception.promise(job, error, w);
     } catch (err) {

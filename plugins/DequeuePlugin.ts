@@ -1,26 +1,12 @@
 import type { Redis } from 'ioredis';
-import type { Job } from '../lib/Job.js';
 import type { Queue } from '../lib/Queue.js';
 import type { Worker } from '../lib/Worker.js';
+import { Claims } from '../lib/claims.js';
 import { duplicateConnection } from '../lib/redis/connection.js';
-import { runScript, runScriptBuffer } from '../lib/redis/scripts.js';
-import { epochSeconds, utcformat } from '../lib/time.js';
+import { sleep, waitWhileSuspended } from '../lib/suspension.js';
+import { utcformat } from '../lib/time.js';
 
 const PLUGIN_NAME = 'DequeuePlugin';
-
-/** Sleeps `ms`, or less if `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 /**
  * Waits until a queue may have a job, without taking it: `BLMOVE q q RIGHT RIGHT` pops the tail and
@@ -65,33 +51,51 @@ class QueueWaiter {
 }
 
 /**
- * The dequeue stage: takes the next job id from the queues in priority order into the queue's
- * intermediate list (rqPop), then registers it as started and loads it (rqClaim). At no instant is
- * a job only in this process's memory, so a SIGKILL loses nothing. Empty queues: a blocking wait
- * (rq's BLPOP timeout, worker_ttl - 15 s) with an idle heartbeat after each; burst mode stops.
+ * The dequeue stage: the next job from the queues in priority order, registered as started in the
+ * same Lua call that takes it (rqTake; rqClaim when the head was not the id peeked at the last claim).
+ * A taken id waits in its queue's intermediate list until it is registered, so at no instant is a job
+ * only in this process's memory and a SIGKILL loses nothing. A job claimed ahead by the previous
+ * job's cleanup script is returned without a round trip. Empty queues: a blocking wait (rq's BLPOP
+ * timeout, worker_ttl - 15 s) with an idle heartbeat after each; burst mode stops. Suspension
+ * (`rq suspend`) is checked by the same script.
  */
 export class DequeuePlugin {
-  constructor(private readonly mode: 'process' | 'inline' = 'process') {}
-
   apply(worker: Worker): void {
     const waiter = new QueueWaiter(worker);
+    const claims = Claims.of(worker);
     worker.stopSignal.addEventListener('abort', () => waiter.close(), { once: true });
-    worker.hooks.shutdown.tapPromise(PLUGIN_NAME, async () => waiter.close());
+    worker.hooks.shutdown.tapPromise(PLUGIN_NAME, async (w) => {
+      waiter.close();
+      try {
+        await claims.release();
+      } catch (err) {
+        w.logger.error(`Could not give back the job claimed ahead: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    });
 
     worker.hooks.dequeue.tapPromise({ name: PLUGIN_NAME, stage: 100 }, async (w, queues) => {
       let backoff = 1;
       while (!w.stopRequested) {
         try {
-          const job = await this.takeAndClaim(w, queues);
+          const taken = await claims.take(queues);
           backoff = 1;
-          if (job) return job;
-          if (job === null) continue;
-          if (w.burst) {
-            w.logger.info('No more work, burst finished.');
-            return undefined;
+          switch (taken.kind) {
+            case 'job':
+              return taken.job;
+            case 'skipped':
+              w.logger.warning(`Job ${taken.id} was taken from ${taken.queue.name} but ${taken.reason}; skipped`);
+              continue;
+            case 'suspended':
+              if (!(await waitWhileSuspended(w))) return undefined;
+              continue;
+            case 'empty':
+              if (w.burst) {
+                w.logger.info('No more work, burst finished.');
+                return undefined;
+              }
+              await this.idleHeartbeat(w);
+              await waiter.wait(queues, w.dequeueTimeout);
           }
-          await this.idleHeartbeat(w);
-          await waiter.wait(queues, w.dequeueTimeout);
         } catch (err) {
           if (w.stopRequested) break;
           w.logger.error(`Could not dequeue: ${err instanceof Error ? err.message : String(err)}; retrying in ${backoff} s`);
@@ -101,46 +105,6 @@ export class DequeuePlugin {
       }
       return undefined;
     });
-  }
-
-  /** A claimed job; null when the id taken had no job hash (skip it); undefined when all queues are empty. */
-  private async takeAndClaim(w: Worker, queues: readonly Queue[]): Promise<Job | null | undefined> {
-    const keys = w.keys;
-    const popKeys = [...queues.map((q) => q.key), ...queues.map((q) => keys.intermediate(q.name))];
-    const popped = (await runScript(w.connection, 'rqPop', popKeys, [])) as [number, string] | null;
-    if (!popped) return undefined;
-    const queue = queues[popped[0] - 1]!;
-    const id = popped[1];
-    const now = new Date();
-    const reply = (await runScriptBuffer(
-      w.connection,
-      'rqClaim',
-      [keys.intermediate(queue.name), keys.job(id), keys.started(queue.name), w.key],
-      [id, utcformat(now), epochSeconds(now), w.jobMonitoringInterval, w.name, this.mode],
-    )) as number | [number, Buffer[]];
-    if (typeof reply === 'number') {
-      w.logger.warning(
-        reply === 0
-          ? `Job ${id} was taken from ${queue.name} but its hash is gone (deleted); skipped`
-          : `${keys.job(id)} is not a job hash; skipped it`,
-      );
-      return null;
-    }
-    const [, flat] = reply;
-    const hash: Record<string, Buffer> = {};
-    for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!.toString()] = flat[i + 1]!;
-    const options = { connection: w.connection, serializer: w.serializer };
-    let job: Job;
-    try {
-      job = queue.jobClass.fromHash(id, hash, options);
-    } catch {
-      // A hash that is not a job (no `data`): it is registered now, so it fails like any bad job.
-      job = new queue.jobClass(id, options);
-    }
-    if (!job.origin) job.origin = queue.name;
-    w.state = 'busy';
-    w.lastHeartbeat = now;
-    return job;
   }
 
   private async idleHeartbeat(w: Worker): Promise<void> {

@@ -11,7 +11,6 @@ import { ProcessHorsePlugin } from './ProcessHorsePlugin.js';
 import { ProcessTitlePlugin } from './ProcessTitlePlugin.js';
 import { RegistrationPlugin } from './RegistrationPlugin.js';
 import { SentryPlugin } from './SentryPlugin.js';
-import { SuspensionPlugin } from './SuspensionPlugin.js';
 
 export {
   CleanupPlugin,
@@ -26,7 +25,6 @@ export {
   ProcessTitlePlugin,
   RegistrationPlugin,
   SentryPlugin,
-  SuspensionPlugin,
 };
 
 /**
@@ -39,9 +37,8 @@ export function defaultPlugins(worker: Worker, horse: 'process' | 'inline'): RqP
   return [
     new ProcessTitlePlugin(),
     new RegistrationPlugin(),
-    new SuspensionPlugin(),
     new MaintenancePlugin(),
-    new DequeuePlugin(horse),
+    new DequeuePlugin(),
     horse === 'process' ? new ProcessHorsePlugin() : new InlineHorsePlugin(),
     new PerformPlugin(),
     new CleanupPlugin(),

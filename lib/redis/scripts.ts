@@ -40,6 +40,74 @@ local function retry(job_key, queue_key, queues_key, scheduled_key, queue_member
 end
 `;
 
+/**
+ * Register a job as started (rq-wire-protocol.md §4.3, in one script instead of rq's pipeline):
+ * job status/started_at/worker_name/last_heartbeat, PERSIST (its queued ttl no longer applies),
+ * StartedJobRegistry, worker busy with current_job. The heartbeat TTL follows rq's rule from the
+ * job's own timeout: 'inline' (SimpleWorker) = (timeout or 420) + 60, else min(timeout, interval) + 60.
+ * Also `peek`: the first head of the queues (priority order) from KEYS[from .. from+n-1].
+ */
+const CLAIM = `
+local function claim(job_key, wip_key, worker_key, id, now_ts, now, interval, worker_name, mode)
+  local timeout = tonumber(redis.call('HGET', job_key, 'timeout')) or 180
+  local ttl
+  if mode == 'inline' then
+    if timeout <= 0 then ttl = 420 else ttl = timeout + 60 end
+  elseif timeout > 0 then
+    ttl = math.min(timeout, interval) + 60
+  else
+    ttl = interval + 60
+  end
+  ttl = math.ceil(ttl)
+  redis.call('HSET', job_key, 'status', 'started', 'started_at', now_ts, 'worker_name', worker_name, 'last_heartbeat', now_ts)
+  redis.call('PERSIST', job_key)
+  redis.call('ZADD', wip_key, now + ttl, id)
+  redis.call('HSET', worker_key, 'current_job', id, 'current_job_working_time', '0', 'state', 'busy', 'last_heartbeat', now_ts)
+  redis.call('EXPIRE', worker_key, ttl)
+  return ttl, redis.call('HGETALL', job_key)
+end
+local function peek(from, n)
+  for i = 0, n - 1 do
+    local head = redis.call('LINDEX', KEYS[from + i], 0)
+    if head then return i + 1, head end
+  end
+  return false, false
+end
+`;
+
+/**
+ * Take the next job, queues in priority order (KEYS block at k, ARGV block at a):
+ *   KEYS: rq:suspended, worker, job key of the peeked id (any key when none), queue 1..n,
+ *         intermediate 1..n, wip 1..n.
+ *   ARGV: peeked id ('' = none), now (rq ts), now (epoch s), job monitoring interval, worker name,
+ *         'inline'|'process'.
+ * When the first non-empty queue's head is the id peeked earlier, its job key is declared, so the job
+ * is popped and claimed right here (one round trip per job for a busy worker). Otherwise the head is
+ * LMOVEd into that queue's intermediate list for rqClaim: it is never only in a worker's memory.
+ * Replies: {'suspended'} | {'empty'} | {'taken', i, id} | {'claimed', i, id, ttl, hash, peek i, peek id}.
+ */
+const NEXT = `
+local function take_next(k, a)
+  if redis.call('EXISTS', KEYS[k]) == 1 then return {'suspended'} end
+  local n = (#KEYS - k - 2) / 3
+  local q0 = k + 3
+  for i = 1, n do
+    local head = redis.call('LINDEX', KEYS[q0 + i - 1], 0)
+    if head then
+      if head == ARGV[a] and redis.call('TYPE', KEYS[k + 2]).ok == 'hash' then
+        redis.call('LPOP', KEYS[q0 + i - 1])
+        local ttl, hash = claim(KEYS[k + 2], KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], head, ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), ARGV[a + 4], ARGV[a + 5])
+        local pi, pid = peek(q0, n)
+        return {'claimed', i, head, ttl, hash, pi, pid}
+      end
+      local id = redis.call('LMOVE', KEYS[q0 + i - 1], KEYS[q0 + n + i - 1], 'LEFT', 'RIGHT')
+      return {'taken', i, id}
+    end
+  end
+  return {'empty'}
+end
+`;
+
 const LUA = {
   /**
    * Enqueue one job (rq-wire-protocol.md §4.1).
@@ -91,134 +159,142 @@ return 'failed'
 `,
 
   /**
-   * Take the next job id, queues in priority order: LMOVE from the queue's head into its
-   * intermediate list, where it stays until rqClaim registers it (so a worker killed in between
-   * loses nothing: maintenance puts stranded ids back).
-   * KEYS: queue 1..n, then intermediate 1..n. Returns {index, id} or nil.
+   * The dequeue stage in one call (see NEXT).
+   * KEYS/ARGV: the NEXT block. Returns NEXT's reply.
    */
-  rqPop: `
-local n = #KEYS / 2
-for i = 1, n do
-  local id = redis.call('LMOVE', KEYS[i], KEYS[n + i], 'LEFT', 'RIGHT')
-  if id then return {i, id} end
-end
-return false
+  rqTake: `${CLAIM}${NEXT}
+return take_next(1, 1)
 `,
 
   /**
-   * Register a taken job as started (rq-wire-protocol.md §4.3, one script instead of rq's pipeline):
-   * job status/started_at/worker_name/last_heartbeat, PERSIST, StartedJobRegistry, out of the
-   * intermediate list, worker busy with current_job. The heartbeat TTL follows rq's rule from the
-   * job's own timeout: `inline` (SimpleWorker) = (timeout or 420) + 60, else min(timeout, interval) + 60.
-   * Returns {ttl, HGETALL of the job}, or 0 if the job hash is gone (a deleted job: skipped, as rq
-   * does), -1 if the key is not a hash.
-   * KEYS: intermediate, job, wip, worker.
-   * ARGV: id, now (rq ts), now (epoch s), job monitoring interval, worker name, 'inline'|'process'.
+   * Register a job taken into an intermediate list by rqTake (see CLAIM), then peek at the next head.
+   * KEYS: intermediate, job, wip, worker, queue 1..n. ARGV: id, now (rq ts), now (epoch s),
+   * job monitoring interval, worker name, 'inline'|'process'.
+   * Returns {ttl, hash, peek index, peek id}, or 0 if the job hash is gone (a deleted job: skipped,
+   * as rq does), -1 if the key is not a hash.
    */
-  rqClaim: `
+  rqClaim: `${CLAIM}
 local t = redis.call('TYPE', KEYS[2]).ok
+redis.call('LREM', KEYS[1], 1, ARGV[1])
 if t ~= 'hash' then
-  redis.call('LREM', KEYS[1], 1, ARGV[1])
   if t == 'none' then return 0 end
   return -1
 end
-local timeout = tonumber(redis.call('HGET', KEYS[2], 'timeout')) or 180
-local interval = tonumber(ARGV[4])
-local ttl
-if ARGV[6] == 'inline' then
-  if timeout <= 0 then ttl = 420 else ttl = timeout + 60 end
-elseif timeout > 0 then
-  ttl = math.min(timeout, interval) + 60
-else
-  ttl = interval + 60
-end
-ttl = math.ceil(ttl)
-redis.call('HSET', KEYS[2], 'status', 'started', 'started_at', ARGV[2], 'worker_name', ARGV[5], 'last_heartbeat', ARGV[2])
-redis.call('PERSIST', KEYS[2])
-redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + ttl, ARGV[1])
-redis.call('LREM', KEYS[1], 1, ARGV[1])
-redis.call('HSET', KEYS[4], 'current_job', ARGV[1], 'current_job_working_time', '0', 'state', 'busy', 'last_heartbeat', ARGV[2])
-redis.call('EXPIRE', KEYS[4], ttl)
-return {ttl, redis.call('HGETALL', KEYS[2])}
+local ttl, hash = claim(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6])
+local pi, pid = peek(5, #KEYS - 4)
+return {ttl, hash, pi, pid}
 `,
 
   /**
    * A job succeeded (rq-wire-protocol.md §4.4): result stream, FinishedJobRegistry, TTLs by
    * result_ttl (0 deletes the job, -1 keeps it forever), out of wip, worker stats, worker idle.
-   * A job deleted while it ran is not recreated.
-   * KEYS: job, wip, finished, results, worker, dependents, dependencies.
+   * A job deleted while it ran is not recreated. Then, if asked, the next job (NEXT), so that a busy
+   * worker needs one round trip per job.
+   * KEYS: job, wip, finished, results, worker, dependents, dependencies, then the NEXT block.
    * ARGV: id, ended_at (rq ts), result_ttl, now (epoch s), working time (s), worker idle ttl,
-   * then the result stream's field/value pairs.
+   * take next '1'|'0', the 6 NEXT arguments, then the result stream's field/value pairs.
+   * Returns {outcome, NEXT's reply or false}.
    */
-  rqFinish: `
-local ttl = tonumber(ARGV[3])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[5], 'current_job')
-redis.call('HINCRBY', KEYS[5], 'successful_job_count', 1)
-redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', ARGV[5])
-redis.call('HSET', KEYS[5], 'state', 'idle', 'current_job_working_time', '0', 'last_heartbeat', ARGV[2])
-redis.call('EXPIRE', KEYS[5], ARGV[6])
-if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
-if ttl == 0 then
-  redis.call('DEL', KEYS[1], KEYS[6], KEYS[7], KEYS[4])
-  return 'deleted'
+  rqFinish: `${CLAIM}${NEXT}
+local function finish()
+  local ttl = tonumber(ARGV[3])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[5], 'current_job')
+  redis.call('HINCRBY', KEYS[5], 'successful_job_count', 1)
+  redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', ARGV[5])
+  redis.call('HSET', KEYS[5], 'state', 'idle', 'current_job_working_time', '0', 'last_heartbeat', ARGV[2])
+  redis.call('EXPIRE', KEYS[5], ARGV[6])
+  if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
+  if ttl == 0 then
+    redis.call('DEL', KEYS[1], KEYS[6], KEYS[7], KEYS[4])
+    return 'deleted'
+  end
+  redis.call('HSET', KEYS[1], 'status', 'finished', 'ended_at', ARGV[2])
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', unpack(ARGV, 14))
+  if ttl > 0 then
+    redis.call('EXPIRE', KEYS[4], ttl)
+    redis.call('EXPIRE', KEYS[1], ttl)
+    redis.call('EXPIRE', KEYS[6], ttl)
+    redis.call('EXPIRE', KEYS[7], ttl)
+    redis.call('ZADD', KEYS[3], tonumber(ARGV[4]) + ttl, ARGV[1])
+  else
+    redis.call('PERSIST', KEYS[4])
+    redis.call('PERSIST', KEYS[1])
+    redis.call('ZADD', KEYS[3], '+inf', ARGV[1])
+  end
+  return 'finished'
 end
-redis.call('HSET', KEYS[1], 'status', 'finished', 'ended_at', ARGV[2])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', unpack(ARGV, 7))
-if ttl > 0 then
-  redis.call('EXPIRE', KEYS[4], ttl)
-  redis.call('EXPIRE', KEYS[1], ttl)
-  redis.call('EXPIRE', KEYS[6], ttl)
-  redis.call('EXPIRE', KEYS[7], ttl)
-  redis.call('ZADD', KEYS[3], tonumber(ARGV[4]) + ttl, ARGV[1])
-else
-  redis.call('PERSIST', KEYS[4])
-  redis.call('PERSIST', KEYS[1])
-  redis.call('ZADD', KEYS[3], '+inf', ARGV[1])
-end
-return 'finished'
+local outcome = finish()
+if ARGV[7] ~= '1' then return {outcome, false} end
+return {outcome, take_next(8, 8)}
 `,
 
   /**
    * A job failed or was stopped (rq-wire-protocol.md §4.5, §4.8, §4.9): out of wip, worker stats,
    * then retry if retries are left (not for stopped jobs), else status failed|stopped and, unless
    * the default exception handler is disabled, FailedJobRegistry + result stream + failure TTL.
-   * KEYS: job, wip, failed, results, worker, dependents, dependencies, queue, rq:queues, scheduled.
+   * Then, if asked, the next job (NEXT).
+   * KEYS: job, wip, failed, results, worker, dependents, dependencies, queue, rq:queues, scheduled,
+   * then the NEXT block.
    * ARGV: id, ended_at (rq ts), now (epoch s), failure ttl, failure ttl set on the job '1'|'0',
    * working time (s), worker idle ttl, status 'failed'|'stopped', default handler '1'|'0',
-   * queue key (member of rq:queues), result type, exc_string (base64 of zlib).
-   * Returns 'failed', 'stopped', 'requeued', 'scheduled' or 'gone'.
+   * queue key (member of rq:queues), result type, exc_string (base64 of zlib), take next '1'|'0',
+   * the 6 NEXT arguments.
+   * Returns {'failed'|'stopped'|'requeued'|'scheduled'|'gone', NEXT's reply or false}.
    */
-  rqFail: `${RETRY}
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[5], 'current_job')
-redis.call('HINCRBY', KEYS[5], 'failed_job_count', 1)
-redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', ARGV[6])
-redis.call('HSET', KEYS[5], 'state', 'idle', 'current_job_working_time', '0', 'last_heartbeat', ARGV[2])
-redis.call('EXPIRE', KEYS[5], ARGV[7])
-if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
-redis.call('HSET', KEYS[1], 'ended_at', ARGV[2])
-local now = tonumber(ARGV[3])
-if ARGV[8] ~= 'stopped' then
-  local retried = retry(KEYS[1], KEYS[8], KEYS[9], KEYS[10], ARGV[10], ARGV[1], now, ARGV[2])
-  if retried then return retried end
+  rqFail: `${RETRY}${CLAIM}${NEXT}
+local function fail()
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[5], 'current_job')
+  redis.call('HINCRBY', KEYS[5], 'failed_job_count', 1)
+  redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', ARGV[6])
+  redis.call('HSET', KEYS[5], 'state', 'idle', 'current_job_working_time', '0', 'last_heartbeat', ARGV[2])
+  redis.call('EXPIRE', KEYS[5], ARGV[7])
+  if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
+  redis.call('HSET', KEYS[1], 'ended_at', ARGV[2])
+  local now = tonumber(ARGV[3])
+  if ARGV[8] ~= 'stopped' then
+    local retried = retry(KEYS[1], KEYS[8], KEYS[9], KEYS[10], ARGV[10], ARGV[1], now, ARGV[2])
+    if retried then return retried end
+  end
+  redis.call('HSET', KEYS[1], 'status', ARGV[8])
+  if ARGV[9] ~= '1' then return ARGV[8] end
+  local ttl = tonumber(ARGV[4])
+  local score = now + ttl
+  if ttl < 0 then score = '+inf' end
+  redis.call('ZADD', KEYS[3], score, ARGV[1])
+  if ttl > 0 then
+    redis.call('EXPIRE', KEYS[1], ttl)
+    redis.call('EXPIRE', KEYS[6], ttl)
+    redis.call('EXPIRE', KEYS[7], ttl)
+  end
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', 'type', ARGV[11], 'exc_string', ARGV[12])
+  if ARGV[5] == '1' then
+    if ttl > 0 then redis.call('EXPIRE', KEYS[4], ttl) else redis.call('PERSIST', KEYS[4]) end
+  end
+  return ARGV[8]
 end
-redis.call('HSET', KEYS[1], 'status', ARGV[8])
-if ARGV[9] ~= '1' then return ARGV[8] end
-local ttl = tonumber(ARGV[4])
-local score = now + ttl
-if ttl < 0 then score = '+inf' end
-redis.call('ZADD', KEYS[3], score, ARGV[1])
-if ttl > 0 then
-  redis.call('EXPIRE', KEYS[1], ttl)
-  redis.call('EXPIRE', KEYS[6], ttl)
-  redis.call('EXPIRE', KEYS[7], ttl)
+local outcome = fail()
+if ARGV[13] ~= '1' then return {outcome, false} end
+return {outcome, take_next(11, 14)}
+`,
+
+  /**
+   * Give back a job that was claimed ahead (by rqFinish/rqFail) but will not run because the worker
+   * stops: out of wip, status queued, back at the head of its queue, worker no longer busy with it.
+   * KEYS: job, wip, queue, worker. ARGV: id.
+   */
+  rqUnclaim: `
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'status', 'queued', 'started_at', '', 'worker_name', '')
+  redis.call('LPUSH', KEYS[3], ARGV[1])
 end
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', 'type', ARGV[11], 'exc_string', ARGV[12])
-if ARGV[5] == '1' then
-  if ttl > 0 then redis.call('EXPIRE', KEYS[4], ttl) else redis.call('PERSIST', KEYS[4]) end
+if redis.call('HGET', KEYS[4], 'current_job') == ARGV[1] then
+  redis.call('HDEL', KEYS[4], 'current_job')
+  redis.call('HSET', KEYS[4], 'state', 'idle')
 end
-return ARGV[8]
+return 1
 `,
 
   /**

@@ -1,0 +1,331 @@
+/**
+ * Worker-level interop with python-rq 1.13 (Debian's python3-rq) over one throwaway redis-server:
+ * Python enqueues and our `rq worker` runs; Python sees our worker (Worker.all, `rq info`); Python's
+ * registry cleanup handles our dead worker's job; Node enqueues and Python's worker runs
+ * (rq-wire-protocol.md §3, §4, §6).
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import { Job, Queue, connect, epochSeconds } from '../../lib/index.js';
+import { PYTHON, PYTHON_REASON, runPython } from '../helpers/python.js';
+import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
+import { repoRoot } from '../helpers/worker.js';
+
+const bin = join(repoRoot, 'dist/lib/cli/main.js');
+
+const TASKS = `
+export function add(a: number, b: number): number {
+  return a + b;
+}
+
+export function boom(): never {
+  throw new TypeError('kaboom from tasks.ts');
+}
+
+export function sleepForever(): Promise<never> {
+  return new Promise(() => setInterval(() => {}, 1000));
+}
+`;
+
+const PRELUDE = `
+import os, sys, json, warnings
+warnings.simplefilter('ignore')
+from redis import Redis
+from rq import Queue, Worker
+from rq.job import Job
+from rq.results import Result
+from rq.serializers import JSONSerializer
+from rq.registry import StartedJobRegistry, FailedJobRegistry, FinishedJobRegistry
+r = Redis(host='127.0.0.1', port=int(os.environ['REDIS_PORT']))
+V = json.loads(os.environ.get('VALUES', 'null'))
+
+def fetch(job_id):
+    return Job.fetch(job_id, connection=r, serializer=JSONSerializer)
+
+def out(x):
+    sys.stdout.write(json.dumps(x))
+`;
+
+let server: RedisServer;
+let redis: Redis;
+let cwd = '';
+const running = new Set<ChildProcess>();
+
+/** Runs `code` after PRELUDE (REDIS_PORT and VALUES in its environment) and parses what it printed. */
+function py<T = Record<string, unknown>>(code: string, values?: unknown): T {
+  const env: Record<string, string> = { REDIS_PORT: String(server.port) };
+  if (values !== undefined) env.VALUES = JSON.stringify(values);
+  const stdout = runPython(`${PRELUDE}\n${code}`, env, cwd);
+  try {
+    return JSON.parse(stdout) as T;
+  } catch (err) {
+    throw new Error(`python printed no JSON document: ${stdout}`, { cause: err });
+  }
+}
+
+/** `python3 -m rq.cli <args>` (python-rq's own CLI), bounded. */
+function rqCli(args: string[], timeoutMs = 60_000): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(PYTHON!, ['-m', 'rq.cli', ...args], { cwd, encoding: 'utf8', timeout: timeoutMs, env: cleanEnv(), killSignal: 'SIGKILL' });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('RQ_')) env[k] = v;
+  return env;
+}
+
+interface SpawnedWorker {
+  child: ChildProcess;
+  pid: number;
+  name: string;
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+let counter = 0;
+
+/** Our `rq worker -u <url> -n <name> <args...>`, run from the temp dir that holds tasks.ts. */
+function spawnWorker(args: string[]): SpawnedWorker {
+  const name = `tsworker${process.pid}x${++counter}`;
+  const child = spawn(process.execPath, [bin, 'worker', '-u', server.url, '-n', name, ...args], {
+    cwd,
+    env: cleanEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  running.add(child);
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => {
+      running.delete(child);
+      resolve({ code, signal });
+    });
+  });
+  assert.ok(child.pid);
+  return { child, pid: child.pid, name, output: () => out, exited };
+}
+
+function killGroup(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null || !child.pid) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    child.kill('SIGKILL');
+  }
+}
+
+async function waitExit(w: SpawnedWorker, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
+  const r = await Promise.race([w.exited, timeout]);
+  clearTimeout(timer);
+  if (r === 'timeout') {
+    killGroup(w.child);
+    await w.exited;
+    assert.fail(`worker ${w.name} did not exit within ${ms} ms; output:\n${w.output()}`);
+  }
+  return r;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('python-rq 1.13 and our worker', { skip: PYTHON ? false : PYTHON_REASON }, () => {
+  before(async () => {
+    server = await startRedis();
+    redis = connect(server.url);
+    cwd = mkdtempSync(join(tmpdir(), 'rq-ts-pyworker-'));
+    writeFileSync(join(cwd, 'tasks.ts'), TASKS);
+  });
+
+  after(async () => {
+    for (const child of running) killGroup(child);
+    redis?.disconnect();
+    await server?.stop();
+    if (cwd) rmSync(cwd, { recursive: true, force: true });
+  });
+
+  it('runs jobs python-rq enqueued (JSONSerializer); Python reads the results, failures and registries', async () => {
+    const ids = py<{ ok: string; bad: string }>(`
+q = Queue('pyq', connection=r, serializer=JSONSerializer)
+ok = q.enqueue('tasks.add', 2, 3)
+bad = q.enqueue('tasks.boom')
+out(dict(ok=ok.id, bad=bad.id))
+`);
+    const w = spawnWorker(['-b', 'pyq']);
+    const exit = await waitExit(w, 30_000);
+    assert.equal(exit.code, 0, w.output());
+
+    const seen = py<Record<string, unknown>>(
+      `
+ok = fetch(V['ok'])
+bad = fetch(V['bad'])
+okr = ok.latest_result()
+badr = bad.latest_result()
+out(dict(
+    ok_status=ok.get_status(), ok_result=ok.result, ok_return_value=ok.return_value(),
+    ok_latest_type=int(okr.type.value) if okr else None, ok_latest_rv=okr.return_value if okr else None,
+    ok_worker=ok.worker_name, ok_finished=ok.id in FinishedJobRegistry('pyq', connection=r, serializer=JSONSerializer).get_job_ids(),
+    bad_status=bad.get_status(), bad_exc_info=bad.exc_info,
+    bad_latest_type=int(badr.type.value) if badr else None, bad_latest_exc=badr.exc_string if badr else None,
+    bad_failed=bad.id in FailedJobRegistry('pyq', connection=r, serializer=JSONSerializer).get_job_ids(),
+    queue_count=Queue('pyq', connection=r, serializer=JSONSerializer).count,
+))
+`,
+      ids,
+    );
+    assert.equal(seen.ok_status, 'finished', w.output());
+    assert.equal(seen.ok_result, 5);
+    assert.equal(seen.ok_return_value, 5);
+    assert.equal(seen.ok_latest_type, 1, 'Result.Type.SUCCESSFUL');
+    assert.equal(seen.ok_latest_rv, 5);
+    assert.equal(seen.ok_worker, w.name);
+    assert.equal(seen.ok_finished, true, "in Python's FinishedJobRegistry");
+
+    assert.equal(seen.bad_status, 'failed');
+    assert.equal(seen.bad_latest_type, 2, 'Result.Type.FAILED');
+    const exc = String(seen.bad_exc_info);
+    assert.match(exc, /TypeError: kaboom from tasks\.ts/);
+    assert.match(exc, /at boom \(.*tasks\.ts/, 'our stack text, with the frame of the task');
+    assert.equal(seen.bad_latest_exc, seen.bad_exc_info);
+    assert.equal(seen.bad_failed, true, "in Python's FailedJobRegistry");
+    assert.equal(seen.queue_count, 0);
+  });
+
+  it("is listed by python-rq's Worker.all and `rq info` while it runs", async () => {
+    const q = 'wq';
+    // A job first, so the queue is in rq:queues (as after any enqueue); the worker runs it.
+    const { id } = py<{ id: string }>(`out(dict(id=Queue('${q}', connection=r, serializer=JSONSerializer).enqueue('tasks.add', 1, 1).id))`);
+    const w = spawnWorker([q]);
+    try {
+      await waitFor(async () => (await redis.hget(`rq:job:${id}`, 'status')) === 'finished', `job ${id} to finish (output: ${w.output()})`, 20_000);
+      await waitFor(async () => (await redis.hget(`rq:worker:${w.name}`, 'state')) === 'idle', 'the worker to be idle', 10_000);
+
+      const workers = py<Record<string, unknown>[]>(`
+ws = Worker.all(connection=r, serializer=JSONSerializer)
+out([dict(
+    name=w.name, key=w.key, state=w.get_state(), queues=w.queue_names(), pid=w.pid, hostname=w.hostname,
+    ip_address=w.ip_address, birth=w.birth_date.isoformat() if w.birth_date else None,
+    last_heartbeat=w.last_heartbeat.isoformat() if w.last_heartbeat else None,
+    successful=w.successful_job_count, failed=w.failed_job_count, total_working_time=w.total_working_time,
+    on_queue=[x.name for x in Worker.all(queue=Queue('${q}', connection=r), serializer=JSONSerializer)],
+) for w in ws])
+`);
+      assert.equal(workers.length, 1, JSON.stringify(workers));
+      const seen = workers[0]!;
+      assert.equal(seen.name, w.name);
+      assert.equal(seen.key, `rq:worker:${w.name}`);
+      assert.equal(seen.state, 'idle');
+      assert.deepEqual(seen.queues, [q]);
+      assert.equal(seen.pid, w.pid);
+      assert.ok(seen.hostname, 'hostname');
+      assert.match(String(seen.ip_address), /^127\.0\.0\.1:\d+$/);
+      assert.ok(seen.birth, 'birth parses as a datetime in Python');
+      assert.ok(seen.last_heartbeat, 'last_heartbeat parses as a datetime in Python');
+      assert.equal(seen.successful, 1);
+      assert.equal(seen.failed, 0);
+      assert.ok(typeof seen.total_working_time === 'number' && seen.total_working_time > 0);
+      assert.deepEqual(seen.on_queue, [w.name]);
+
+      const onlyWorkers = rqCli(['info', '-u', server.url, '-W']);
+      assert.equal(onlyWorkers.status, 0, onlyWorkers.stderr);
+      const line = onlyWorkers.stdout.split('\n').find((l) => l.startsWith(`${w.name} `));
+      assert.ok(line, `a line for ${w.name} in:\n${onlyWorkers.stdout}`);
+      assert.match(line, new RegExp(`^${w.name} \\(\\S+ 127\\.0\\.0\\.1:\\d+ ${w.pid}\\): idle ${q}$`));
+      assert.match(onlyWorkers.stdout, /^1 workers, 1 queues$/m);
+
+      // Two jobs we enqueue on a queue nobody listens on: `rq info` counts them.
+      const later = new Queue('later', { connection: redis });
+      await later.enqueue('tasks.add', 1, 2);
+      await later.enqueue('tasks.add', 3, 4);
+      const queues = rqCli(['info', '-u', server.url, '-Q']);
+      assert.equal(queues.status, 0, queues.stderr);
+      assert.match(queues.stdout, /^later\s+\|\S*\s+2$/m, queues.stdout);
+      assert.match(queues.stdout, /^wq\s+\|\s+0$/m, queues.stdout);
+      assert.match(queues.stdout, /^2 queues, 2 jobs total$/m);
+
+      const both = rqCli(['info', '-u', server.url]);
+      assert.equal(both.status, 0, both.stderr);
+      assert.match(both.stdout, new RegExp(`^${w.name} \\(.*\\): idle ${q}$`, 'm'));
+      assert.match(both.stdout, /^1 workers, 2 queues$/m);
+    } finally {
+      process.kill(w.pid, 'SIGTERM');
+      const exit = await waitExit(w, 10_000);
+      assert.equal(exit.code, 0, w.output());
+    }
+    // Gone from Python's view after its death.
+    const left = py<unknown[]>(`out([w.name for w in Worker.all(connection=r, serializer=JSONSerializer)])`);
+    assert.deepEqual(left, []);
+  });
+
+  it("python-rq's StartedJobRegistry.cleanup fails the job of our SIGKILLed worker as its own", async () => {
+    const q = 'deadq';
+    const job = await new Queue(q, { connection: redis }).enqueue('tasks.sleepForever');
+    const w = spawnWorker([q]);
+    await waitFor(
+      async () => (await redis.hget(job.key, 'status')) === 'started' && (await redis.hget(`rq:worker:${w.name}`, 'current_job')) === job.id,
+      `job ${job.id} to start (output: ${w.output()})`,
+      20_000,
+    );
+    const horse = await waitFor(() => {
+      const r = spawnSync('ps', ['-o', 'pid=', '--ppid', String(w.pid)], { encoding: 'utf8', timeout: 5000 });
+      return Number.parseInt((r.stdout ?? '').trim(), 10) || 0;
+    }, 'the horse pid');
+    process.kill(w.pid, 'SIGKILL');
+    const exit = await waitExit(w, 10_000);
+    assert.equal(exit.signal, 'SIGKILL');
+    await waitFor(() => !alive(horse), 'the orphaned horse to exit', 10_000);
+    assert.ok((await redis.zscore(`rq:wip:${q}`, job.id)) !== null, 'left in the StartedJobRegistry');
+
+    // Its heartbeats stopped long ago: the entry's score is in the past.
+    await redis.zadd(`rq:wip:${q}`, epochSeconds() - 10, job.id);
+    const seen = py<Record<string, unknown>>(
+      `
+StartedJobRegistry('${q}', connection=r, serializer=JSONSerializer).cleanup()
+job = fetch(V['id'])
+out(dict(
+    status=job.get_status(),
+    failed=job.id in FailedJobRegistry('${q}', connection=r, serializer=JSONSerializer).get_job_ids(),
+    started=r.zscore('rq:wip:${q}', job.id),
+    exc_info=job.exc_info,
+))
+`,
+      { id: job.id },
+    );
+    assert.equal(seen.status, 'failed');
+    assert.equal(seen.failed, true, "in Python's FailedJobRegistry");
+    assert.equal(seen.started, null, 'out of the StartedJobRegistry');
+    assert.match(String(seen.exc_info), /^Moved to FailedJobRegistry at /);
+    // And we read Python's verdict the same way.
+    const ours = await Job.fetch(job.id, { connection: redis });
+    assert.equal(ours.status, 'failed');
+  });
+
+  it("python-rq's worker runs a job our Queue enqueued; we read its result", async () => {
+    const q = 'pq';
+    const job = await new Queue(q, { connection: redis }).enqueue('operator.add', 2, 3);
+    const r = rqCli(['worker', '-u', server.url, '-b', '-S', 'rq.serializers.JSONSerializer', q]);
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    const done = await Job.fetch(job.id, { connection: redis });
+    assert.equal(done.status, 'finished', r.stderr);
+    assert.equal(await done.returnValue(), 5);
+    assert.equal((await done.latestResult())?.isSuccessful, true);
+  });
+});
