@@ -1,11 +1,13 @@
 import type { Redis } from 'ioredis';
 import { InvalidOperationError } from './errors/InvalidOperationError.js';
+import { NoSuchJobError } from './errors/NoSuchJobError.js';
 import { RqError } from './errors/RqError.js';
 import { DEFAULT_TIMEOUT, Job, JobStatus, parseTimeout, type CreateJobOptions, type Retry } from './Job.js';
 import { keysOf } from './redis/connection.js';
 import type { Keys } from './redis/keys.js';
 import { pipeline, queueScript, runScript } from './redis/scripts.js';
 import { defaultSerializer, type Serializer } from './serializers.js';
+import { epochSeconds } from './time.js';
 
 export type JobClass = typeof Job;
 
@@ -31,7 +33,13 @@ export interface EnqueueCallOptions {
   atFront?: boolean;
   meta?: Record<string, unknown>;
   retry?: Retry | null;
+  /** Jobs (or ids) that must finish first; the job waits in the DeferredJobRegistry until then. */
+  dependsOn?: string | Job | readonly (string | Job)[];
+  /** Run after the dependencies end even if some failed (rq's `Dependency(allow_failure=True)`). */
+  allowDependencyFailures?: boolean;
+  /** Dotted path of a function called as `(job, connection, result)` in the horse after success. */
   onSuccess?: string | null;
+  /** Dotted path of a function called as `(job, connection, error)` in the horse after a failure. */
   onFailure?: string | null;
 }
 
@@ -127,7 +135,7 @@ export class Queue {
   }
 
   /** Builds (and validates) a job for this queue without writing anything. */
-  createJob(options: EnqueueCallOptions & Pick<CreateJobOptions, 'status' | 'dependsOn' | 'allowDependencyFailures'>): Job {
+  createJob(options: EnqueueCallOptions & Pick<CreateJobOptions, 'status'>): Job {
     const create: CreateJobOptions = {
       connection: this.connection,
       serializer: this.serializer,
@@ -145,7 +153,9 @@ export class Queue {
     if (options.meta !== undefined) create.meta = options.meta;
     if (options.retry !== undefined) create.retry = options.retry;
     if (options.status !== undefined) create.status = options.status;
-    if (options.dependsOn !== undefined) create.dependsOn = options.dependsOn;
+    if (options.dependsOn !== undefined) {
+      create.dependsOn = typeof options.dependsOn === 'string' || options.dependsOn instanceof Job ? [options.dependsOn] : options.dependsOn;
+    }
     if (options.allowDependencyFailures !== undefined) create.allowDependencyFailures = options.allowDependencyFailures;
     if (options.onSuccess !== undefined) create.onSuccess = options.onSuccess;
     if (options.onFailure !== undefined) create.onFailure = options.onFailure;
@@ -171,7 +181,7 @@ export class Queue {
     const jobs = calls.map((c) => this.createJob(c));
     if (jobs.length === 0) return jobs;
     const pipe = pipeline(this.connection);
-    for (const job of jobs) queueScript(pipe, 'rqEnqueue', ...this.enqueueScriptArgs(job));
+    for (const job of jobs) queueScript(pipe, ...this.enqueueScript(job));
     const replies = (await pipe.exec()) ?? [];
     const failure = replies.find(([err]) => err);
     if (failure?.[0]) throw this.enqueueError(failure[0]);
@@ -181,11 +191,24 @@ export class Queue {
   /** Puts an existing job object on this queue (status `queued`, `enqueued_at` now). */
   async enqueueJob(job: Job): Promise<Job> {
     try {
-      await runScript(this.connection, 'rqEnqueue', ...this.enqueueScriptArgs(job));
+      await runScript(this.connection, ...this.enqueueScript(job));
     } catch (err) {
       throw this.enqueueError(err);
     }
     return job;
+  }
+
+  /** The script call that enqueues `job`: rqEnqueue, or rqEnqueueDependent when it has dependencies. */
+  private enqueueScript(job: Job): ['rqEnqueue' | 'rqEnqueueDependent', string[], (string | Buffer)[]] {
+    const [keys, args] = this.enqueueScriptArgs(job);
+    if (job.dependencyIds.length === 0) return ['rqEnqueue', keys, args];
+    const k = this.keys;
+    const [queueKey, id, front, ttl, ...fields] = args;
+    return [
+      'rqEnqueueDependent',
+      [...keys, k.deferred(this.name), ...job.dependencyIds.flatMap((d) => [k.job(d), k.dependents(d)])],
+      [queueKey!, id!, front!, ttl!, String(epochSeconds()), job.allowDependencyFailures ? '1' : '0', String(job.dependencyIds.length), ...job.dependencyIds, ...fields],
+    ];
   }
 
   private enqueueScriptArgs(job: Job): [string[], (string | Buffer)[]] {
@@ -204,10 +227,54 @@ export class Queue {
 
   private enqueueError(err: unknown): Error {
     const message = err instanceof Error ? err.message : String(err);
+    const missing = /NODEP dependency (\S+) does not exist/.exec(message);
+    if (missing) {
+      return new NoSuchJobError(`Cannot enqueue on ${this.name}: dependency ${missing[1]} does not exist (no job hash); nothing was written`, { cause: err });
+    }
     if (message.includes('WRONGTYPE')) {
       return new InvalidOperationError(`Cannot enqueue on ${this.name}: ${message.replace(/^.*WRONGTYPE /, '')}; nothing was written`, { cause: err });
     }
     return new RqError(`Enqueue on ${this.name} failed: ${message}`, { cause: err });
+  }
+
+  /**
+   * Schedules a call for `when` (rq's enqueue_at): the job waits in the ScheduledJobRegistry until a
+   * worker started with `--with-scheduler` moves it to the queue. Takes the function's dotted path
+   * and its arguments, or the options of enqueueCall.
+   */
+  async enqueueAt(when: Date, func: string | EnqueueCallOptions, ...args: unknown[]): Promise<Job> {
+    if (!(when instanceof Date) || Number.isNaN(when.getTime())) {
+      throw new RqError(`enqueueAt needs a valid Date, got ${String(when)}`);
+    }
+    const job = this.createJob(typeof func === 'string' ? { func, args } : func);
+    return this.scheduleJob(job, when);
+  }
+
+  /** Schedules a call `seconds` from now (rq's enqueue_in). */
+  enqueueIn(seconds: number, func: string | EnqueueCallOptions, ...args: unknown[]): Promise<Job> {
+    if (!Number.isFinite(seconds) || seconds < 0) throw new RqError(`enqueueIn needs seconds >= 0, got ${String(seconds)}`);
+    return this.enqueueAt(new Date(Date.now() + seconds * 1000), func, ...args);
+  }
+
+  /** Puts an existing job into this queue's ScheduledJobRegistry for `when`. */
+  async scheduleJob(job: Job, when: Date): Promise<Job> {
+    const [keys, args] = this.enqueueScriptArgs(job);
+    job.status = JobStatus.SCHEDULED;
+    job.enqueuedAt = null;
+    const [queueKey, id, front, ttl, ...fields] = args;
+    if (front === '1') job.enqueueAtFront = true;
+    const frontFields: string[] = job.enqueueAtFront ? ['enqueue_at_front', '1'] : [];
+    try {
+      await runScript(
+        this.connection,
+        'rqSchedule',
+        [keys[0]!, this.keys.scheduled(this.name), keys[2]!, keys[3]!, keys[4]!],
+        [queueKey!, id!, String(epochSeconds(when)), ttl!, ...fields, ...frontFields],
+      );
+    } catch (err) {
+      throw this.enqueueError(err);
+    }
+    return job;
   }
 
   /** Removes every waiting job and its hash; returns how many were removed. */

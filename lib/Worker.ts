@@ -79,6 +79,8 @@ export interface WorkerOptions {
   installSignalHandlers?: boolean;
   horse?: HorseOptions;
   role?: WorkerRole;
+  /** Also run rq's scheduler for these queues (rq's `--with-scheduler`). */
+  withScheduler?: boolean;
 }
 
 export interface WorkOptions {
@@ -117,6 +119,7 @@ export class Worker {
   readonly horseOptions: HorseOptions;
   readonly logger: Logger;
   readonly plugins: RqPlugin[];
+  readonly withScheduler: boolean;
 
   hostname: string = hostname();
   pid: number = process.pid;
@@ -179,6 +182,7 @@ export class Worker {
     this.horseOptions = { ...options.horse };
     this.logger = options.logger ?? createLogger();
     this.plugins = [...(options.plugins ?? [])];
+    this.withScheduler = options.withScheduler ?? false;
     this.installSignals = options.installSignalHandlers ?? this.role === 'worker';
     this.stopSignal = this.stopController.signal;
   }

@@ -18,3 +18,7 @@ export { resolveDotted, importModule, instantiatePlugin, registerBuiltin, type R
 export { createLogger, strftime, formatRecord, DEFAULT_DATE_FORMAT, DEFAULT_LOG_FORMAT, type Logger, type LoggerOptions, type LogLevel } from './logging.js';
 export { ProcessHorse, terminatedText } from './horse/ProcessHorse.js';
 export { InlineHorse } from './horse/InlineHorse.js';
+export { sendCommand, sendKillHorseCommand, sendShutdownCommand, sendStopJobCommand, type WorkerCommand } from './commands.js';
+export { enqueueDependents } from './dependencies.js';
+export { Scheduler, enqueueScheduledJobs, SCHEDULER_LOCK_TTL } from './scheduler.js';
+export { Claims } from './claims.js';

@@ -6,6 +6,7 @@ import { formatException, toError } from '../lib/execute.js';
 import { runScriptBuffer } from '../lib/redis/scripts.js';
 import { epochSeconds, utcformat } from '../lib/time.js';
 import { Claims } from '../lib/claims.js';
+import { enqueueDependents } from '../lib/dependencies.js';
 import { sleep } from '../lib/suspension.js';
 
 const PLUGIN_NAME = 'CleanupPlugin';
@@ -73,6 +74,11 @@ export class CleanupPlugin {
     });
   }
 
+  private async dependents(w: Worker, job: Job, deleteSet: boolean): Promise<void> {
+    const n = await persistently(w, `the dependents of job ${job.id}`, () => enqueueDependents(w.connection, job, { deleteSet }));
+    if (n > 0) w.logger.info(`Enqueued ${n} dependent job${n === 1 ? '' : 's'} of ${job.id}`);
+  }
+
   /** A job the script claimed ahead is kept for the next dequeue. */
   private async keepNext(w: Worker, reply: unknown[] | null, now: Date): Promise<void> {
     if (!reply) return;
@@ -95,8 +101,9 @@ export class CleanupPlugin {
         [job.key, keys.started(queue), keys.finished(queue), keys.results(job.id), w.key, job.dependentsKey, job.dependenciesKey, ...(next ? claims.nextKeys(w.queues) : [])],
         [job.id, ts, resultTtl, epochSeconds(endedAt), working.toFixed(6), w.workerTtl + 60, next ? '1' : '0', ...(next ? claims.nextArgs(now) : ['', '', '', '', '', '']), ...fields],
       ),
-    )) as [Buffer, unknown[] | null];
+    )) as [Buffer, unknown[] | null, number];
     const result = reply[0].toString();
+    if (reply[2] > 0) await this.dependents(w, job, result === 'deleted');
     await this.keepNext(w, reply[1], now);
     // 'gone': the job was deleted while it ran; nothing of it is recreated.
     job.status = result === 'gone' ? null : 'finished';
@@ -143,14 +150,17 @@ export class CleanupPlugin {
           stopped ? 'stopped' : 'failed',
           w.disableDefaultExceptionHandler ? '0' : '1',
           keys.queue(queue),
-          String(stopped ? ResultType.STOPPED : ResultType.FAILED),
+          // rq 1.13 records a stopped job's result as FAILED (its STOPPED type is unused).
+          String(ResultType.FAILED),
           excField ?? '',
           next ? '1' : '0',
           ...(next ? claims.nextArgs(now) : ['', '', '', '', '', '']),
         ],
       ),
-    )) as [Buffer, unknown[] | null];
+    )) as [Buffer, unknown[] | null, number];
     const result = reply[0].toString();
+    // A job that will be retried has not ended: its dependents keep waiting (as rq).
+    if (reply[2] > 0 && (result === 'failed' || result === 'stopped')) await this.dependents(w, job, false);
     job.status = result === 'gone' ? null : result === 'requeued' ? 'queued' : result === 'scheduled' ? 'scheduled' : stopped ? 'stopped' : 'failed';
     job.endedAt = endedAt;
     job.excInfo = excString;

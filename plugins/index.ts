@@ -1,5 +1,6 @@
 import type { RqPlugin, Worker } from '../lib/Worker.js';
 import { CleanupPlugin } from './CleanupPlugin.js';
+import { CommandsPlugin } from './CommandsPlugin.js';
 import { DequeuePlugin } from './DequeuePlugin.js';
 import { ExceptionHandlersPlugin } from './ExceptionHandlersPlugin.js';
 import { ExecutePlugin } from './ExecutePlugin.js';
@@ -10,10 +11,12 @@ import { PerformPlugin } from './PerformPlugin.js';
 import { ProcessHorsePlugin } from './ProcessHorsePlugin.js';
 import { ProcessTitlePlugin } from './ProcessTitlePlugin.js';
 import { RegistrationPlugin } from './RegistrationPlugin.js';
+import { SchedulerPlugin } from './SchedulerPlugin.js';
 import { SentryPlugin } from './SentryPlugin.js';
 
 export {
   CleanupPlugin,
+  CommandsPlugin,
   DequeuePlugin,
   ExceptionHandlersPlugin,
   ExecutePlugin,
@@ -24,6 +27,7 @@ export {
   ProcessHorsePlugin,
   ProcessTitlePlugin,
   RegistrationPlugin,
+  SchedulerPlugin,
   SentryPlugin,
 };
 
@@ -37,6 +41,8 @@ export function defaultPlugins(worker: Worker, horse: 'process' | 'inline'): RqP
   return [
     new ProcessTitlePlugin(),
     new RegistrationPlugin(),
+    new CommandsPlugin(),
+    ...(worker.withScheduler ? [new SchedulerPlugin()] : []),
     new MaintenancePlugin(),
     new DequeuePlugin(),
     horse === 'process' ? new ProcessHorsePlugin() : new InlineHorsePlugin(),

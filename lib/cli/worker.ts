@@ -178,7 +178,7 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
     const maxJobs = flags.maxJobs ?? c.MAX_JOBS;
     if (maxJobs !== undefined) options.maxJobs = maxJobs;
     if (flags.pid) writeFileSync(flags.pid, String(process.pid));
-    if (flags.withScheduler) logger.warning('--with-scheduler: the scheduler is not part of this version yet; scheduled jobs are left to another worker');
+    if (flags.withScheduler) options.withScheduler = true;
     const worker = new WorkerClass(queueNames, options);
     await worker.work({ burst: flags.burst ?? false });
     return 0;

@@ -3,7 +3,7 @@ import type { Horse, Outcome } from '../hooks.js';
 import { DEFAULT_TIMEOUT, type Job } from '../Job.js';
 import { JobTimeoutException } from '../timeouts/JobTimeoutException.js';
 import type { Worker } from '../Worker.js';
-import { failedOutcome } from './runJob.js';
+import { applyCallbacks, failedOutcome } from './runJob.js';
 
 /** `SimpleWorker`'s horse: the job runs in the worker's own process, under the death penalty. */
 export class InlineHorse implements Horse {
@@ -15,7 +15,7 @@ export class InlineHorse implements Horse {
     try {
       fn = await resolveJobFunction(job.funcName, { paths: worker.paths });
     } catch (err) {
-      return failedOutcome(err);
+      return applyCallbacks(job, worker, failedOutcome(err));
     }
     const penalty = new worker.deathPenaltyClass(job.timeout ?? DEFAULT_TIMEOUT, JobTimeoutException, { jobId: job.id });
     const killed = new Promise<Outcome>((resolve) => (this.abandon = resolve));
@@ -26,7 +26,8 @@ export class InlineHorse implements Horse {
           () => {},
         )
         .then((returnValue): Outcome => ({ status: 'finished', returnValue, endedAt: new Date() }), (err: unknown) => failedOutcome(err));
-      return await Promise.race([run, killed]);
+      const outcome = await Promise.race([run, killed]);
+      return outcome.status === 'pending' ? outcome : await applyCallbacks(job, worker, outcome);
     } finally {
       this.abandon = null;
     }

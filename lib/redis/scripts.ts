@@ -131,6 +131,149 @@ return redis.call('RPUSH', KEYS[2], ARGV[2])
 `,
 
   /**
+   * Enqueue a job that depends on others (rq-wire-protocol.md §4.1): if every dependency is finished
+   * (or failed, with allow_dependency_failures) it is enqueued as by rqEnqueue; otherwise it is
+   * deferred: status `deferred`, DeferredJobRegistry, its id in each dependency's dependents set and
+   * the dependency ids in its own dependencies set. A dependency whose hash does not exist is an
+   * error and nothing is written.
+   * KEYS: rq:queues, queue list, job hash, job dependents, job dependencies, deferred registry, then
+   * per dependency: its job hash, its dependents set.
+   * ARGV: queue key, job id, at_front, ttl ('' = none), now (epoch s), allow failures '1'|'0',
+   * dependency count n, n dependency ids, then field, value, ...
+   * Returns 'deferred' or 'queued'.
+   */
+  rqEnqueueDependent: `${TYPE_CHECK}
+local err = expect_type(KEYS[2], 'list') or expect_type(KEYS[3], 'hash') or expect_type(KEYS[6], 'zset')
+if err then return err end
+local n = tonumber(ARGV[7])
+local allow = ARGV[6] == '1'
+local pending = false
+for i = 1, n do
+  local dep_key = KEYS[5 + 2 * i]
+  if redis.call('EXISTS', dep_key) == 0 then
+    return redis.error_reply('NODEP dependency ' .. ARGV[7 + i] .. ' does not exist')
+  end
+  local st = redis.call('HGET', dep_key, 'status')
+  if st and st ~= 'finished' and not (allow and st == 'failed') then pending = true end
+end
+local first = 8 + n
+redis.call('HSET', KEYS[3], unpack(ARGV, first))
+if ARGV[4] ~= '' then
+  redis.call('EXPIRE', KEYS[3], ARGV[4])
+  redis.call('EXPIRE', KEYS[4], ARGV[4])
+  redis.call('EXPIRE', KEYS[5], ARGV[4])
+end
+if pending then
+  redis.call('HSET', KEYS[3], 'status', 'deferred')
+  redis.call('HDEL', KEYS[3], 'enqueued_at')
+  redis.call('ZADD', KEYS[6], ARGV[5], ARGV[2])
+  for i = 1, n do
+    redis.call('SADD', KEYS[6 + 2 * i], ARGV[2])
+    redis.call('SADD', KEYS[5], ARGV[7 + i])
+  end
+  return 'deferred'
+end
+redis.call('SADD', KEYS[1], ARGV[1])
+if ARGV[3] == '1' then redis.call('LPUSH', KEYS[2], ARGV[2]) else redis.call('RPUSH', KEYS[2], ARGV[2]) end
+return 'queued'
+`,
+
+  /**
+   * After a job ends: enqueue the dependents whose dependencies are now all met (finished, or
+   * failed for a dependent that allows failures; a dependency whose hash is gone counts as met, as
+   * in rq). A dependent is enqueued only while its status is still `deferred`, so two dependencies
+   * finishing at once on two workers enqueue it exactly once.
+   * KEYS: parent's dependents set, rq:queues, then per dependent: job, deferred registry of its
+   * queue, its queue, then one job key per dependency of it.
+   * ARGV: now (rq ts), delete the set afterwards '1'|'0', dependent count, then per dependent: id,
+   * queue key, dependency count.
+   * Returns the number of dependents enqueued.
+   */
+  rqEnqueueDependents: `
+local k = 3
+local a = 4
+local enqueued = 0
+for d = 1, tonumber(ARGV[3]) do
+  local id, queue_member, ndeps = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+  local job_key, deferred_key, queue_key = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  local st = redis.call('HGET', job_key, 'status')
+  if st == 'deferred' then
+    local allow = redis.call('HGET', job_key, 'allow_dependency_failures') == '1'
+    local met = true
+    for i = 1, ndeps do
+      local s = redis.call('HGET', KEYS[k + 2 + i], 'status')
+      if s and s ~= 'finished' and not (allow and s == 'failed') then met = false end
+    end
+    if met then
+      redis.call('ZREM', deferred_key, id)
+      redis.call('HSET', job_key, 'status', 'queued', 'enqueued_at', ARGV[1])
+      redis.call('SADD', KEYS[2], queue_member)
+      if redis.call('HGET', job_key, 'enqueue_at_front') == '1' then
+        redis.call('LPUSH', queue_key, id)
+      else
+        redis.call('RPUSH', queue_key, id)
+      end
+      redis.call('SREM', KEYS[1], id)
+      enqueued = enqueued + 1
+    end
+  else
+    redis.call('SREM', KEYS[1], id)
+  end
+  k = k + 3 + ndeps
+  a = a + 3
+end
+if ARGV[2] == '1' or redis.call('SCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
+return enqueued
+`,
+
+  /**
+   * Schedule a job (rq's enqueue_at/enqueue_in and retry intervals): ScheduledJobRegistry score =
+   * the run time in epoch seconds, status `scheduled`, the queue known in rq:queues.
+   * KEYS: rq:queues, scheduled registry, job hash, job dependents, job dependencies.
+   * ARGV: queue key, job id, run time (epoch s), ttl ('' = none), field, value, ...
+   */
+  rqSchedule: `${TYPE_CHECK}
+local err = expect_type(KEYS[2], 'zset') or expect_type(KEYS[3], 'hash')
+if err then return err end
+redis.call('HSET', KEYS[3], unpack(ARGV, 5))
+redis.call('HSET', KEYS[3], 'status', 'scheduled')
+redis.call('HDEL', KEYS[3], 'enqueued_at')
+if ARGV[4] ~= '' then
+  redis.call('EXPIRE', KEYS[3], ARGV[4])
+  redis.call('EXPIRE', KEYS[4], ARGV[4])
+  redis.call('EXPIRE', KEYS[5], ARGV[4])
+end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+redis.call('SADD', KEYS[1], ARGV[1])
+return 1
+`,
+
+  /**
+   * The scheduler's move of due jobs (rq-wire-protocol.md §4.14): each id is moved only if this call
+   * removes it from the ScheduledJobRegistry, so two schedulers never enqueue a job twice.
+   * KEYS: scheduled registry, queue, rq:queues, then one job key per id. ARGV: queue key, now (rq ts), ids.
+   * Returns the number of jobs enqueued.
+   */
+  rqEnqueueScheduled: `
+local moved = 0
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local job_key = KEYS[i + 1]
+  if redis.call('ZREM', KEYS[1], id) == 1 and redis.call('EXISTS', job_key) == 1 then
+    redis.call('HSET', job_key, 'status', 'queued', 'enqueued_at', ARGV[2])
+    if redis.call('HGET', job_key, 'enqueue_at_front') == '1' then
+      redis.call('LPUSH', KEYS[2], id)
+    else
+      redis.call('RPUSH', KEYS[2], id)
+    end
+    moved = moved + 1
+  end
+end
+if moved > 0 then redis.call('SADD', KEYS[3], ARGV[1]) end
+return moved
+`,
+
+  /**
    * An expired StartedJobRegistry entry (its worker stopped heart-beating): rq 1.13's cleanup.
    * Retries left -> requeued (or scheduled after the retry interval); else failed with exc_info.
    * The ZREM decides who handles the entry, so two concurrent cleaners never both move it.
@@ -193,7 +336,7 @@ return {ttl, hash, pi, pid}
    * KEYS: job, wip, finished, results, worker, dependents, dependencies, then the NEXT block.
    * ARGV: id, ended_at (rq ts), result_ttl, now (epoch s), working time (s), worker idle ttl,
    * take next '1'|'0', the 6 NEXT arguments, then the result stream's field/value pairs.
-   * Returns {outcome, NEXT's reply or false}.
+   * Returns {outcome, NEXT's reply or false, number of dependents waiting}.
    */
   rqFinish: `${CLAIM}${NEXT}
 local function finish()
@@ -206,7 +349,8 @@ local function finish()
   redis.call('EXPIRE', KEYS[5], ARGV[6])
   if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
   if ttl == 0 then
-    redis.call('DEL', KEYS[1], KEYS[6], KEYS[7], KEYS[4])
+    -- the dependents set goes after its dependents are enqueued (rqEnqueueDependents)
+    redis.call('DEL', KEYS[1], KEYS[7], KEYS[4])
     return 'deleted'
   end
   redis.call('HSET', KEYS[1], 'status', 'finished', 'ended_at', ARGV[2])
@@ -225,8 +369,9 @@ local function finish()
   return 'finished'
 end
 local outcome = finish()
-if ARGV[7] ~= '1' then return {outcome, false} end
-return {outcome, take_next(8, 8)}
+local dependents = redis.call('SCARD', KEYS[6])
+if ARGV[7] ~= '1' then return {outcome, false, dependents} end
+return {outcome, take_next(8, 8), dependents}
 `,
 
   /**
@@ -240,7 +385,7 @@ return {outcome, take_next(8, 8)}
    * working time (s), worker idle ttl, status 'failed'|'stopped', default handler '1'|'0',
    * queue key (member of rq:queues), result type, exc_string (base64 of zlib), take next '1'|'0',
    * the 6 NEXT arguments.
-   * Returns {'failed'|'stopped'|'requeued'|'scheduled'|'gone', NEXT's reply or false}.
+   * Returns {'failed'|'stopped'|'requeued'|'scheduled'|'gone', NEXT's reply or false, dependents waiting}.
    */
   rqFail: `${RETRY}${CLAIM}${NEXT}
 local function fail()
@@ -275,8 +420,9 @@ local function fail()
   return ARGV[8]
 end
 local outcome = fail()
-if ARGV[13] ~= '1' then return {outcome, false} end
-return {outcome, take_next(11, 14)}
+local dependents = redis.call('SCARD', KEYS[6])
+if ARGV[13] ~= '1' then return {outcome, false, dependents} end
+return {outcome, take_next(11, 14), dependents}
 `,
 
   /**

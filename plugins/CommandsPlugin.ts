@@ -1,0 +1,70 @@
+import type { Redis } from 'ioredis';
+import type { Worker } from '../lib/Worker.js';
+import { duplicateConnection } from '../lib/redis/connection.js';
+
+const PLUGIN_NAME = 'CommandsPlugin';
+
+/** rq's text for a job stopped with the stop-job command. */
+export const STOPPED_TEXT = 'Job stopped by user, work-horse terminated.';
+
+/**
+ * Listens on `rq:pubsub:<worker name>` for rq's commands (sent by rq-ts's send*Command functions or
+ * by python-rq's `send_*_command`): `shutdown` = warm shutdown; `kill-horse` = kill the current
+ * job's horse; `stop-job` with the current job's id = kill the horse, job status `stopped`.
+ */
+export class CommandsPlugin {
+  apply(worker: Worker): void {
+    if (worker.role !== 'worker') return;
+    let subscriber: Redis | null = null;
+    let stopJobId: string | null = null;
+
+    worker.hooks.register.tapPromise(PLUGIN_NAME, async (w) => {
+      subscriber = duplicateConnection(w.connection, { maxRetriesPerRequest: null });
+      subscriber.on('error', () => {});
+      subscriber.on('message', (_channel: string, raw: string) => {
+        let message: { command?: unknown; job_id?: unknown };
+        try {
+          message = JSON.parse(raw) as typeof message;
+        } catch {
+          w.logger.warning(`Ignored a command that is not JSON: ${raw.slice(0, 80)}`);
+          return;
+        }
+        switch (message.command) {
+          case 'shutdown':
+            w.requestStop('Received shutdown command, warm shut down requested');
+            break;
+          case 'kill-horse':
+            w.logger.info('Received kill horse command');
+            w.horse?.kill('killed by the kill-horse command');
+            break;
+          case 'stop-job':
+            if (typeof message.job_id === 'string' && message.job_id === w.currentJobId) {
+              w.logger.info(`Received stop job command for ${message.job_id}`);
+              stopJobId = message.job_id;
+              w.horse?.kill(STOPPED_TEXT);
+            }
+            break;
+          default:
+            w.logger.warning(`Ignored an unknown command: ${raw.slice(0, 80)}`);
+        }
+      });
+      await subscriber.subscribe(w.keys.pubsub(w.name));
+      w.logger.debug(`Subscribed to channel ${w.keys.pubsub(w.name)}`);
+    });
+
+    // After the default perform: a job killed by stop-job ends as `stopped`, with rq's text.
+    worker.hooks.perform.tapPromise({ name: PLUGIN_NAME, stage: 150 }, async (outcome, job) => {
+      if (stopJobId !== job.id) return outcome;
+      stopJobId = null;
+      if (outcome.status !== 'failed') return outcome;
+      const error = new Error(STOPPED_TEXT);
+      error.name = 'StopRequested';
+      return { status: 'failed', error, excString: STOPPED_TEXT, endedAt: outcome.endedAt, stopped: true };
+    });
+
+    worker.hooks.shutdown.tapPromise(PLUGIN_NAME, async () => {
+      subscriber?.disconnect();
+      subscriber = null;
+    });
+  }
+}
