@@ -21,6 +21,8 @@ let server: RedisServer;
 let redis: Redis;
 let cwd = '';
 const running = new Set<ChildProcess>();
+/** Horses seen, killed at the end in case a failure left one orphaned (they lead their own groups). */
+const horses = new Set<number>();
 
 before(async () => {
   server = await startRedis();
@@ -30,6 +32,7 @@ before(async () => {
 
 after(async () => {
   for (const child of running) killGroup(child);
+  for (const pid of horses) killHorse(pid);
   redis?.disconnect();
   await server?.stop();
   if (cwd) rmSync(cwd, { recursive: true, force: true });
@@ -110,6 +113,15 @@ async function waitExit(w: SpawnedWorker, ms: number): Promise<Exit & { ms: numb
   return { ...r, ms: Date.now() - t0 };
 }
 
+/** SIGKILLs a horse this file saw, if that pid is still a horse (not a recycled pid). */
+function killHorse(pid: number): void {
+  try {
+    if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('horse/main.js')) process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -144,7 +156,10 @@ async function horsePid(w: SpawnedWorker): Promise<number> {
       return pids.length === 1 ? pids[0] : 0;
     },
     `the horse of worker ${w.name}`,
-  );
+  ).then((pid) => {
+    horses.add(pid);
+    return pid;
+  });
 }
 
 const workerKey = (w: SpawnedWorker): string => `rq:worker:${w.name}`;
@@ -354,7 +369,7 @@ describe('rq worker: SIGKILL of a busy worker loses nothing', () => {
 
   it('a job with retries left is requeued by the next worker, which then runs it', async () => {
     const q = 'killed-retry';
-    const job = await new Queue(q, { connection: redis }).enqueueCall({ func: task('slowAdd'), args: [20, 22, 2000], retry: { max: 1 } });
+    const job = await new Queue(q, { connection: redis }).enqueueCall({ func: task('slowAdd'), args: [20, 22, 3000], retry: { max: 1 } });
     await killMidJob(q, job);
     assert.equal(await redis.hget(job.key, 'retries_left'), '1');
 

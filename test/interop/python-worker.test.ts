@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -55,6 +55,8 @@ let server: RedisServer;
 let redis: Redis;
 let cwd = '';
 const running = new Set<ChildProcess>();
+/** Horses seen, killed at the end in case a failure left one orphaned (they lead their own groups). */
+const horses = new Set<number>();
 
 /** Runs `code` after PRELUDE (REDIS_PORT and VALUES in its environment) and parses what it printed. */
 function py<T = Record<string, unknown>>(code: string, values?: unknown): T {
@@ -138,6 +140,15 @@ async function waitExit(w: SpawnedWorker, ms: number): Promise<{ code: number | 
   return r;
 }
 
+/** SIGKILLs a horse this file saw, if that pid is still a horse (not a recycled pid). */
+function killHorse(pid: number): void {
+  try {
+    if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('horse/main.js')) process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -157,6 +168,7 @@ describe('python-rq 1.13 and our worker', { skip: PYTHON ? false : PYTHON_REASON
 
   after(async () => {
     for (const child of running) killGroup(child);
+    for (const pid of horses) killHorse(pid);
     redis?.disconnect();
     await server?.stop();
     if (cwd) rmSync(cwd, { recursive: true, force: true });
@@ -211,6 +223,8 @@ out(dict(
 
   it("is listed by python-rq's Worker.all and `rq info` while it runs", async () => {
     const q = 'wq';
+    // `rq info` without queue arguments lists every queue in rq:queues: start from an empty db.
+    await redis.flushdb();
     // A job first, so the queue is in rq:queues (as after any enqueue); the worker runs it.
     const { id } = py<{ id: string }>(`out(dict(id=Queue('${q}', connection=r, serializer=JSONSerializer).enqueue('tasks.add', 1, 1).id))`);
     const w = spawnWorker([q]);
@@ -288,6 +302,7 @@ out([dict(
       const r = spawnSync('ps', ['-o', 'pid=', '--ppid', String(w.pid)], { encoding: 'utf8', timeout: 5000 });
       return Number.parseInt((r.stdout ?? '').trim(), 10) || 0;
     }, 'the horse pid');
+    horses.add(horse);
     process.kill(w.pid, 'SIGKILL');
     const exit = await waitExit(w, 10_000);
     assert.equal(exit.signal, 'SIGKILL');
