@@ -81,6 +81,11 @@ export interface WorkerOptions {
   role?: WorkerRole;
   /** Also run rq's scheduler for these queues (rq's `--with-scheduler`). */
   withScheduler?: boolean;
+  /**
+   * Module prefixes job functions may come from (`JOB_MODULES`). Default: any module under the
+   * worker's paths (cwd and --path), no installed packages.
+   */
+  allowedModules?: string[];
 }
 
 export interface WorkOptions {
@@ -120,6 +125,7 @@ export class Worker {
   readonly logger: Logger;
   readonly plugins: RqPlugin[];
   readonly withScheduler: boolean;
+  readonly allowedModules: string[] | undefined;
 
   hostname: string = hostname();
   pid: number = process.pid;
@@ -183,6 +189,7 @@ export class Worker {
     this.logger = options.logger ?? createLogger();
     this.plugins = [...(options.plugins ?? [])];
     this.withScheduler = options.withScheduler ?? false;
+    this.allowedModules = options.allowedModules ? [...options.allowedModules] : undefined;
     this.installSignals = options.installSignalHandlers ?? this.role === 'worker';
     this.stopSignal = this.stopController.signal;
   }

@@ -52,6 +52,8 @@ export interface RqConfig {
   DISABLE_JOB_DESC_LOGGING?: boolean;
   /** Import paths for job modules, like repeated `--path`. */
   PATHS?: string[];
+  /** Module prefixes job functions may come from (default: anything under PATHS, no installed package). */
+  JOB_MODULES?: string[];
   /** Modules the work horse imports before its first job. */
   PRELOAD?: string[];
   HORSE_MAX_JOBS?: number;
@@ -114,6 +116,7 @@ export const CONFIG_KEYS: Record<keyof RqConfig, KeyKind> = {
   DISABLE_JOB_DESC_LOGGING: 'boolean',
   PATHS: 'string[]',
   PRELOAD: 'string[]',
+  JOB_MODULES: 'string[]',
   HORSE_MAX_JOBS: 'int',
   HORSE_MAX_MEMORY_MB: 'number',
 };

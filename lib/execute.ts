@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { inspect } from 'node:util';
 import type { Job } from './Job.js';
+import { ResolveError } from './errors/ResolveError.js';
 import { resolveDotted, type ResolveOptions } from './resolve.js';
 
 // Shared through globalThis: job code may load a second copy of rq-ts (e.g. the TypeScript
@@ -17,15 +18,34 @@ export function getCurrentJob(): Job | null {
 type JobFunction = (...args: unknown[]) => unknown;
 const functions = new Map<string, JobFunction>();
 
+export interface JobFunctionOptions extends ResolveOptions {
+  /**
+   * Module prefixes job functions may come from (`JOB_MODULES` / `--allow-module`), e.g. `tasks`
+   * allows `tasks.add` and `tasks.mail.send`. Unset: any module under the worker's paths, and no
+   * installed package, so that whoever can write to Redis cannot make a worker import arbitrary code.
+   */
+  allowedModules?: readonly string[] | undefined;
+}
+
+/** Throws if `funcName` is outside the allowlist. */
+export function checkAllowed(funcName: string, allowedModules: readonly string[] | undefined): void {
+  if (!allowedModules) return;
+  if (allowedModules.some((m) => funcName === m || funcName.startsWith(`${m}.`))) return;
+  throw new ResolveError(
+    `Function "${funcName}" is not allowed: its module is not in JOB_MODULES (allowed: ${allowedModules.join(', ') || 'none'}); add it with --allow-module`,
+  );
+}
+
 /**
  * The function a job names (`tasks.send_newsletter`), resolved once per process and cached: a warm
- * horse pays the import cost on its first job only.
+ * horse pays the import cost on its first job only. Only from allowed modules (see JobFunctionOptions).
  */
-export async function resolveJobFunction(funcName: string, options: ResolveOptions): Promise<JobFunction> {
+export async function resolveJobFunction(funcName: string, options: JobFunctionOptions): Promise<JobFunction> {
+  checkAllowed(funcName, options.allowedModules);
   const key = `${funcName}\0${(options.paths ?? []).join('\0')}`;
   let fn = functions.get(key);
   if (!fn) {
-    fn = (await resolveDotted(funcName, options, 'function', 'job function')) as JobFunction;
+    fn = (await resolveDotted(funcName, { ...options, packages: options.allowedModules !== undefined }, 'function', 'job function')) as JobFunction;
     functions.set(key, fn);
   }
   return fn;

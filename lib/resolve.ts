@@ -14,6 +14,8 @@ export interface ResolveOptions {
   /** Folders searched before cwd, in order (rq's `--path`). */
   paths?: readonly string[];
   cwd?: string;
+  /** Also look in installed packages (default true). */
+  packages?: boolean;
 }
 
 export type ExpectedKind = 'class' | 'function' | 'any';
@@ -133,7 +135,7 @@ export async function resolveDotted(dotted: string, options: ResolveOptions = {}
       return checkKind(dotted, got.value, kind, what);
     }
   }
-  for (let split = parts.length - 1; split >= 1; split--) {
+  for (let split = parts.length - 1; split >= 1 && options.packages !== false; split--) {
     const name = parts.slice(0, split).join('/');
     const file = findPackage(name, bases);
     if (!file) continue;
@@ -149,7 +151,7 @@ export async function resolveDotted(dotted: string, options: ResolveOptions = {}
   }
   const shown = tried.slice(0, 6).join(', ');
   throw new ResolveError(
-    `Cannot resolve "${dotted}"${label}: no module found (tried ${shown}${tried.length > 6 ? `, and ${tried.length - 6} more` : ''}, and installed packages); check the name and --path`,
+    `Cannot resolve "${dotted}"${label}: no module found (tried ${shown}${tried.length > 6 ? `, and ${tried.length - 6} more` : ''}${options.packages === false ? '' : ', and installed packages'}); check the name and --path`,
   );
 }
 

@@ -35,6 +35,7 @@ export function horseSpec(worker: Worker): HorseSpec {
   if (h.workerClass) spec.workerClass = h.workerClass;
   if (h.jobClass) spec.jobClass = h.jobClass;
   if (h.serializer) spec.serializer = h.serializer;
+  if (worker.allowedModules) spec.allowedModules = worker.allowedModules;
   return spec;
 }
 

@@ -33,6 +33,7 @@ interface WorkerFlags extends SharedFlags {
   sentryDebug?: boolean;
   plugin: string[];
   preload: string[];
+  allowModule: string[];
   horseMaxJobs?: number;
   horseMaxMemory?: number;
 }
@@ -63,6 +64,7 @@ export function workerCommand(): Command {
     .option('--max-jobs <n>', 'Maximum number of jobs to execute', intArg(1, 'a whole number >= 1'))
     .option('-s, --with-scheduler', 'Run worker with scheduler')
     .option('--plugin <path>', 'Plugin (dotted path) to apply, repeatable; also runs in the work horse', collect, [])
+    .option('--allow-module <prefix>', 'Module prefix job functions may come from, repeatable (default: any module under the paths, no installed package) [config: JOB_MODULES]', collect, [])
     .option('--preload <module>', 'Module the work horse imports before its first job, repeatable', collect, [])
     .option('--horse-max-jobs <n>', 'Replace the work horse after this many jobs', intArg(1, 'a whole number >= 1'))
     .option('--horse-max-memory <MiB>', 'Replace the work horse when it uses more memory than this after a job', intArg(1, 'a whole number of MiB >= 1'));
@@ -179,6 +181,8 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
     if (maxJobs !== undefined) options.maxJobs = maxJobs;
     if (flags.pid) writeFileSync(flags.pid, String(process.pid));
     if (flags.withScheduler) options.withScheduler = true;
+    const allowed = flags.allowModule.length > 0 ? flags.allowModule : c.JOB_MODULES;
+    if (allowed) options.allowedModules = allowed;
     const worker = new WorkerClass(queueNames, options);
     await worker.work({ burst: flags.burst ?? false });
     return 0;

@@ -13,7 +13,7 @@ export class InlineHorse implements Horse {
   async perform(job: Job, worker: Worker): Promise<Outcome> {
     let fn: Awaited<ReturnType<typeof resolveJobFunction>>;
     try {
-      fn = await resolveJobFunction(job.funcName, { paths: worker.paths });
+      fn = await resolveJobFunction(job.funcName, { paths: worker.paths, allowedModules: worker.allowedModules });
     } catch (err) {
       return applyCallbacks(job, worker, failedOutcome(err));
     }

@@ -45,6 +45,7 @@ async function init(spec: HorseSpec): Promise<void> {
     paths: spec.paths,
     jobClass,
     serializer,
+    ...(spec.allowedModules ? { allowedModules: spec.allowedModules } : {}),
   });
   worker.applyPlugins();
   for (const m of spec.preload) await importModule(m, where);

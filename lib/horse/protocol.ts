@@ -11,6 +11,7 @@ export interface HorseSpec {
   workerClass?: string;
   jobClass?: string;
   serializer?: string;
+  allowedModules?: string[];
   redis: {
     host?: string;
     port?: number;

@@ -33,7 +33,7 @@ async function callWithin(seconds: number, what: string, call: () => unknown): P
  * (an error there replaces the job's). Each has rq's 60 s limit.
  */
 export async function applyCallbacks(job: Job, worker: Worker, outcome: Outcome): Promise<Outcome> {
-  const where = { paths: worker.paths };
+  const where = { paths: worker.paths, allowedModules: worker.allowedModules };
   if (outcome.status === 'finished' && job.successCallbackName) {
     try {
       const cb = await resolveJobFunction(job.successCallbackName, where);
@@ -57,7 +57,7 @@ export async function applyCallbacks(job: Job, worker: Worker, outcome: Outcome)
 export async function runJob(job: Job, worker: Worker): Promise<Outcome> {
   let outcome: Outcome;
   try {
-    const fn = await resolveJobFunction(job.funcName, { paths: worker.paths });
+    const fn = await resolveJobFunction(job.funcName, { paths: worker.paths, allowedModules: worker.allowedModules });
     const returnValue = await callJobFunction(job, fn);
     outcome = { status: 'finished', returnValue, endedAt: new Date() };
   } catch (err) {
