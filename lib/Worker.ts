@@ -45,6 +45,10 @@ export interface HorseOptions {
   workerClass?: string;
   /** Dotted path of the job class the horse builds jobs with. */
   jobClass?: string;
+  /** Dotted path of the queue class (its jobClass is the horse's job class when jobClass is not given). */
+  queueClass?: string;
+  /** Dotted path of the Redis client class the horse connects with. */
+  connectionClass?: string;
   /** Dotted path of the serializer the horse uses. */
   serializer?: string;
   /** Extra arguments for node in the horse (e.g. `--max-old-space-size=512`). */
@@ -163,8 +167,9 @@ export class Worker {
     const ctor = new.target as typeof Worker;
     this.connection = options.connection;
     this.role = options.role ?? 'worker';
-    this.jobClass = options.jobClass ?? ctor.jobClass;
     this.queueClass = options.queueClass ?? ctor.queueClass;
+    // A custom queue class names its job class (rq's Queue.job_class); an explicit jobClass wins.
+    this.jobClass = options.jobClass ?? (options.queueClass ? options.queueClass.jobClass : ctor.jobClass);
     this.serializer = options.serializer ?? defaultSerializer;
     const list = typeof queues === 'string' || queues instanceof Queue ? [queues] : [...queues];
     if (list.length === 0) throw new RqError('A worker needs at least one queue');

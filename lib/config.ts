@@ -240,7 +240,8 @@ export async function loadConfig(options: { configPath?: string; cwd?: string; p
       const asFile = isAbsolute(spec) ? spec : resolvePath(cwd, spec);
       mod = existsSync(asFile) && /\.[cm]?[jt]s$|\.json$/.test(spec) ? await importFile(asFile) : await importModule(spec, where);
     } catch (cause) {
-      const detail = cause instanceof Error ? cause.message : String(cause);
+      // One line: parsers put the position on a line of its own.
+      const detail = (cause instanceof Error ? cause.message : String(cause)).replace(/\s*\n\s*/g, ' ');
       throw new ConfigError(`Cannot load config "${spec}": ${detail}`, { cause });
     }
     return validateConfig(settingsOf(mod), spec);
@@ -271,7 +272,8 @@ export async function loadConfig(options: { configPath?: string; cwd?: string; p
     found = await explorer.search(cwd);
   } catch (cause) {
     const file = (cause as { filepath?: string }).filepath;
-    throw new ConfigError(`Cannot load config${file ? ` ${file}` : ''}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    const detail = (cause instanceof Error ? cause.message : String(cause)).replace(/\s*\n\s*/g, ' ');
+    throw new ConfigError(`Cannot load config${file ? ` ${file}` : ''}: ${detail}`, { cause });
   }
   if (!found || found.isEmpty) return { config: {}, file: found?.filepath ?? null, warnings: [] };
   const raw = found.config as unknown;

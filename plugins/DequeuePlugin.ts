@@ -17,6 +17,7 @@ const PLUGIN_NAME = 'DequeuePlugin';
 class QueueWaiter {
   private readonly connections = new Map<string, Redis>();
   private readonly pending = new Map<string, Promise<unknown>>();
+  private closed = false;
 
   constructor(private readonly worker: Worker) {}
 
@@ -33,6 +34,8 @@ class QueueWaiter {
 
   /** Resolves when some queue has an element, the wait times out, or the waiter is closed. */
   async wait(queues: readonly Queue[], timeoutSeconds: number): Promise<void> {
+    // A stop that came while the worker was not waiting must not start a new wait.
+    if (this.closed) return;
     for (const q of queues) {
       if (this.pending.has(q.name)) continue;
       const p = this.connectionFor(q.name)
@@ -45,6 +48,7 @@ class QueueWaiter {
   }
 
   close(): void {
+    this.closed = true;
     for (const c of this.connections.values()) c.disconnect();
     this.connections.clear();
   }

@@ -34,6 +34,8 @@ export function horseSpec(worker: Worker): HorseSpec {
   };
   if (h.workerClass) spec.workerClass = h.workerClass;
   if (h.jobClass) spec.jobClass = h.jobClass;
+  if (h.queueClass) spec.queueClass = h.queueClass;
+  if (h.connectionClass) spec.connectionClass = h.connectionClass;
   if (h.serializer) spec.serializer = h.serializer;
   if (worker.allowedModules) spec.allowedModules = worker.allowedModules;
   return spec;

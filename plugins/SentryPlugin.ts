@@ -11,8 +11,8 @@ interface SentrySdk {
 
 export interface SentryPluginOptions {
   dsn: string;
-  /** PEM file of the CA that signs the Sentry server's certificate (rq's --sentry-ca-certs). */
-  caCerts?: string;
+  /** PEM of the CA that signs the Sentry server's certificate (the contents of rq's --sentry-ca-certs file). */
+  caCerts?: string | Buffer;
   debug?: boolean;
 }
 

@@ -7,6 +7,12 @@ import { RedisConnectionError } from '../errors/RedisConnectionError.js';
 import { ResolveError } from '../errors/ResolveError.js';
 import { UsageError } from '../errors/UsageError.js';
 import { RQ_TS_VERSION } from '../../plugins/RegistrationPlugin.js';
+import { emptyCommand } from './empty.js';
+import { enqueueCommand } from './enqueue.js';
+import { infoCommand } from './info.js';
+import { requeueCommand } from './requeue.js';
+import { resumeCommand } from './resume.js';
+import { suspendCommand } from './suspend.js';
 import { workerCommand } from './worker.js';
 
 /** rq's exit codes: 2 for usage errors (bad flags, config, dotted paths), 1 when Redis cannot be reached. */
@@ -25,12 +31,17 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(str) });
   const worker = workerCommand().exitOverride().showHelpAfterError('(run "rq worker --help" for usage)');
   program.addCommand(worker);
+  for (const cmd of [infoCommand(), emptyCommand(), requeueCommand(), suspendCommand(), resumeCommand(), enqueueCommand()]) {
+    program.addCommand(cmd.exitOverride().showHelpAfterError(`(run "rq ${cmd.name()} --help" for usage)`));
+  }
   return program;
 }
 
 async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
-  const verbose = argv.includes('-v') || argv.includes('--verbose');
+  // -q and -v together is itself the usage error; it gets no stack trace.
+  const quiet = argv.includes('-q') || argv.includes('--quiet');
+  const verbose = (argv.includes('-v') || argv.includes('--verbose')) && !quiet;
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { RqConfig } from '../config.js';
 import { UsageError } from '../errors/UsageError.js';
@@ -14,7 +14,8 @@ import { addSharedOptions, connectChecked, intArg, loadSettings, resolveSerializ
 
 interface WorkerFlags extends SharedFlags {
   burst?: boolean;
-  loggingLevel?: string;
+  /** commander keeps `--logging_level` under its own spelling. */
+  logging_level?: string;
   logFormat?: string;
   dateFormat?: string;
   name?: string;
@@ -75,11 +76,12 @@ export function workerCommand(): Command {
   return cmd;
 }
 
-function logLevel(flags: WorkerFlags, config: RqConfig): LogLevel {
+function logLevel(flags: WorkerFlags, config: RqConfig, cmd: Command): LogLevel {
   if (flags.verbose && flags.quiet) throw new UsageError('--verbose and --quiet are mutually exclusive: give at most one');
   if (flags.verbose) return 'DEBUG';
   if (flags.quiet) return 'WARNING';
-  const explicit = flags.loggingLevel !== 'INFO' ? flags.loggingLevel : (config.LOGGING_LEVEL ?? flags.loggingLevel);
+  const fromCli = cmd.getOptionValueSource('logging_level') === 'cli';
+  const explicit = fromCli ? flags.logging_level : (config.LOGGING_LEVEL ?? flags.logging_level);
   const level = (explicit ?? 'INFO').toUpperCase();
   if (!(level in LOG_LEVELS)) throw new UsageError(`LOGGING_LEVEL ${JSON.stringify(explicit)}: expected one of ${Object.keys(LOG_LEVELS).join(', ')}`);
   return level as LogLevel;
@@ -96,7 +98,7 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
   const warn = (line: string): void => void process.stderr.write(`${line}\n`);
   const settings = await loadSettings(flags, warn);
   const c = settings.config;
-  const level = logLevel(flags, c);
+  const level = logLevel(flags, c, cmd);
   const logger = createLogger({
     level,
     format: pick(cmd, flags as unknown as Record<string, unknown>, 'logFormat', c.LOG_FORMAT),
@@ -135,7 +137,13 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
   if (sentryDsn) {
     const sentry: SentryPluginOptions = { dsn: sentryDsn, debug: flags.sentryDebug ?? c.SENTRY_DEBUG ?? false };
     const caCerts = flags.sentryCaCerts ?? c.SENTRY_CA_CERTS;
-    if (caCerts) sentry.caCerts = caCerts;
+    if (caCerts) {
+      try {
+        sentry.caCerts = readFileSync(caCerts);
+      } catch (cause) {
+        throw new UsageError(`--sentry-ca-certs ${caCerts}: cannot read the file (${cause instanceof Error ? cause.message : String(cause)})`, { cause });
+      }
+    }
     plugins.push(new SentryPlugin(sentry));
   }
 
@@ -145,6 +153,8 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
   };
   if (c.WORKER_CLASS) horse.workerClass = c.WORKER_CLASS;
   if (c.JOB_CLASS) horse.jobClass = c.JOB_CLASS;
+  if (c.QUEUE_CLASS) horse.queueClass = c.QUEUE_CLASS;
+  if (c.CONNECTION_CLASS) horse.connectionClass = c.CONNECTION_CLASS;
   if (c.SERIALIZER) horse.serializer = c.SERIALIZER === 'json' ? 'rq.serializers.JSONSerializer' : c.SERIALIZER;
   const horseMaxJobs = flags.horseMaxJobs ?? c.HORSE_MAX_JOBS;
   const horseMaxMemory = flags.horseMaxMemory ?? c.HORSE_MAX_MEMORY_MB;

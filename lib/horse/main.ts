@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { formatException } from '../execute.js';
 import { Job } from '../Job.js';
 import type { JobClass } from '../Queue.js';
-import { connect } from '../redis/connection.js';
+import { connect, type ConnectionSettings } from '../redis/connection.js';
 import { importModule, instantiatePlugin, resolveDotted, type ResolveOptions } from '../resolve.js';
 import { defaultSerializer, type Serializer } from '../serializers.js';
 import { Worker, type RqPlugin } from '../Worker.js';
@@ -32,9 +32,18 @@ async function init(spec: HorseSpec): Promise<void> {
   const where: ResolveOptions = { paths: spec.paths, cwd: spec.cwd };
   const WorkerClass = spec.workerClass ? ((await resolveDotted(spec.workerClass, where, 'class', 'worker class')) as typeof Worker) : Worker;
   if (spec.jobClass) jobClass = (await resolveDotted(spec.jobClass, where, 'class', 'job class')) as JobClass;
+  else if (spec.queueClass) jobClass = ((await resolveDotted(spec.queueClass, where, 'class', 'queue class')) as { jobClass: JobClass }).jobClass;
+  const connectionClass = spec.connectionClass
+    ? ((await resolveDotted(spec.connectionClass, where, 'class', 'connection class')) as ConnectionSettings['connectionClass'])
+    : undefined;
   if (spec.serializer) serializer = (await resolveDotted(spec.serializer, where, 'any', 'serializer')) as Serializer;
   const { sentinels, name, ...plain } = spec.redis;
-  connection = connect({ ...plain, prefix: spec.prefix, redisOptions: sentinels ? { lazyConnect: true, sentinels, ...(name ? { name } : {}) } : { lazyConnect: true } });
+  connection = connect({
+    ...plain,
+    prefix: spec.prefix,
+    ...(connectionClass ? { connectionClass } : {}),
+    redisOptions: sentinels ? { lazyConnect: true, sentinels, ...(name ? { name } : {}) } : { lazyConnect: true },
+  });
   const plugins: RqPlugin[] = [];
   for (const p of spec.plugins) plugins.push(await instantiatePlugin(p, where));
   worker = new WorkerClass(spec.queues, {

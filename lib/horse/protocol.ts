@@ -10,6 +10,8 @@ export interface HorseSpec {
   preload: string[];
   workerClass?: string;
   jobClass?: string;
+  queueClass?: string;
+  connectionClass?: string;
   serializer?: string;
   allowedModules?: string[];
   redis: {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { connect, Queue } from '../../lib/index.js';
-import { DEFAULT_LOG_LINE, JOBS_TS, Projects, describeRun, distIndex, linesOf, runRq, spawnRq } from '../helpers/cli.js';
+import { DEFAULT_LOG_LINE, JOBS_TS, Projects, describeRun, distIndex, linesOf, runRq, spawnRq, waitUntilBlocked } from '../helpers/cli.js';
 import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
 import { returnValue, status } from '../helpers/worker.js';
 
@@ -27,11 +27,12 @@ after(async () => {
 });
 
 /** A Redis database of its own for one test case: its URL and a client on it. */
-function freshDb(): { url: string; redis: Redis; queue: (name?: string) => Queue } {
-  const url = `${server.url}/${++lastDb}`;
+function freshDb(): { db: number; url: string; redis: Redis; queue: (name?: string) => Queue } {
+  const db = ++lastDb;
+  const url = `${server.url}/${db}`;
   const redis = connect(url);
   clients.push(redis);
-  return { url, redis, queue: (name = 'default') => new Queue(name, { connection: redis }) };
+  return { db, url, redis, queue: (name = 'default') => new Queue(name, { connection: redis }) };
 }
 
 /** TTL of `key`, checked to be in (expected - slack, expected]. */
@@ -128,15 +129,17 @@ describe('rq worker: burst mode and queues', { concurrency: 4 }, () => {
 });
 
 describe('rq worker: name, TTLs, pid file', { concurrency: 4 }, () => {
-  it('-n/--name: rq:worker:<name> exists while the worker runs; SIGTERM ends it with exit 0', async () => {
-    const { url, redis } = freshDb();
-    for (const flag of ['-n', '--name']) {
+  it('-n: rq:worker:<name> exists while the worker runs; SIGTERM ends it with exit 0', async () => {
+    const { db, url, redis } = freshDb();
+    for (const flag of ['-n']) {
       const name = `cli-named${flag.length}`;
       const w = spawnRq(['worker', '-u', url, flag, name], { cwd: projects.make() });
       try {
         await waitFor(() => redis.sismember('rq:workers', `rq:worker:${name}`), `rq:worker:${name} in rq:workers`);
         assert.equal(await redis.hget(`rq:worker:${name}`, 'pid'), String(w.pid));
         await w.waitForOutput(`Worker rq:worker:${name}: started with PID ${w.pid}`);
+        // In its blocking wait (a stop between two polls is another test's subject).
+        await waitUntilBlocked(redis, db);
       } finally {
         const exit = await w.stop('SIGTERM');
         assert.equal(exit.code, 0, w.output);
@@ -146,6 +149,29 @@ describe('rq worker: name, TTLs, pid file', { concurrency: 4 }, () => {
     }
   });
 
+  it('SIGTERM while the idle worker is between two waits (here: in a slow heartbeat plugin) still stops it promptly', async () => {
+    const { url, redis } = freshDb();
+    const dir = projects.make({
+      'slow.ts': `export class SlowHeartbeat {
+  apply(worker: any): void {
+    worker.hooks.heartbeat.tapPromise('SlowHeartbeat', async (w: any) => {
+      await w.connection.set('heartbeat:in', String(process.pid));
+      await new Promise((r) => setTimeout(r, 1000));
+    });
+  }
+}
+`,
+    });
+    const w = spawnRq(['worker', '-u', url, '-n', 'between', '--plugin', 'slow.SlowHeartbeat'], { cwd: dir, timeoutMs: 12_000 });
+    await waitFor(() => redis.get('heartbeat:in'), 'the idle heartbeat');
+    const t0 = Date.now();
+    w.child.kill('SIGTERM');
+    const exit = await w.exited;
+    assert.equal(exit.code, 0, w.output);
+    assert.ok(Date.now() - t0 < 6000, `stopped after ${Date.now() - t0} ms`);
+    assert.ok(w.output.includes('Registering death.'), w.output);
+  });
+
   it('a random name is used without --name (32 hex digits, as uuid4().hex)', async () => {
     const { url } = freshDb();
     const r = await runRq(['worker', '-b', '-u', url], { cwd: projects.make() });
@@ -153,15 +179,16 @@ describe('rq worker: name, TTLs, pid file', { concurrency: 4 }, () => {
     assert.match(r.output, /Worker rq:worker:[0-9a-f]{32}: started/);
   });
 
-  it('--worker-ttl: the idle worker key lives worker-ttl + 60 seconds (default 420 + 60)', async () => {
-    const { url, redis } = freshDb();
-    const custom = spawnRq(['worker', '-u', url, '-n', 'ttl100', '--worker-ttl', '100'], { cwd: projects.make() });
+  it('--worker-ttl (and --name): the idle worker key lives worker-ttl + 60 seconds (default 420 + 60)', async () => {
+    const { db, url, redis } = freshDb();
+    const custom = spawnRq(['worker', '-u', url, '--name', 'ttl100', '--worker-ttl', '100'], { cwd: projects.make() });
     const plain = spawnRq(['worker', '-u', url, '-n', 'ttldefault'], { cwd: projects.make() });
     try {
       await waitFor(async () => (await redis.hget('rq:worker:ttl100', 'state')) === 'idle', 'the worker to be idle');
       await assertTtl(redis, 'rq:worker:ttl100', 160);
       await waitFor(async () => (await redis.hget('rq:worker:ttldefault', 'state')) === 'idle', 'the default worker to be idle');
       await assertTtl(redis, 'rq:worker:ttldefault', 480);
+      await waitUntilBlocked(redis, db, 2);
     } finally {
       assert.equal((await custom.stop()).code, 0, custom.output);
       assert.equal((await plain.stop()).code, 0, plain.output);
@@ -206,11 +233,12 @@ describe('rq worker: name, TTLs, pid file', { concurrency: 4 }, () => {
   });
 
   it('--pid FILE is written before the first job runs (a supervisor can read it while the worker lives)', async () => {
-    const { url } = freshDb();
+    const { db, url, redis } = freshDb();
     const dir = projects.make();
     const w = spawnRq(['worker', '-u', url, '--pid', 'live.pid'], { cwd: dir });
     try {
       await waitFor(() => existsSync(join(dir, 'live.pid')) && readFileSync(join(dir, 'live.pid'), 'utf8').trim() === String(w.pid), 'the pid file');
+      await waitUntilBlocked(redis, db);
     } finally {
       assert.equal((await w.stop()).code, 0, w.output);
     }
@@ -364,22 +392,46 @@ describe('rq worker: serializer, scheduler, paths, plugins, horse', { concurrenc
     assert.ok(r.stderr.includes('rq.serializers.DefaultSerializer'), describeRun(r));
   });
 
-  it('-S with a custom serializer module path is resolved (a dumps/loads object)', async () => {
-    const { url } = freshDb();
-    const dir = projects.make({ 'ser.ts': 'export const Bad = { dumps: 1 };\n' });
-    const r = await runRq(['worker', '-b', '-u', url, '-S', 'ser.Bad'], { cwd: dir });
-    assert.equal(r.code, 2, describeRun(r));
-    assert.match(r.stderr, /ser\.Bad.*dumps\(\) and loads\(\)/);
+  it('-S with a custom serializer (a dotted path to a dumps/loads object) is used by the worker and the horse', async () => {
+    const { url, redis } = freshDb();
+    const SER_TS = `import { JSONSerializer } from ${JSON.stringify(distIndex)};
+export const Tagged = {
+  dumps(value: unknown): Buffer { return Buffer.concat([Buffer.from('TAG:'), JSONSerializer.dumps(value)]); },
+  loads(data: Buffer | string): unknown {
+    const b = Buffer.from(data);
+    if (b.subarray(0, 4).toString() !== 'TAG:') throw new Error('not tagged');
+    return JSONSerializer.loads(b.subarray(4));
+  },
+};
+export const Bad = { dumps: 1 };
+`;
+    const dir = projects.make({ 'jobs.ts': JOBS_TS, 'ser.ts': SER_TS });
+    // The enqueuer's copy of ser.Tagged (this test process does not load .ts modules).
+    const tagged = {
+      dumps: (v: unknown): Buffer => Buffer.concat([Buffer.from('TAG:'), Buffer.from(JSON.stringify(v))]),
+      loads: (d: Buffer | string): unknown => JSON.parse(Buffer.from(d).subarray(4).toString()),
+    };
+    const job = await new Queue('default', { connection: redis, serializer: tagged }).enqueue('jobs.add', 20, 22);
+    const r = await runRq(['worker', '-b', '-u', url, '-S', 'ser.Tagged'], { cwd: dir });
+    assert.equal(r.code, 0, describeRun(r));
+    assert.equal(await status(redis, job.id), 'finished', describeRun(r));
+    const bad = await runRq(['worker', '-b', '-u', url, '-S', 'ser.Bad'], { cwd: dir });
+    assert.equal(bad.code, 2, describeRun(bad));
+    assert.match(bad.stderr, /ser\.Bad.*dumps\(\) and loads\(\)/);
   });
 
-  it('-s/--with-scheduler is accepted', async () => {
+  it('-s/--with-scheduler: a due scheduled job is enqueued and run; without -s it stays scheduled', async () => {
     const { url, redis, queue } = freshDb();
     const dir = projects.make({ 'jobs.ts': JOBS_TS });
+    const due = await queue().enqueueAt(new Date(Date.now() - 1000), 'jobs.add', 1, 2);
+    const without = await runRq(['worker', '-b', '-u', url], { cwd: dir });
+    assert.equal(without.code, 0, describeRun(without));
+    assert.equal(await status(redis, due.id), 'scheduled');
     for (const flag of ['-s', '--with-scheduler']) {
-      const job = await queue().enqueue('jobs.add', 1, 2);
+      const job = flag === '-s' ? due : await queue().enqueueAt(new Date(Date.now() - 1000), 'jobs.add', 1, 2);
       const r = await runRq(['worker', '-b', '-u', url, flag], { cwd: dir });
       assert.equal(r.code, 0, describeRun(r));
-      assert.equal(await status(redis, job.id), 'finished');
+      assert.equal(await returnValue(redis, job.id), 3, `${flag}: ${describeRun(r)}`);
     }
   });
 

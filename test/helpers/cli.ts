@@ -79,7 +79,8 @@ export async function hold(key: string): Promise<string> {
   try { await c.brpop(key, 20); } finally { c.disconnect(); }
   return 'released';
 }
-export function connectionClass(): string { return getCurrentJob()!.connection.constructor.name; }
+/** The \`traced\` mark a custom connection class may set on its instances (null for ioredis' plain Redis). */
+export function connectionTrace(): unknown { return (getCurrentJob()!.connection as unknown as { traced?: unknown }).traced ?? null; }
 `;
 
 export interface Exit {
@@ -225,4 +226,19 @@ export function freePort(): Promise<number> {
       srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
     });
   });
+}
+
+/**
+ * Waits until `count` clients on database `db` are blocked in BLMOVE: idle workers in their wait
+ * for work. Only then is a signal sure to find a worker waiting (not between two Redis calls).
+ */
+export async function waitUntilBlocked(redis: { call(...args: string[]): Promise<unknown> }, db: number, count = 1): Promise<void> {
+  await waitFor(
+    async () => {
+      const list = String(await redis.call('CLIENT', 'LIST'));
+      return list.split('\n').filter((l) => l.includes(` db=${db} `) && l.includes(' cmd=blmove ') && l.includes(' flags=b ')).length >= count;
+    },
+    `${count} worker(s) blocked in BLMOVE on db ${db}`,
+    20_000,
+  );
 }
