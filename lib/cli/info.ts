@@ -1,0 +1,191 @@
+import { Command, InvalidArgumentError } from 'commander';
+import type { Queue } from '../Queue.js';
+import { FailedJobRegistry } from '../registries/FailedJobRegistry.js';
+import { FinishedJobRegistry } from '../registries/FinishedJobRegistry.js';
+import { StartedJobRegistry } from '../registries/StartedJobRegistry.js';
+import { sleep } from '../suspension.js';
+import type { Worker } from '../Worker.js';
+import { openCli, type CliContext } from './context.js';
+import { addSharedOptions, type SharedFlags } from './shared.js';
+import { pythonNow, style, type Style } from './style.js';
+
+interface InfoFlags extends SharedFlags {
+  interval?: number;
+  raw?: boolean;
+  onlyQueues?: boolean;
+  onlyWorkers?: boolean;
+  byQueue?: boolean;
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`'${value}' is not a number of seconds >= 0.`);
+  return n;
+}
+
+/** `rq info [QUEUES...]`: queue sizes and workers, once or every `-i` seconds. */
+export function infoCommand(): Command {
+  const cmd = new Command('info')
+    .description('RQ command-line monitor.')
+    .argument('[queues...]', 'queues to show (default: every queue in rq:queues)')
+    .option('-i, --interval <seconds>', "Updates stats every N seconds (default: don't poll)", seconds)
+    .option('-r, --raw', 'Print only the raw numbers, no bar charts')
+    .option('-Q, --only-queues', 'Show only queue info')
+    .option('-W, --only-workers', 'Show only worker info')
+    .option('-R, --by-queue', 'Shows workers by queue');
+  addSharedOptions(cmd);
+  cmd.action(async (queues: string[], flags: InfoFlags) => {
+    process.exitCode = await runInfo(queues, flags);
+  });
+  return cmd;
+}
+
+/** Drops keys of workers whose hash has expired from `rq:workers:<q>` and `rq:workers` (rq's clean_worker_registry). */
+async function cleanWorkerRegistry(cli: CliContext, queue: string): Promise<void> {
+  const setKey = cli.keys.workersOf(queue);
+  const members = await cli.connection.smembers(setKey);
+  if (members.length === 0) return;
+  const pipe = cli.connection.pipeline();
+  for (const key of members) pipe.exists(key);
+  const replies = (await pipe.exec()) ?? [];
+  const dead = members.filter((_, i) => replies[i]?.[1] === 0);
+  if (dead.length > 0) await cli.connection.multi().srem(setKey, ...dead).srem(cli.keys.workers, ...dead).exec();
+}
+
+/**
+ * rq-wire-protocol.md §6 steps 1-2: the queues (arguments, else `rq:queues`), each with its
+ * registries cleaned as rq's clean_registries does, without the maintenance lock (expired
+ * started jobs move to the FailedJobRegistry), and its dead workers dropped.
+ */
+async function loadQueues(cli: CliContext, names: string[]): Promise<Queue[]> {
+  const queues = names.length > 0 ? names.map((n) => new cli.queueClass(n, cli.queueOptions())) : await cli.queueClass.all(cli.queueOptions());
+  const options = cli.registryOptions();
+  for (const q of queues) {
+    await new FinishedJobRegistry(q.name, options).cleanup();
+    await new StartedJobRegistry(q.name, options).cleanup();
+    await new FailedJobRegistry(q.name, options).cleanup();
+    await cleanWorkerRegistry(cli, q.name);
+  }
+  return queues;
+}
+
+/**
+ * Step 3: the workers of each queue shown (members of `rq:workers:<q>`), or every worker
+ * (`rq:workers`) when there are no queues; a key without its hash is dropped as rq does.
+ */
+async function loadWorkers(cli: CliContext, queues: Queue[]): Promise<{ all: Worker[]; byQueue: Worker[][] }> {
+  const extra = { ...(cli.jobClass ? { jobClass: cli.jobClass } : {}), ...(cli.serializer ? { serializer: cli.serializer } : {}) };
+  const byQueue = await Promise.all(queues.map((queue) => cli.workerClass.all({ queue, ...extra })));
+  const found = queues.length > 0 ? byQueue.flat() : await cli.workerClass.all({ connection: cli.connection, ...extra });
+  const byName = new Map<string, Worker>();
+  for (const w of found) byName.set(w.name, w);
+  return { all: [...byName.values()].sort(byWorkerName), byQueue: byQueue.map((list) => [...list].sort(byWorkerName)) };
+}
+
+const byWorkerName = (a: Worker, b: Worker): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+/** How many columns the bars may use: rq's get_terminal_size (COLUMNS, else the terminal, else 80). */
+function terminalColumns(): number {
+  const env = Number(process.env.COLUMNS);
+  if (Number.isInteger(env) && env > 0) return env;
+  return process.stdout.isTTY && process.stdout.columns ? process.stdout.columns : 80;
+}
+
+/** The lowest of rq's chart scales that fits `x`. */
+function scaleFor(x: number): number {
+  return [20, 50, 100, 200, 400, 600, 800, 1000].find((s) => x <= s) ?? x;
+}
+
+async function queueLines(queues: Queue[], raw: boolean, s: Style): Promise<string[]> {
+  const counts = await Promise.all(queues.map((q) => q.count()));
+  const chartWidth = Math.min(20, terminalColumns() - 20);
+  const ratio = chartWidth / scaleFor(Math.max(0, ...counts));
+  const lines = queues.map((q, i) => {
+    const count = counts[i]!;
+    if (raw) return `queue ${q.name} ${count}`;
+    const chart = s.green(`|${'█'.repeat(Math.max(0, Math.floor(ratio * count)))}`);
+    return `${q.name.padEnd(12)} ${chart} ${count}`;
+  });
+  if (!raw) lines.push(`${queues.length} queues, ${counts.reduce((a, b) => a + b, 0)} jobs total`);
+  return lines;
+}
+
+function stateOf(w: Worker, s: Style): string {
+  const state = w.state ?? '?';
+  if (state === 'busy') return s.red(state);
+  if (state === 'idle') return s.green(state);
+  if (state === 'suspended') return s.yellow(state);
+  return state;
+}
+
+async function workerLines(cli: CliContext, queues: Queue[], raw: boolean, byQueue: boolean, s: Style): Promise<string[]> {
+  const { all: workers, byQueue: perQueue } = await loadWorkers(cli, queues);
+  const lines: string[] = [];
+  if (!byQueue) {
+    for (const w of workers) {
+      const name = `${w.name} (${w.hostname} ${w.ipAddress} ${w.pid})`;
+      const queueNames = w.queueNames.join(', ');
+      lines.push(raw ? `worker ${name} ${w.state ?? '?'} ${queueNames}` : `${name}: ${stateOf(w, s)} ${queueNames}`);
+    }
+  } else {
+    const width = Math.max(0, ...queues.map((q) => q.name.length)) + 1;
+    for (const [i, queue] of queues.entries()) {
+      const listening = perQueue[i] ?? [];
+      const text = listening.length > 0 ? listening.map((w) => `${w.name} (${stateOf(w, s)})`).join(', ') : '–';
+      lines.push(`${`${queue.name}:`.padEnd(width)} ${text}`);
+    }
+  }
+  if (!raw) lines.push(`${workers.length} workers, ${queues.length} queues`);
+  return lines;
+}
+
+/** One screen of `rq info`, as rq's show_queues / show_workers / show_both print it. */
+async function frame(cli: CliContext, names: string[], flags: InfoFlags, s: Style): Promise<string> {
+  const queues = await loadQueues(cli, names);
+  const raw = flags.raw ?? false;
+  const byQueue = flags.byQueue ?? false;
+  let lines: string[];
+  if (flags.onlyQueues) lines = await queueLines(queues, raw, s);
+  else if (flags.onlyWorkers) lines = await workerLines(cli, queues, raw, byQueue, s);
+  else {
+    const q = await queueLines(queues, raw, s);
+    const w = await workerLines(cli, queues, raw, byQueue, s);
+    lines = raw ? [...q, ...w] : [...q, '', ...w, '', `Updated: ${pythonNow()}`];
+  }
+  return lines.map((l) => `${l}\n`).join('');
+}
+
+export async function runInfo(names: string[], flags: InfoFlags): Promise<number> {
+  const cli = await openCli(flags);
+  const tty = process.stdout.isTTY === true;
+  const s = style(tty);
+  // `rq info -i 1 | head`: the reader going away ends the command, quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+  try {
+    if (!flags.interval) {
+      process.stdout.write(await frame(cli, names, flags, s));
+      return 0;
+    }
+    const stop = new AbortController();
+    const onSigint = (): void => stop.abort();
+    process.on('SIGINT', onSigint);
+    try {
+      while (!stop.signal.aborted) {
+        const text = await frame(cli, names, flags, s);
+        if (stop.signal.aborted) break;
+        // On a terminal each refresh replaces the last one (click.clear); piped output just repeats.
+        process.stdout.write(tty ? `\x1b[2J\x1b[1;1H${text}` : text);
+        await sleep(flags.interval * 1000, stop.signal);
+      }
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+    process.stdout.write('\n');
+    return 0;
+  } finally {
+    cli.close();
+  }
+}
