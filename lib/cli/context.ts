@@ -14,10 +14,9 @@ import type { RegistryOptions } from '../registries/BaseRegistry.js';
 import { resolveDotted } from '../resolve.js';
 import type { Serializer } from '../serializers.js';
 import { Worker, type QueueClass } from '../Worker.js';
-import { connectChecked, loadSettings, resolveSerializer, type Settings, type SharedFlags } from './shared.js';
+import { connectChecked, loadSettings, resolveSerializer, type SharedFlags } from './shared.js';
 
 export interface CliContext {
-  settings: Settings;
   connection: Redis;
   keys: Keys;
   queueClass: QueueClass;
@@ -38,7 +37,11 @@ function checkSubclass(value: unknown, base: abstract new (...args: never[]) => 
   }
 }
 
-export async function openCli(flags: SharedFlags): Promise<CliContext> {
+/**
+ * `live`: the connection waits out a Redis restart (for `rq info -i`); otherwise a command whose
+ * Redis goes away mid-way fails after a few retries instead of hanging.
+ */
+export async function openCli(flags: SharedFlags, options: { live?: boolean } = {}): Promise<CliContext> {
   const warn = (line: string): void => void process.stderr.write(`${line}\n`);
   const settings = await loadSettings(flags, warn);
   const c = settings.config;
@@ -59,9 +62,8 @@ export async function openCli(flags: SharedFlags): Promise<CliContext> {
     checkSubclass(workerClass, Worker, '--worker-class', c.WORKER_CLASS, 'Worker');
   }
   const serializer = await resolveSerializer(settings);
-  const connection = await connectChecked(settings);
+  const connection = await connectChecked(settings, options.live ? {} : { maxRetriesPerRequest: 3 });
   return {
-    settings,
     connection,
     keys: keysOf(connection),
     queueClass,

@@ -156,7 +156,7 @@ async function frame(cli: CliContext, names: string[], flags: InfoFlags, s: Styl
 }
 
 export async function runInfo(names: string[], flags: InfoFlags): Promise<number> {
-  const cli = await openCli(flags);
+  const cli = await openCli(flags, { live: Boolean(flags.interval) });
   const tty = process.stdout.isTTY === true;
   const s = style(tty);
   // `rq info -i 1 | head`: the reader going away ends the command, quietly.
@@ -170,7 +170,14 @@ export async function runInfo(names: string[], flags: InfoFlags): Promise<number
       return 0;
     }
     const stop = new AbortController();
-    const onSigint = (): void => stop.abort();
+    const onSigint = (): void => {
+      stop.abort();
+      // A refresh waiting on an unreachable Redis would never return: leave anyway, as Ctrl-C promises.
+      setTimeout(() => {
+        process.stdout.write('\n');
+        process.exit(0);
+      }, 2000).unref();
+    };
     process.on('SIGINT', onSigint);
     try {
       while (!stop.signal.aborted) {

@@ -3,7 +3,6 @@
  * only when stdout is a terminal; piped output stays plain.
  */
 export interface Style {
-  readonly enabled: boolean;
   green(text: string): string;
   red(text: string): string;
   yellow(text: string): string;
@@ -13,7 +12,6 @@ export interface Style {
 export function style(enabled: boolean = process.stdout.isTTY === true): Style {
   const click = (code: number) => (text: string) => (enabled ? `\x1b[${code}m${text}\x1b[0m` : text);
   return {
-    enabled,
     green: click(32),
     red: click(31),
     yellow: click(33),
