@@ -43,13 +43,14 @@ export interface EnqueueCallOptions {
   onFailure?: string | null;
 }
 
-const QUEUE_NAME = /^[^\s:]+$/;
+// Python accepts any name; so must we when reading queues that Python workers created.
+const QUEUE_NAME = /^[^\x00-\x1f]+$/;
 const atFront = new WeakMap<Job, boolean>();
 
-/** Validates a queue name: non-empty, no whitespace, no ':' (it would break rq's `rq:wip:<q>`-style keys). */
+/** Validates a queue name: non-empty, no control characters (rq itself accepts any string). */
 export function validateQueueName(name: unknown): string {
   if (typeof name !== 'string' || !QUEUE_NAME.test(name)) {
-    throw new RqError(`Invalid queue name ${JSON.stringify(name)}: use a non-empty name without whitespace or ':'`);
+    throw new RqError(`Invalid queue name ${JSON.stringify(name)}: use a non-empty name without control characters`);
   }
   return name;
 }

@@ -361,7 +361,8 @@ export class Worker {
     this.successfulJobCount = int(h.successful_job_count);
     this.failedJobCount = int(h.failed_job_count);
     this.totalWorkingTime = h.total_working_time ? Number(h.total_working_time) || 0 : 0;
-    if (h.hostname) this.hostname = h.hostname;
+    // rq shows what the hash says, not this machine's name.
+    this.hostname = h.hostname ?? '';
     this.pid = int(h.pid);
     this.ipAddress = h.ip_address ?? 'unknown';
     this.version = h.version ?? '';

@@ -22,3 +22,9 @@ export function utcparse(s: string | null | undefined): Date | null {
 export function epochSeconds(d: Date = new Date()): number {
   return Math.floor(d.getTime() / 1000);
 }
+
+/** Python's `str(datetime.now())`: local time, `YYYY-MM-DD HH:MM:SS.ffffff` (rq's exc_info and `rq info` use it). */
+export function pythonLocalNow(d: Date = new Date()): string {
+  const p = (n: number, w = 2): string => String(n).padStart(w, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}000`;
+}

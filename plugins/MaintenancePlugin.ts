@@ -2,6 +2,7 @@ import type { Worker } from '../lib/Worker.js';
 import { FailedJobRegistry } from '../lib/registries/FailedJobRegistry.js';
 import { FinishedJobRegistry } from '../lib/registries/FinishedJobRegistry.js';
 import { StartedJobRegistry } from '../lib/registries/StartedJobRegistry.js';
+import { cleanWorkerRegistry } from '../lib/registries/workerRegistry.js';
 import { runScript } from '../lib/redis/scripts.js';
 import { epochSeconds } from '../lib/time.js';
 
@@ -47,22 +48,9 @@ export async function cleanRegistries(w: Worker): Promise<void> {
       if (outcome !== 'gone') w.logger.warning(`Job ${id} of a dead worker: ${outcome === 'failed' ? 'moved to FailedJobRegistry' : outcome}`);
     }
     await new FailedJobRegistry(queue.name, options).cleanup(now);
-    await cleanWorkerRegistry(w, queue.name);
+    await cleanWorkerRegistry(connection, queue.name);
     await recoverIntermediate(w, queue.name, now);
   }
-}
-
-/** Drops worker keys whose hash has expired from `rq:workers` and `rq:workers:<q>`. */
-async function cleanWorkerRegistry(w: Worker, queue: string): Promise<void> {
-  const { connection, keys } = w;
-  const members = await connection.smembers(keys.workersOf(queue));
-  if (members.length === 0) return;
-  const pipe = connection.pipeline();
-  for (const k of members) pipe.exists(k);
-  const exists = (await pipe.exec()) ?? [];
-  const dead = members.filter((_, i) => exists[i]?.[1] === 0);
-  if (dead.length === 0) return;
-  await connection.multi().srem(keys.workersOf(queue), ...dead).srem(keys.workers, ...dead).exec();
 }
 
 async function recoverIntermediate(w: Worker, queue: string, now: number): Promise<void> {

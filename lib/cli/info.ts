@@ -7,6 +7,7 @@ import { sleep } from '../suspension.js';
 import type { Worker } from '../Worker.js';
 import { openCli, type CliContext } from './context.js';
 import { addSharedOptions, type SharedFlags } from './shared.js';
+import { cleanWorkerRegistry } from '../registries/workerRegistry.js';
 import { pythonNow, style, type Style } from './style.js';
 
 interface InfoFlags extends SharedFlags {
@@ -40,18 +41,6 @@ export function infoCommand(): Command {
   return cmd;
 }
 
-/** Drops keys of workers whose hash has expired from `rq:workers:<q>` and `rq:workers` (rq's clean_worker_registry). */
-async function cleanWorkerRegistry(cli: CliContext, queue: string): Promise<void> {
-  const setKey = cli.keys.workersOf(queue);
-  const members = await cli.connection.smembers(setKey);
-  if (members.length === 0) return;
-  const pipe = cli.connection.pipeline();
-  for (const key of members) pipe.exists(key);
-  const replies = (await pipe.exec()) ?? [];
-  const dead = members.filter((_, i) => replies[i]?.[1] === 0);
-  if (dead.length > 0) await cli.connection.multi().srem(setKey, ...dead).srem(cli.keys.workers, ...dead).exec();
-}
-
 /**
  * rq-wire-protocol.md §6 steps 1-2: the queues (arguments, else `rq:queues`), each with its
  * registries cleaned as rq's clean_registries does, without the maintenance lock (expired
@@ -64,7 +53,7 @@ async function loadQueues(cli: CliContext, names: string[]): Promise<Queue[]> {
     await new FinishedJobRegistry(q.name, options).cleanup();
     await new StartedJobRegistry(q.name, options).cleanup();
     await new FailedJobRegistry(q.name, options).cleanup();
-    await cleanWorkerRegistry(cli, q.name);
+    await cleanWorkerRegistry(cli.connection, q.name);
   }
   return queues;
 }

@@ -19,11 +19,7 @@ export function style(enabled: boolean = process.stdout.isTTY === true): Style {
   };
 }
 
-/** Python's `str(datetime.now())`: local time, `YYYY-MM-DD HH:MM:SS.ffffff`. */
-export function pythonNow(d: Date = new Date()): string {
-  const p = (n: number, w = 2): string => String(n).padStart(w, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}000`;
-}
+export { pythonLocalNow as pythonNow } from '../time.js';
 
 /** One line to stdout. */
 export function out(line = ''): void {

@@ -2,14 +2,8 @@ import { deflateSync } from 'node:zlib';
 import { DEFAULT_FAILURE_TTL } from '../Job.js';
 import type { Keys } from '../redis/keys.js';
 import { runScript } from '../redis/scripts.js';
-import { epochSeconds, utcformat } from '../time.js';
+import { epochSeconds, pythonLocalNow, utcformat } from '../time.js';
 import { BaseRegistry, jobIdOfMember } from './BaseRegistry.js';
-
-/** Python's `str(datetime.now())`: local time, `YYYY-MM-DD HH:MM:SS.ffffff`. */
-function pythonLocalNow(d = new Date()): string {
-  const p = (n: number, w = 2): string => String(n).padStart(w, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}000`;
-}
 
 export type AbandonOutcome = 'failed' | 'requeued' | 'scheduled' | 'gone';
 

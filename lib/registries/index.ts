@@ -5,3 +5,4 @@ export { FailedJobRegistry } from './FailedJobRegistry.js';
 export { FinishedJobRegistry } from './FinishedJobRegistry.js';
 export { ScheduledJobRegistry } from './ScheduledJobRegistry.js';
 export { StartedJobRegistry, type AbandonOutcome } from './StartedJobRegistry.js';
+export { cleanWorkerRegistry } from './workerRegistry.js';

@@ -220,9 +220,9 @@ describe('rq empty', { concurrency: 4 }, () => {
   it('an invalid queue name among several: error, exit 1, and no queue was emptied', async () => {
     const { url, redis, queue } = freshDb();
     await queue('ok').enqueue('jobs.add', 1, 1);
-    const r = await rq(['empty', '-u', url, 'ok', 'bad:name']);
+    const r = await rq(['empty', '-u', url, 'ok', 'bad\tname']);
     assert.equal(r.code, 1, describeRun(r));
-    assert.match(r.stderr, /^Error: Invalid queue name "bad:name"/);
+    assert.match(r.stderr, /^Error: Invalid queue name "bad\\tname"/);
     assert.equal(await redis.llen('rq:queue:ok'), 1, 'the valid queue was not emptied');
   });
 });

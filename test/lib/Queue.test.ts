@@ -113,7 +113,9 @@ describe('Queue.enqueue', () => {
       /args\[0\] is an instance of Map/,
     );
     assert.equal(await redis.dbsize(), 0, 'nothing written');
-    assert.throws(() => new Queue('bad name', { connection: redis }), RqError);
+    assert.throws(() => new Queue('', { connection: redis }), RqError);
+    assert.throws(() => new Queue('bad\nname', { connection: redis }), RqError);
+    assert.equal(new Queue('python allows spaces', { connection: redis }).key, 'rq:queue:python allows spaces');
   });
 
   it('leaves Redis untouched when the queue key has the wrong type', async () => {
