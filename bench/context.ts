@@ -1,0 +1,25 @@
+import type { BenchRedis } from './redis.js';
+import type { PythonRq } from './python.js';
+
+/** What every scenario gets: where things are, the throwaway Redis, python-rq when installed. */
+export interface BenchContext {
+  repoRoot: string;
+  /** Temporary folder (cwd of the workers, python module, BullMQ processor copy), removed at the end. */
+  workDir: string;
+  /** Worker output, kept there for error messages. */
+  logDir: string;
+  redis: BenchRedis;
+  python: PythonRq | null;
+  /** Rounds per measurement (the table shows the median). */
+  rounds: number;
+  /** Multiplies job counts (BENCH_SCALE, default 1; e.g. 0.1 for a quick look). */
+  scale: number;
+  log(line: string): void;
+  /** Measurements that failed (each also shown in the table); the run exits 1 when there are any. */
+  failures: string[];
+}
+
+/** A job count scaled by BENCH_SCALE, never below `min`. */
+export function scaled(ctx: BenchContext, n: number, min = 100): number {
+  return Math.max(min, Math.round(n * ctx.scale));
+}

@@ -1,0 +1,173 @@
+/**
+ * rq-ts and python-rq workers as child processes (their own CLIs), fed with pre-enqueued jobs: per-job
+ * start/end times come from the job hashes both write (started_at / ended_at / worker_name), the
+ * worker's RSS from /proc, and enqueue->start latency from an idle worker blocked on an empty queue.
+ */
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { Queue } from '../lib/index.js';
+import type { BenchContext } from './context.js';
+import { descendants, rssKib, spawnTracked, waitUntil, type Tracked } from './procs.js';
+import { waitForBlockedClients } from './redis.js';
+import { makeClock, parseRqTime, steadyThroughput, type JobTimes, type Throughput } from './stats.js';
+
+export type RqSystem = 'rq-ts' | 'python-rq';
+export type RqWorkerClass = 'Worker' | 'SimpleWorker';
+
+export interface RqRunOptions {
+  system: RqSystem;
+  workerClass: RqWorkerClass;
+  /** Measured jobs (after `warmup` more, which are run first and not counted). */
+  jobs: number;
+  warmup: number;
+  /** Worker processes on the one queue. */
+  workers?: number;
+  /** A string argument for every job (bench.jobs.payload), else bench.jobs.noop(). */
+  payload?: string;
+  /** Enqueue->start samples taken afterwards from the (then idle) worker; 0 for none. */
+  latencySamples?: number;
+  /** Limit for draining the queue. */
+  timeoutMs?: number;
+}
+
+export interface RoundResult {
+  throughput: Throughput;
+  /** Spawn of the workers until the last job finished, ms (process start-up included). */
+  wallMs: number;
+  /** VmRSS (KiB) of each worker process, then of their descendants (rq-ts: the horse), at the end of the run. */
+  workerRssKib: number[];
+  childRssKib: number[];
+  /** Enqueue->start, ms. */
+  latenciesMs: number[];
+  /** Latency samples enqueued although no blocked worker was seen within 2 s (should be 0). */
+  notBlocked: number;
+}
+
+const QUEUE = 'bench';
+
+function funcName(system: RqSystem, payload: boolean): string {
+  const fn = payload ? 'payload' : 'noop';
+  return system === 'rq-ts' ? `bench.jobs.${fn}` : `benchjobs.${fn}`;
+}
+
+function workerCommand(ctx: BenchContext, system: RqSystem, workerClass: RqWorkerClass): [string, string[]] {
+  if (system === 'rq-ts') {
+    const args = [join(ctx.repoRoot, 'dist/lib/cli/main.js'), 'worker', '-u', ctx.redis.url, '-P', ctx.repoRoot];
+    if (workerClass === 'SimpleWorker') args.push('-w', 'rq.SimpleWorker');
+    return [process.execPath, [...args, QUEUE]];
+  }
+  if (!ctx.python) throw new Error('python-rq is not available');
+  const args = ['-m', 'rq.cli', 'worker', '-u', ctx.redis.url, '-S', 'rq.serializers.JSONSerializer', '-P', ctx.python.moduleDir];
+  if (workerClass === 'SimpleWorker') args.push('-w', 'rq.worker.SimpleWorker');
+  return [ctx.python.executable, [...args, QUEUE]];
+}
+
+/** Enqueues `count` calls with rq-ts (python-rq reads them: same wire format, JSON serializer). */
+async function enqueueJobs(connection: Redis, func: string, count: number, payload: string | undefined): Promise<string[]> {
+  const queue = new Queue(QUEUE, { connection });
+  const ids: string[] = [];
+  for (let done = 0; done < count; done += 1000) {
+    const n = Math.min(1000, count - done);
+    const calls = Array.from({ length: n }, () => (payload === undefined ? { func } : { func, args: [payload] }));
+    for (const job of await queue.enqueueMany(calls)) ids.push(job.id);
+  }
+  return ids;
+}
+
+async function readTimes(connection: Redis, ids: readonly string[]): Promise<JobTimes[]> {
+  const out: JobTimes[] = [];
+  for (let i = 0; i < ids.length; i += 5000) {
+    const pipe = connection.pipeline();
+    for (const id of ids.slice(i, i + 5000)) pipe.hmget(`rq:job:${id}`, 'started_at', 'ended_at', 'worker_name');
+    for (const [err, reply] of (await pipe.exec()) ?? []) {
+      if (err) throw err;
+      const [started, ended, worker] = reply as (string | null)[];
+      const start = parseRqTime(started);
+      const end = parseRqTime(ended);
+      if (start === null || end === null) throw new Error(`a job has no started_at/ended_at (${String(started)}, ${String(ended)})`);
+      out.push({ start, end, worker: worker ?? '?' });
+    }
+  }
+  return out;
+}
+
+async function failedJobSummary(connection: Redis): Promise<string | null> {
+  const ids = await connection.zrange(`rq:failed:${QUEUE}`, '0', '0');
+  if (ids.length === 0) return null;
+  const exc = await connection.hget(`rq:job:${ids[0]}`, 'exc_info');
+  return `job ${ids[0]} failed: ${exc ?? '(no exc_info; see the result stream)'}`;
+}
+
+/** One round: flush, enqueue, start the workers, wait for the drain, measure; workers stopped before returning. */
+export async function runRqRound(ctx: BenchContext, opts: RqRunOptions): Promise<RoundResult> {
+  const { system, workerClass } = opts;
+  const workerCount = opts.workers ?? 1;
+  const total = opts.warmup + opts.jobs;
+  await ctx.redis.flush();
+  const connection = ctx.redis.client();
+  const blocking = ctx.redis.client();
+  const workers: Tracked[] = [];
+  try {
+    const func = funcName(system, opts.payload !== undefined);
+    const ids = await enqueueJobs(connection, func, total, opts.payload);
+    const [cmd, args] = workerCommand(ctx, system, workerClass);
+    const spawnedAt = Date.now();
+    const limit = opts.timeoutMs ?? 120_000;
+    for (let i = 0; i < workerCount; i++) {
+      workers.push(spawnTracked(cmd, args, { name: `${system}-${workerClass}-${i}`, cwd: ctx.workDir, logDir: ctx.logDir, timeoutMs: limit + 60_000 }));
+    }
+    let failure: string | null = null;
+    const abort = (): string | null => {
+      const dead = workers.find((w) => w.hasExited());
+      if (dead) return `${dead.name} exited early; its output:\n${dead.logTail()}`;
+      return failure;
+    };
+    await waitUntil(
+      async () => {
+        const [finished, failed] = await Promise.all([connection.zcard(`rq:finished:${QUEUE}`), connection.zcard(`rq:failed:${QUEUE}`)]);
+        if (failed > 0) failure = `${await failedJobSummary(connection)}\nworker output:\n${workers[0]!.logTail()}`;
+        return finished >= total;
+      },
+      `${workerCount} ${system} ${workerClass}(s) to run ${total} jobs`,
+      limit,
+      20,
+      abort,
+    );
+    const wallMs = Date.now() - spawnedAt;
+    const workerRssKib = workers.map((w) => rssKib(w.pid) ?? 0);
+    const childRssKib = workers.flatMap((w) => descendants(w.pid).map((p) => rssKib(p) ?? 0));
+    const throughput = steadyThroughput(await readTimes(connection, ids), opts.warmup);
+
+    const latenciesMs: number[] = [];
+    let notBlocked = 0;
+    if ((opts.latencySamples ?? 0) > 0) {
+      const queue = new Queue(QUEUE, { connection });
+      const clock = makeClock();
+      // rq-ts writes started_at in whole milliseconds (floored): count from the middle of that millisecond.
+      const precisionFix = system === 'rq-ts' ? 0.5 : 0;
+      for (let i = 0; i < opts.latencySamples!; i++) {
+        // Enqueue only once the worker is back in its blocking wait on the empty queue.
+        if (!(await waitForBlockedClients(connection, 1))) notBlocked++;
+        const t0 = clock();
+        const job = await queue.enqueue(func, ...(opts.payload === undefined ? [] : [opts.payload]));
+        await waitForResult(connection, blocking, job.id, abort);
+        const started = parseRqTime(await connection.hget(`rq:job:${job.id}`, 'started_at'));
+        if (started === null) throw new Error(`job ${job.id} finished without started_at`);
+        latenciesMs.push(started + precisionFix - t0);
+      }
+    }
+    return { throughput, wallMs, workerRssKib, childRssKib, latenciesMs, notBlocked };
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+    connection.disconnect();
+    blocking.disconnect();
+  }
+}
+
+/** Waits on the job's result stream (rq:results:<id>, written by both rq 1.13 and rq-ts when a job ends). */
+async function waitForResult(connection: Redis, blocking: Redis, id: string, abort: () => string | null): Promise<void> {
+  const reply = await blocking.xread('BLOCK', 10_000, 'STREAMS', `rq:results:${id}`, '0');
+  if (reply) return;
+  const status = await connection.hget(`rq:job:${id}`, 'status');
+  throw new Error(`job ${id} did not finish within 10 s (status ${String(status)})${abort() ? `: ${abort()}` : ''}`);
+}

@@ -1,0 +1,31 @@
+/** 6. Four worker processes on one queue (started from the CLI at the same time): total jobs/s. */
+import { cpus } from 'node:os';
+import { scaled } from '../context.js';
+import { compare } from '../report.js';
+import { runRqRound } from '../rq-workers.js';
+import { findRow, measureAll, NODE_WARMUP, type Scenario } from './common.js';
+
+export const multiWorker: Scenario = {
+  id: '6',
+  title: '6. 4 worker processes, one queue',
+  async run(ctx, previous) {
+    const [simple, horse] = await measureAll(ctx, this.title, [
+      {
+        system: '4 x rq-ts SimpleWorker',
+        worker: () => runRqRound(ctx, { system: 'rq-ts', workerClass: 'SimpleWorker', workers: 4, jobs: scaled(ctx, 4000), warmup: NODE_WARMUP }),
+      },
+      {
+        system: '4 x rq-ts Worker',
+        worker: () => runRqRound(ctx, { system: 'rq-ts', workerClass: 'Worker', workers: 4, jobs: scaled(ctx, 3000), warmup: NODE_WARMUP }),
+      },
+    ]);
+    compare(simple!, findRow(previous, 'rq-ts SimpleWorker'));
+    compare(horse!, findRow(previous, 'rq-ts Worker'));
+    for (const r of [simple!, horse!]) {
+      const c = r.comparisons[0];
+      if (c) c.peer = `a single ${c.peer} (scaling, ${cpus().length} cpus)`;
+      r.notes.push(`jobs/s counted while all 4 run; RSS: the 4 workers${r === horse ? ' + their 4 horses' : ''}`);
+    }
+    return [simple!, horse!];
+  },
+};
