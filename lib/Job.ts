@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { deflateSync, inflateSync } from 'node:zlib';
 import type { ChainableCommander, Redis } from 'ioredis';
 import { DeserializationError } from './errors/DeserializationError.js';
 import { InvalidJobIdError } from './errors/InvalidJobIdError.js';
@@ -14,6 +13,7 @@ import { multi } from './redis/scripts.js';
 import { Result } from './Result.js';
 import { defaultSerializer, type Serializer } from './serializers.js';
 import { epochSeconds, utcformat, utcparse } from './time.js';
+import { zlibCompress, zlibDecompress } from './zlib.js';
 
 /** Job status strings as rq stores them. `created` is rq 2.x's; 1.13 never writes it. */
 export const JobStatus = {
@@ -280,7 +280,7 @@ export class Job {
     if (!this.data) throw new DeserializationError(`Job ${this.id} has no data`);
     let raw: Buffer;
     try {
-      raw = inflateSync(this.data);
+      raw = zlibDecompress(this.data);
     } catch {
       // rq falls back to the raw bytes when data is not zlib-compressed.
       raw = this.data;
@@ -332,7 +332,7 @@ export class Job {
       // Name the argument as the caller knows it, not by its place in rq's data tuple.
       throw new SerializationError(err.message.replace(/^value\[2\]/, 'args').replace(/^value\[3\]/, 'kwargs'), { cause: err });
     }
-    this.data = deflateSync(encoded);
+    this.data = zlibCompress(encoded);
     this.decoded = { funcName, instance: null, args: [...args], kwargs: { ...kwargs } };
   }
 
@@ -386,7 +386,7 @@ export class Job {
     if (exc !== undefined && exc.length > 0) {
       const buf = typeof exc === 'string' ? Buffer.from(exc, 'latin1') : exc;
       try {
-        this.hashExcInfo = inflateSync(buf).toString('utf8');
+        this.hashExcInfo = zlibDecompress(buf).toString('utf8');
       } catch {
         this.hashExcInfo = buf.toString('utf8');
       }
@@ -446,7 +446,7 @@ export class Job {
     if (this.allowDependencyFailures) h.allow_dependency_failures = '1';
     if (this.enqueueAtFront) h.enqueue_at_front = '1';
     if (Object.keys(this.meta).length > 0) h.meta = this.serializer.dumps(this.meta);
-    if (this.hashExcInfo !== null) h.exc_info = deflateSync(Buffer.from(this.hashExcInfo, 'utf8'));
+    if (this.hashExcInfo !== null) h.exc_info = zlibCompress(Buffer.from(this.hashExcInfo, 'utf8'));
     return h;
   }
 

@@ -1,5 +1,5 @@
-import { deflateSync, inflateSync } from 'node:zlib';
 import type { Serializer } from './serializers.js';
+import { zlibCompress, zlibDecompress } from './zlib.js';
 
 /** rq's Result.Type codes as stored in the `type` field of `rq:results:<id>` entries. */
 export const ResultType = {
@@ -42,7 +42,7 @@ export class Result {
       type,
       new Date(Number(entryId.split('-')[0])),
       rv === undefined ? null : serializer.loads(Buffer.from(rv.toString(), 'base64')),
-      exc === undefined ? null : inflateSync(Buffer.from(exc.toString(), 'base64')).toString('utf8'),
+      exc === undefined ? null : zlibDecompress(Buffer.from(exc.toString(), 'base64')).toString('utf8'),
     );
   }
 
@@ -57,6 +57,6 @@ export class Result {
 
   /** The stream fields rq writes for a failure (or a stop): `type 2 exc_string b64(zlib(tb))`. */
   static failureFields(excString: string, type: number = ResultType.FAILED): string[] {
-    return ['type', String(type), 'exc_string', deflateSync(Buffer.from(excString, 'utf8')).toString('base64')];
+    return ['type', String(type), 'exc_string', zlibCompress(Buffer.from(excString, 'utf8')).toString('base64')];
   }
 }

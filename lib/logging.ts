@@ -10,6 +10,8 @@ export interface Logger {
   info(message: string): void;
   warning(message: string): void;
   error(message: string): void;
+  /** Whether a line at `level` would be written (lets callers skip building it); absent = yes. */
+  isEnabledFor?(level: LogLevel): boolean;
 }
 
 export interface LoggerOptions {
@@ -95,5 +97,11 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     if (LOG_LEVELS[level] < threshold) return;
     stream.write(`${formatRecord(format, dateFormat, { level, message, name, time: new Date() })}\n`);
   };
-  return { debug: log('DEBUG'), info: log('INFO'), warning: log('WARNING'), error: log('ERROR') };
+  return {
+    debug: log('DEBUG'),
+    info: log('INFO'),
+    warning: log('WARNING'),
+    error: log('ERROR'),
+    isEnabledFor: (level) => LOG_LEVELS[level] >= threshold,
+  };
 }

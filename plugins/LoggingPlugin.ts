@@ -33,8 +33,10 @@ export class LoggingPlugin {
       w.logger.info(`*** Listening for work on ${w.queueNames.join(', ')}`);
     });
 
+    const info = (w: Worker): boolean => w.logger.isEnabledFor?.('INFO') !== false;
+
     worker.hooks.prepare.tapPromise(PLUGIN_NAME, async (job, w) => {
-      w.logger.info(`Got ${describeJob(job, w)} from ${job.origin ?? '?'}`);
+      if (info(w)) w.logger.info(`Got ${describeJob(job, w)} from ${job.origin ?? '?'}`);
       return job;
     });
 
@@ -52,6 +54,8 @@ export class LoggingPlugin {
     worker.hooks.cleanup.tapPromise(PLUGIN_NAME, async (job, outcome, w) => {
       if (job.status === null) {
         w.logger.warning(`Job ${job.id} was deleted while it ran; its outcome (${outcome.status}) is not recorded`);
+      } else if (!info(w)) {
+        return;
       } else if (outcome.status === 'finished') {
         const rv = returnValueOf(outcome, w);
         w.logger.info(rv === null || rv === undefined ? 'Job ended normally without result' : `Job OK, result = ${pyrepr(rv)}`);

@@ -1,9 +1,9 @@
-import { deflateSync } from 'node:zlib';
 import { DEFAULT_FAILURE_TTL } from '../Job.js';
 import type { Keys } from '../redis/keys.js';
 import { runScript } from '../redis/scripts.js';
 import { epochSeconds, pythonLocalNow, utcformat } from '../time.js';
 import { BaseRegistry, jobIdOfMember } from './BaseRegistry.js';
+import { zlibCompress } from '../zlib.js';
 
 export type AbandonOutcome = 'failed' | 'requeued' | 'scheduled' | 'gone';
 
@@ -28,7 +28,7 @@ export class StartedJobRegistry extends BaseRegistry {
     if (members.length === 0) return outcomes;
     const keys = this.keys;
     const queue = this.name;
-    const excInfo = deflateSync(Buffer.from(`Moved to FailedJobRegistry at ${pythonLocalNow()}`, 'utf8'));
+    const excInfo = zlibCompress(Buffer.from(`Moved to FailedJobRegistry at ${pythonLocalNow()}`, 'utf8'));
     const nowTs = utcformat(new Date());
     for (const member of members) {
       const id = jobIdOfMember(member);
