@@ -252,7 +252,7 @@ describe('rq enqueue: bad input (one line on stderr, exit code, nothing written)
     { args: ['--depends-on', 'no-such-job', '--schedule-in', '1m', 'jobs.add'], code: 1, stderr: /dependency no-such-job does not exist/ },
     { args: ['--job-id', 'has:colon', 'jobs.add'], code: 1, stderr: /^Error: Job id "has:colon" contains ':'/ },
     { args: ['not a function'], code: 1, stderr: /^Error: Invalid function path "not a function"/ },
-    { args: ['-q', 'bad queue', 'jobs.add'], code: 1, stderr: /^Error: Invalid queue name "bad queue"/ },
+    { args: ['-q', 'bad\tqueue', 'jobs.add'], code: 1, stderr: /^Error: Invalid queue name "bad\\tqueue"/ },
     { args: [], code: 2, stderr: /^error: missing required argument 'function'/ },
   ];
   for (const c of cases) {
