@@ -17,6 +17,15 @@ export class CommandsPlugin {
     if (worker.role !== 'worker') return;
     let subscriber: Redis | null = null;
     let stopJobId: string | null = null;
+    // A command for the current job that came before its horse was handed out (prepare, fork):
+    // carried out when the job reaches the perform stage.
+    let early: { jobId: string; reason: string } | null = null;
+
+    const killCurrent = (w: Worker, reason: string): void => {
+      if (!w.currentJobId) return;
+      if (w.horse) w.horse.kill(reason);
+      else early = { jobId: w.currentJobId, reason };
+    };
 
     worker.hooks.register.tapPromise(PLUGIN_NAME, async (w) => {
       subscriber = duplicateConnection(w.connection, { maxRetriesPerRequest: null });
@@ -35,13 +44,13 @@ export class CommandsPlugin {
             break;
           case 'kill-horse':
             w.logger.info('Received kill horse command');
-            w.horse?.kill('killed by the kill-horse command');
+            killCurrent(w, 'killed by the kill-horse command');
             break;
           case 'stop-job':
             if (typeof message.job_id === 'string' && message.job_id === w.currentJobId) {
               w.logger.info(`Received stop job command for ${message.job_id}`);
               stopJobId = message.job_id;
-              w.horse?.kill(STOPPED_TEXT);
+              killCurrent(w, STOPPED_TEXT);
             }
             break;
           default:
@@ -50,6 +59,15 @@ export class CommandsPlugin {
       });
       await subscriber.subscribe(w.keys.pubsub(w.name));
       w.logger.debug(`Subscribed to channel ${w.keys.pubsub(w.name)}`);
+    });
+
+    // Before the default perform: a job whose kill came early does not run at all.
+    worker.hooks.perform.tapPromise({ name: PLUGIN_NAME, stage: -50 }, async (outcome, job) => {
+      if (!early || early.jobId !== job.id || outcome.status !== 'pending') return outcome;
+      const reason = early.reason;
+      early = null;
+      const error = new Error(`Job killed before it started running: ${reason}`);
+      return { status: 'failed', error, excString: `${error.name}: ${error.message}`, endedAt: new Date() };
     });
 
     // After the default perform: a job killed by stop-job ends as `stopped`, with rq's text.
