@@ -85,6 +85,8 @@ export interface WorkerOptions {
   role?: WorkerRole;
   /** Also run rq's scheduler for these queues (rq's `--with-scheduler`). */
   withScheduler?: boolean;
+  /** Seconds a success or failure callback may run (rq's CALLBACK_TIMEOUT, 60). */
+  callbackTimeout?: number;
   /**
    * Module prefixes job functions may come from (`JOB_MODULES`). Default: any module under the
    * worker's paths (cwd and --path), no installed packages.
@@ -130,6 +132,7 @@ export class Worker {
   readonly plugins: RqPlugin[];
   readonly withScheduler: boolean;
   readonly allowedModules: string[] | undefined;
+  readonly callbackTimeout: number;
 
   hostname: string = hostname();
   pid: number = process.pid;
@@ -195,6 +198,7 @@ export class Worker {
     this.plugins = [...(options.plugins ?? [])];
     this.withScheduler = options.withScheduler ?? false;
     this.allowedModules = options.allowedModules ? [...options.allowedModules] : undefined;
+    this.callbackTimeout = positive(options.callbackTimeout ?? 60, 'callbackTimeout');
     this.installSignals = options.installSignalHandlers ?? this.role === 'worker';
     this.stopSignal = this.stopController.signal;
   }

@@ -31,6 +31,7 @@ export function horseSpec(worker: Worker): HorseSpec {
     preload: h.preload ?? [],
     redis,
     prefix: worker.keys.prefix,
+    callbackTimeout: worker.callbackTimeout,
   };
   if (h.workerClass) spec.workerClass = h.workerClass;
   if (h.jobClass) spec.jobClass = h.jobClass;

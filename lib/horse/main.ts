@@ -55,6 +55,7 @@ async function init(spec: HorseSpec): Promise<void> {
     jobClass,
     serializer,
     ...(spec.allowedModules ? { allowedModules: spec.allowedModules } : {}),
+    callbackTimeout: spec.callbackTimeout,
   });
   worker.applyPlugins();
   for (const m of spec.preload) await importModule(m, where);

@@ -14,6 +14,7 @@ export interface HorseSpec {
   connectionClass?: string;
   serializer?: string;
   allowedModules?: string[];
+  callbackTimeout: number;
   redis: {
     host?: string;
     port?: number;

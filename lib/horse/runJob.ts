@@ -10,8 +10,6 @@ export function failedOutcome(err: unknown, extra: { stopped?: boolean } = {}): 
   return { status: 'failed', error, excString: formatException(error), endedAt: new Date(), ...extra };
 }
 
-/** rq's limit on a success or failure callback. */
-export const CALLBACK_TIMEOUT = 60;
 
 async function callWithin(seconds: number, what: string, call: () => unknown): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -30,21 +28,21 @@ async function callWithin(seconds: number, what: string, call: () => unknown): P
 /**
  * rq's job callbacks, run where the job ran: `onSuccess(job, connection, result)` after a success
  * (an error or a timeout there fails the job), `onFailure(job, connection, error)` after a failure
- * (an error there replaces the job's). Each has rq's 60 s limit.
+ * (an error there replaces the job's). Each has the worker's callbackTimeout (rq's 60 s).
  */
 export async function applyCallbacks(job: Job, worker: Worker, outcome: Outcome): Promise<Outcome> {
   const where = { paths: worker.paths, allowedModules: worker.allowedModules };
   if (outcome.status === 'finished' && job.successCallbackName) {
     try {
       const cb = await resolveJobFunction(job.successCallbackName, where);
-      await callWithin(CALLBACK_TIMEOUT, `Success callback ${job.successCallbackName}`, () => cb(job, worker.connection, outcome.returnValue));
+      await callWithin(worker.callbackTimeout, `Success callback ${job.successCallbackName}`, () => cb(job, worker.connection, outcome.returnValue));
     } catch (err) {
       return failedOutcome(err);
     }
   } else if (outcome.status === 'failed' && job.failureCallbackName) {
     try {
       const cb = await resolveJobFunction(job.failureCallbackName, where);
-      await callWithin(CALLBACK_TIMEOUT, `Failure callback ${job.failureCallbackName}`, () => cb(job, worker.connection, outcome.error));
+      await callWithin(worker.callbackTimeout, `Failure callback ${job.failureCallbackName}`, () => cb(job, worker.connection, outcome.error));
     } catch (err) {
       worker.logger.error(`Failure callback ${job.failureCallbackName} of job ${job.id} failed: ${formatException(err)}`);
       return failedOutcome(err);

@@ -184,6 +184,16 @@ describe('callbacks', () => {
     assert.equal(j.status, 'failed');
     assert.match(j.excInfo ?? '', /callback broke/);
   });
+
+
+  it('a callback past the limit (rq: 60 s; here callbackTimeout 1) fails the job with JobTimeoutException', async () => {
+    const q = new Queue('cb3', { connection: redis });
+    const job = await q.enqueueCall({ func: task('add'), args: [2, 3], onSuccess: task('slowCallback') });
+    await new Worker(['cb3'], opts({ callbackTimeout: 1 })).work({ burst: true });
+    const j = await Job.fetch(job.id, { connection: redis });
+    assert.equal(j.status, 'failed');
+    assert.match(j.excInfo ?? '', /JobTimeoutException: Success callback test\.fixtures\.tasks\.slowCallback exceeded maximum timeout value \(1 seconds\)/);
+  });
 });
 
 describe('worker commands over rq:pubsub:<name>', () => {
