@@ -9,9 +9,12 @@ export class ProcessTitlePlugin {
       process.title = `rq: ${title}`;
     };
     worker.hooks.startup.tapPromise(PLUGIN_NAME, async () => set('Starting'));
-    worker.hooks.dequeue.tapPromise({ name: PLUGIN_NAME, stage: -100 }, async (w) => {
-      set(`Listening on ${w.queueNames.join(',')}`);
-      return undefined;
+    // "Listening" when the worker registers and whenever it goes idle (the idle heartbeat before its
+    // blocking wait), not at every dequeue: a busy worker would set it between every two jobs.
+    const listening = (w: Worker): void => set(`Listening on ${w.queueNames.join(',')}`);
+    worker.hooks.register.tapPromise(PLUGIN_NAME, async (w) => listening(w));
+    worker.hooks.heartbeat.tapPromise(PLUGIN_NAME, async (w) => {
+      if (w.state === 'idle') listening(w);
     });
     worker.hooks.prepare.tapPromise(PLUGIN_NAME, async (job, w) => {
       let func = job.id;
