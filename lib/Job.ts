@@ -162,7 +162,10 @@ export class Job {
   private loadedResult: Result | null = null;
 
   constructor(id: string, options: JobConnectionOptions) {
-    this.id = validateJobId(id);
+    // Only emptiness is refused here: ids read back from Redis (pushed there by anyone) must still
+    // load so that the worker can fail them; create/fetch apply the full rule.
+    if (typeof id !== 'string' || id.length === 0) throw new InvalidJobIdError(`Job id must be a non-empty string, got ${JSON.stringify(id)}`);
+    this.id = id;
     this.connection = options.connection;
     this.serializer = options.serializer ?? defaultSerializer;
   }
@@ -174,7 +177,7 @@ export class Job {
         `Invalid function path ${JSON.stringify(options.func)}: expected a dotted path like 'tasks.send_newsletter' (module path, then the exported name)`,
       );
     }
-    const job = new this(options.id ?? randomUUID(), options);
+    const job = new this(options.id === undefined ? randomUUID() : validateJobId(options.id), options);
     job.setData(options.func, options.args ?? [], options.kwargs ?? {});
     job.description = options.description ?? callString(options.func, job.args, job.kwargs);
     const timeout = parseTimeout(options.timeout);
@@ -230,7 +233,7 @@ export class Job {
     id: string,
     options: JobConnectionOptions,
   ): Promise<T> {
-    const job = new this(id, options) as T;
+    const job = new this(validateJobId(id), options) as T;
     await job.refresh();
     return job;
   }
@@ -242,7 +245,7 @@ export class Job {
     options: JobConnectionOptions,
   ): Promise<(T | null)[]> {
     if (ids.length === 0) return [];
-    const jobs = ids.map((id) => new this(id, options) as T);
+    const jobs = ids.map((id) => new this(validateJobId(id), options) as T);
     const keys = keysOf(options.connection);
     const pipe = options.connection.pipeline();
     for (const job of jobs) {

@@ -11,6 +11,16 @@ export type Taken =
   | { kind: 'skipped'; queue: Queue; id: string; reason: string }
   | { kind: 'job'; job: Job };
 
+const claimedFrom = new WeakMap<Job, string>();
+
+/**
+ * The queue a job was claimed from: its StartedJobRegistry entry is there, whatever its `origin`
+ * field says (a hand-written hash may name another queue).
+ */
+export function claimedQueueOf(job: Job, fallback: string): string {
+  return claimedFrom.get(job) ?? job.origin ?? fallback;
+}
+
 const text = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString() : String(v));
 
 /**
@@ -128,6 +138,7 @@ export class Claims {
       job = new queue.jobClass(id, options);
     }
     if (!job.origin) job.origin = queue.name;
+    claimedFrom.set(job, queue.name);
     w.state = 'busy';
     w.lastHeartbeat = now;
     return job;
@@ -144,7 +155,7 @@ export class Claims {
     this.ahead = null;
     if (!job) return;
     const w = this.worker;
-    const queue = job.origin ?? w.queueNames[0]!;
+    const queue = claimedQueueOf(job, w.queueNames[0]!);
     await runScript(w.connection, 'rqUnclaim', [job.key, w.keys.started(queue), w.keys.queue(queue), w.key], [job.id]);
   }
 }

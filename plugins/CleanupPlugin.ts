@@ -5,7 +5,7 @@ import type { Worker } from '../lib/Worker.js';
 import { formatException, toError } from '../lib/execute.js';
 import { runScriptBuffer } from '../lib/redis/scripts.js';
 import { epochSeconds, utcformat } from '../lib/time.js';
-import { Claims } from '../lib/claims.js';
+import { Claims, claimedQueueOf } from '../lib/claims.js';
 import { enqueueDependents } from '../lib/dependencies.js';
 import { sleep } from '../lib/suspension.js';
 
@@ -84,11 +84,12 @@ export class CleanupPlugin {
     if (!reply) return;
     const taken = await Claims.of(w).absorb(w.queues, reply, now);
     if (taken.kind === 'job') Claims.of(w).holdAhead(taken.job);
+    else if (taken.kind === 'skipped') w.logger.warning(`Job ${taken.id} was taken from ${taken.queue.name} but ${taken.reason}; skipped`);
   }
 
   private async finish(w: Worker, job: Job, endedAt: Date, working: number, fields: string[]): Promise<void> {
     const keys = w.keys;
-    const queue = job.origin ?? w.queueNames[0]!;
+    const queue = claimedQueueOf(job, w.queueNames[0]!);
     const resultTtl = job.resultTtl ?? w.resultTtl;
     const ts = utcformat(endedAt);
     const claims = Claims.of(w);
@@ -115,7 +116,7 @@ export class CleanupPlugin {
 
   private async fail(w: Worker, job: Job, endedAt: Date, working: number, error: Error, excString: string, stopped: boolean): Promise<void> {
     const keys = w.keys;
-    const queue = job.origin ?? w.queueNames[0]!;
+    const queue = claimedQueueOf(job, w.queueNames[0]!);
     const failureTtl = job.failureTtl ?? DEFAULT_FAILURE_TTL;
     const ts = utcformat(endedAt);
     const excField = Result.failureFields(excString)[3];

@@ -1,6 +1,7 @@
 import type { Job } from '../lib/Job.js';
 import type { Worker } from '../lib/Worker.js';
 import { RqError } from '../lib/errors/RqError.js';
+import { claimedQueueOf } from '../lib/claims.js';
 import { runScript } from '../lib/redis/scripts.js';
 import { epochSeconds, utcformat } from '../lib/time.js';
 
@@ -14,7 +15,7 @@ export async function busyHeartbeat(w: Worker, job: Job): Promise<void> {
   await runScript(
     w.connection,
     'rqBusyHeartbeat',
-    [w.key, job.key, w.keys.started(job.origin ?? w.queueNames[0]!)],
+    [w.key, job.key, w.keys.started(claimedQueueOf(job, w.queueNames[0]!))],
     [ttl, utcformat(now), epochSeconds(now) + ttl, job.id, working.toFixed(6)],
   );
   w.lastHeartbeat = now;

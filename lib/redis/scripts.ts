@@ -21,7 +21,9 @@ end
 const RETRY = `
 local function retry(job_key, queue_key, queues_key, scheduled_key, queue_member, id, now, now_ts)
   local retries = tonumber(redis.call('HGET', job_key, 'retries_left'))
-  if not retries or retries <= 0 then return nil end
+  -- junk such as 'nan' or '1e999' must not retry forever
+  if not retries or retries ~= retries or retries <= 0 or retries == math.huge then return nil end
+  retries = math.floor(retries)
   local ok, intervals = pcall(cjson.decode, redis.call('HGET', job_key, 'retry_intervals') or '[0]')
   if not ok or type(intervals) ~= 'table' or #intervals == 0 then intervals = {0} end
   local idx = math.max(#intervals - retries, 0) + 1
