@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, beforeEach } from 'node:test';
 import { Redis } from 'ioredis';
 
 export interface RedisServer {
@@ -101,4 +102,25 @@ export async function startRedis(args: string[] = []): Promise<RedisServer> {
     if (proc.exitCode === null) return server;
     if (attempt >= 3) throw new Error(`redis-server failed to start:\n${output}`);
   }
+}
+
+/**
+ * The usual setup of a test file: one throwaway redis-server and a client for the whole file
+ * (stopped after it), an empty database before each test. `set` receives both.
+ */
+export function useRedis(set: (server: RedisServer, redis: Redis) => void): void {
+  let server: RedisServer | undefined;
+  let redis: Redis | undefined;
+  before(async () => {
+    server = await startRedis();
+    redis = new Redis(server.url);
+    set(server, redis);
+  });
+  after(async () => {
+    redis?.disconnect();
+    await server?.stop();
+  });
+  beforeEach(async () => {
+    await redis?.flushdb();
+  });
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { deflateSync, inflateSync } from 'node:zlib';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import {
   DeserializationError,
@@ -11,24 +11,14 @@ import {
   NoSuchJobError,
   Queue,
   ResultType,
-  connect,
   epochSeconds,
 } from '../../lib/index.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { useRedis } from '../helpers/redis.js';
 
-let server: RedisServer;
 let redis: Redis;
 
-before(async () => {
-  server = await startRedis();
-  redis = connect(server.url);
-});
-after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
-beforeEach(async () => {
-  await redis.flushdb();
+useRedis((_server, r) => {
+  redis = r;
 });
 
 const zlib = (s: string): Buffer => deflateSync(Buffer.from(s, 'utf8'));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { inflateSync } from 'node:zlib';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import {
   InvalidJobIdError,
@@ -10,23 +10,13 @@ import {
   Queue,
   RqError,
   SerializationError,
-  connect,
 } from '../../lib/index.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { useRedis } from '../helpers/redis.js';
 
-let server: RedisServer;
 let redis: Redis;
 
-before(async () => {
-  server = await startRedis();
-  redis = connect(server.url);
-});
-after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
-beforeEach(async () => {
-  await redis.flushdb();
+useRedis((_server, r) => {
+  redis = r;
 });
 
 describe('Queue.enqueue', () => {

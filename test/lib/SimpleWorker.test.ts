@@ -1,24 +1,15 @@
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { InProcessDeathPenalty, Queue, SimpleWorker, connect, epochSeconds, utcparse, type Job, type RqPlugin, type WorkerOptions } from '../../lib/index.js';
-import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
+import { InProcessDeathPenalty, Queue, SimpleWorker, epochSeconds, utcparse, type Job, type RqPlugin, type WorkerOptions } from '../../lib/index.js';
+import { useRedis, waitFor } from '../helpers/redis.js';
 import { collectingLogger, excText, repoRoot, returnValue, status, streamEntries, task } from '../helpers/worker.js';
 
-let server: RedisServer;
 let redis: Redis;
 
-before(async () => {
-  server = await startRedis();
-  redis = connect(server.url);
-});
-after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
-beforeEach(async () => {
-  await redis.flushdb();
+useRedis((_server, r) => {
+  redis = r;
 });
 
 function makeWorker(queues: string[] = ['q'], options: Partial<WorkerOptions> = {}) {

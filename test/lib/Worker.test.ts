@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { inflateSync } from 'node:zlib';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import {
   PluginError,
   Queue,
   Worker,
-  connect,
   epochSeconds,
   utcformat,
   utcparse,
@@ -17,22 +16,13 @@ import {
   type WorkerOptions,
 } from '../../lib/index.js';
 import { cleanRegistries } from '../../plugins/MaintenancePlugin.js';
-import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
+import { useRedis, waitFor } from '../helpers/redis.js';
 import { collectingLogger, excText, repoRoot, returnValue, status, streamEntries, task } from '../helpers/worker.js';
 
-let server: RedisServer;
 let redis: Redis;
 
-before(async () => {
-  server = await startRedis();
-  redis = connect(server.url);
-});
-after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
-beforeEach(async () => {
-  await redis.flushdb();
+useRedis((_server, r) => {
+  redis = r;
 });
 
 function makeWorker(queues: string[] = ['q'], options: Partial<WorkerOptions> = {}) {

@@ -1,23 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { connect, Job, Queue, SimpleWorker, Worker } from '../../lib/index.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { Job, Queue, SimpleWorker, Worker } from '../../lib/index.js';
+import { useRedis } from '../helpers/redis.js';
 import { collectingLogger, repoRoot, task } from '../helpers/worker.js';
 
-let server: RedisServer;
 let redis: Redis;
 
-before(async () => {
-  server = await startRedis();
-  redis = connect(server.url);
-});
-after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
-beforeEach(async () => {
-  await redis.flushdb();
+useRedis((_server, r) => {
+  redis = r;
 });
 
 describe('job function allowlist', () => {

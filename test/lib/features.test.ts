@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import {
-  connect,
   enqueueScheduledJobs,
   InvalidOperationError,
   Job,
@@ -15,22 +14,13 @@ import {
   Worker,
   type WorkerOptions,
 } from '../../lib/index.js';
-import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
+import { useRedis, waitFor } from '../helpers/redis.js';
 import { collectingLogger, repoRoot, task } from '../helpers/worker.js';
 
-let server: RedisServer;
 let redis: Redis;
 
-before(async () => {
-  server = await startRedis();
-  redis = connect(server.url);
-});
-after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
-beforeEach(async () => {
-  await redis.flushdb();
+useRedis((_server, r) => {
+  redis = r;
 });
 
 const opts = (extra: Partial<WorkerOptions> = {}): WorkerOptions => ({

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import {
   InvalidRedisUrlError,
@@ -17,21 +17,14 @@ import {
   redactUrl,
   redisOptionsFromUrl,
 } from '../../lib/index.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { startRedis, useRedis, type RedisServer } from '../helpers/redis.js';
 
 let server: RedisServer;
 let redis: Redis;
 
-before(async () => {
-  server = await startRedis();
-  redis = connect(server.url);
-});
-after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
-beforeEach(async () => {
-  await redis.flushdb();
+useRedis((s, r) => {
+  server = s;
+  redis = r;
 });
 
 /** Runs `body` with connections it makes, and disconnects them all afterwards. */

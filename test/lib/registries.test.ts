@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { deflateSync, inflateSync } from 'node:zlib';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import {
   CanceledJobRegistry,
@@ -14,27 +14,17 @@ import {
   Queue,
   ScheduledJobRegistry,
   StartedJobRegistry,
-  connect,
   epochSeconds,
   type AbandonOutcome,
   type BaseRegistry,
   type RegistryOptions,
 } from '../../lib/index.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { useRedis } from '../helpers/redis.js';
 
-let server: RedisServer;
 let redis: Redis;
 
-before(async () => {
-  server = await startRedis();
-  redis = connect(server.url);
-});
-after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
-beforeEach(async () => {
-  await redis.flushdb();
+useRedis((_server, r) => {
+  redis = r;
 });
 
 type RegistryClass = new (queue: string, options: RegistryOptions) => BaseRegistry;
