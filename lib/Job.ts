@@ -90,6 +90,9 @@ export function validateJobId(id: unknown): string {
   return id;
 }
 
+/** The longest timeout taken (the claim script treats anything longer in a hash as junk, like this parser). */
+export const MAX_TIMEOUT = 1e9;
+
 const TIMEOUT_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
 /** rq's `parse_timeout`: an integer number of seconds, or a string like `30s`, `23m`, `1h`, `2d`. */
@@ -106,6 +109,7 @@ export function parseTimeout(value: number | string | null | undefined, what = '
     seconds = Number(m[1]) * (TIMEOUT_UNITS[(m[2] ?? '').toLowerCase()] ?? 1);
   }
   if (!Number.isInteger(seconds)) throw new RqError(`Invalid ${what} ${String(value)}: must be a whole number of seconds`);
+  if (Math.abs(seconds) > MAX_TIMEOUT) throw new RqError(`Invalid ${what} ${String(value)}: more than ${MAX_TIMEOUT} seconds (about 31 years); use -1 for no limit`);
   return seconds;
 }
 

@@ -52,6 +52,9 @@ end
 const CLAIM = `
 local function claim(job_key, wip_key, worker_key, id, now_ts, now, interval, worker_name, mode)
   local timeout = tonumber(redis.call('HGET', job_key, 'timeout')) or 180
+  -- junk ('1e309', 'nan', 1e20) would make EXPIRE fail half-way through the claim: the default, as
+  -- the worker's own parser (parseTimeout) takes it
+  if timeout ~= timeout or timeout > 1e9 or timeout < -1e9 then timeout = 180 end
   local ttl
   if mode == 'inline' then
     if timeout <= 0 then ttl = 420 else ttl = timeout + 60 end

@@ -4,6 +4,8 @@ export interface DeathPenaltyOptions {
   jobId: string;
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export type TimeoutExceptionClass = new (message: string) => Error;
 
 /** How rq constructs a death penalty: `(timeout, JobTimeoutException, {jobId})`. */
@@ -28,6 +30,22 @@ export abstract class BaseDeathPenalty {
   /** The error rq raises: `Task exceeded maximum timeout value (N seconds)`. */
   timeoutError(): Error {
     return new this.exception(`Task exceeded maximum timeout value (${this.timeout} seconds)`);
+  }
+
+  /**
+   * Calls `fire` once `ms` (default: the timeout) have passed; returns what cancels it. Longer than
+   * setTimeout's limit (2^31 - 1 ms, about 24.8 days: past it Node fires after 1 ms) is chained.
+   */
+  protected whenExpired(fire: () => void, ms = this.timeout * 1000): () => void {
+    const deadline = Date.now() + ms;
+    let timer: NodeJS.Timeout;
+    const arm = (): void => {
+      const left = deadline - Date.now();
+      if (left <= 0) fire();
+      else timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+    };
+    timer = setTimeout(arm, Math.min(Math.max(ms, 0), MAX_TIMER_MS));
+    return () => clearTimeout(timer);
   }
 
   abstract run<T>(call: () => T | Promise<T>, stop: (reason: Error) => void): Promise<T>;

@@ -18,7 +18,8 @@ export class InProcessDeathPenalty extends BaseDeathPenalty {
     let first: T | Promise<T>;
     try {
       context.call = call;
-      first = script.runInContext(context, { timeout: this.timeout * 1000, displayErrors: false }) as T | Promise<T>;
+      // node:vm takes at most 2^32 - 1 ms (about 49.7 days).
+      first = script.runInContext(context, { timeout: Math.min(this.timeout * 1000, 2 ** 32 - 1), displayErrors: false }) as T | Promise<T>;
     } catch (err) {
       if ((err as { code?: string }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') {
         const timeoutErr = this.timeoutError();
@@ -30,17 +31,12 @@ export class InProcessDeathPenalty extends BaseDeathPenalty {
       context.call = null;
     }
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(
-        () => {
-          const err = this.timeoutError();
-          stop(err);
-          reject(err);
-        },
-        Math.max(0, deadline - Date.now()),
-      );
-      Promise.resolve(first)
-        .then(resolve, reject)
-        .finally(() => clearTimeout(timer));
+      const cancel = this.whenExpired(() => {
+        const err = this.timeoutError();
+        stop(err);
+        reject(err);
+      }, deadline - Date.now());
+      Promise.resolve(first).then(resolve, reject).finally(cancel);
     });
   }
 }

@@ -8,15 +8,15 @@ export class TimerDeathPenalty extends BaseDeathPenalty {
   run<T>(call: () => T | Promise<T>, stop: (reason: Error) => void): Promise<T> {
     if (!this.hasLimit) return Promise.resolve().then(call);
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const cancel = this.whenExpired(() => {
         const err = this.timeoutError();
         stop(err);
         reject(err);
-      }, this.timeout * 1000);
+      });
       Promise.resolve()
         .then(call)
         .then(resolve, reject)
-        .finally(() => clearTimeout(timer));
+        .finally(cancel);
     });
   }
 }

@@ -115,6 +115,32 @@ describe('bad data in Redis: failed or skipped with a logged reason, the worker 
     await badData('garbage', ['ünïcödé-☃', '空', 'quote"\\back', 'dots.and-dashes_'], true);
   });
 
+  // A timeout no writer would produce: the worker takes the default (180 s), as for any junk timeout.
+  it('junk timeouts (1e309, 1e20, nan) run under the default timeout, in a Worker and a SimpleWorker', { timeout: 58_000 }, async () => {
+    const q = 'junk-timeout';
+    const queue = new Queue(q, { connection: redis });
+    const tmpl = await queue.enqueueCall({ func: task('add'), args: [20, 22], jobId: `template-${q}` });
+    await redis.lrem(`rq:queue:${q}`, 0, tmpl.id);
+    const fields = await redis.hgetallBuffer(tmpl.key);
+    const ids: string[] = [];
+    for (const round of ['worker', 'simple']) {
+      for (const [i, timeout] of ['1e309', '99999999999999999999', 'nan'].entries()) {
+        const id = `${q}-${round}-${i}`;
+        await redis.hset(`rq:job:${id}`, { ...fields, timeout });
+        await redis.rpush(`rq:queue:${q}`, id);
+        ids.push(id);
+      }
+      const w = workers.spawn(['-b', ...(round === 'simple' ? ['-w', 'rq.SimpleWorker'] : []), q], 50_000);
+      const exit = await waitExit(workers, w, 50_000);
+      assert.equal(exit.code, 0, `${round}: the burst ends normally\n${w.output().slice(-3000)}`);
+    }
+    for (const id of ids) {
+      assert.equal(await redis.hget(`rq:job:${id}`, 'status'), 'finished', `${id} finished`);
+      assert.equal(await returnValue(redis, id), 42, `${id} returned 42`);
+    }
+    assert.equal(await redis.zcard(`rq:wip:${q}`), 0, 'nothing left started');
+  });
+
   // Ids with whitespace or control characters pushed by hand (a foreign writer, or python-rq, does not validate them).
   it('ids rq-ts itself rejects (\':\', whitespace, control characters) pushed by hand', { timeout: 58_000 }, async () => {
     await badData('garbage-ws', ['colon:and/slash', 'with spaces in it', 'tab\there', 'nl\nhere'], false);
@@ -181,8 +207,7 @@ async function badData(q: string, oddIds: string[], extras: boolean): Promise<vo
 
 describe('bad data in Redis: fuzz', () => {
 
-  // Variant 2 leaves retries_left out of the fuzzed fields, so that the rest of the fuzz is covered while
-  // the NaN retries_left retry loop (variant 1) is open.
+  // Variant 2 leaves retries_left out of the fuzzed fields: every job runs at most once there.
   for (const variant of [{ q: 'fuzz', skip: [] as string[] }, { q: 'fuzz-no-retries', skip: ['retries_left'] }]) it(`fuzz${variant.skip.length ? ` (without ${variant.skip})` : ''}: random job hashes through one SimpleWorker in burst mode; the worker lives, every id accounted for`, { timeout: 40_000 }, async (t) => {
     const q = variant.q;
     const N = SOAK ? 500 : 50;
@@ -200,7 +225,9 @@ describe('bad data in Redis: fuzz', () => {
       pick([
         () => '',
         () => 'null',
-        () => String(Math.floor(rand() * 1e6) - 5e5),
+        // small integers: a retries_left of 400,000 is not junk, the worker would rightly retry that often
+        () => String(Math.floor(rand() * 2000) - 1000),
+        () => '99999999999999999999',
         () => '1e309',
         () => 'NaN',
         () => '{"a":',
