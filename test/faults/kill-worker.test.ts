@@ -54,7 +54,8 @@ it(`SIGKILL at random instants over ${JOBS} jobs and ${KILLS} kills: nothing los
   }
   t.diagnostic(`enqueued ${JOBS}`);
 
-  const steady = workers.spawn([q]);
+  // It runs through the whole test: its deadline is the test's.
+  const steady = workers.spawn([q], SOAK ? 590_000 : 55_000);
   let kills = 0;
   let midJob = 0;
   const remaining = async (): Promise<number> => (await redis.llen(`rq:queue:${q}`)) + (await redis.llen(`rq:queue:${q}:intermediate`));
@@ -79,7 +80,7 @@ it(`SIGKILL at random instants over ${JOBS} jobs and ${KILLS} kills: nothing los
   assert.ok(!steady.done(), `the steady worker is still running: ${steady.output().slice(-2000)}`);
 
   // The steady worker drains the queue by itself.
-  await waitFor(async () => (await redis.llen(`rq:queue:${q}`)) === 0, 'the queue to drain', 40_000);
+  await waitFor(async () => (await redis.llen(`rq:queue:${q}`)) === 0, 'the queue to drain', SOAK ? 300_000 : 40_000);
   await waitFor(async () => (await redis.hget(`rq:worker:${steady.name}`, 'state')) === 'idle', 'the steady worker to be idle', 20_000);
   steady.child.kill('SIGTERM');
   const steadyExit = await waitExit(workers, steady, 20_000);
