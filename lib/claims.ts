@@ -8,8 +8,20 @@ import type { Worker } from './Worker.js';
 export type Taken =
   | { kind: 'suspended' }
   | { kind: 'empty' }
+  | { kind: 'none' }
   | { kind: 'skipped'; queue: Queue; id: string; reason: string }
   | { kind: 'job'; job: Job };
+
+/** The NEXT block's mode: '0' none, '1' claim the head, '2' start the job held ahead, '3' the same and return its hash. */
+export type NextMode = '0' | '1' | '2' | '3';
+
+/**
+ * How long a job taken ahead may wait while the current one runs. Past this it goes back to the
+ * head of its queue, so another worker can have it: taking ahead pays off for short jobs only, and
+ * must never keep a job from an idle worker for long (nor reach maintenance's 60 s grace for ids in
+ * intermediate lists).
+ */
+export const HOLD_MS = 10;
 
 const claimedFrom = new WeakMap<Job, string>();
 
@@ -23,10 +35,22 @@ export function claimedQueueOf(job: Job, fallback: string): string {
 
 const text = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString() : String(v));
 
+interface Held {
+  queue: Queue;
+  index: number;
+  id: string;
+  /** Built from the hash read when it was taken; null when the script could not read it. */
+  job: Job | null;
+}
+
 /**
  * Per-worker state of job claiming, shared by the dequeue and cleanup stages so that the script
- * that records a job's outcome can also claim the next one (one round trip per job while busy):
- * the id seen at the head of the queues after the last claim (`peek`), and a job claimed ahead.
+ * that records a job's outcome also gets the next one (one round trip per job while busy):
+ * - `peek`: the head id seen after the last script, so the next script can read its hash;
+ * - `ahead`: a job already claimed (or started) for the next dequeue;
+ * - `held`: a job taken ahead into its intermediate list, not started. The outcome script of the
+ *   current job starts it, and the worker runs it without waiting for that script's reply (the
+ *   script is `pending` meanwhile): Redis records one job while the next one runs.
  */
 export class Claims {
   private static readonly byWorker = new WeakMap<Worker, Claims>();
@@ -40,10 +64,11 @@ export class Claims {
     return c;
   }
 
-  /** The head id seen after the last claim, and its queue's index in `worker.queues`. */
   private peek: { index: number; id: string } | null = null;
-  /** A job claimed by the cleanup of the previous one, to be returned by the next dequeue. */
   private ahead: Job | null = null;
+  private held: Held | null = null;
+  private holdTimer: NodeJS.Timeout | null = null;
+  private pending: Promise<void> | null = null;
 
   private constructor(private readonly worker: Worker) {}
 
@@ -52,25 +77,78 @@ export class Claims {
     return this.worker.claimMode;
   }
 
+  /**
+   * The NEXT block of an outcome script (rqFinish, rqFail): none when the worker will not run
+   * another job, else claim the head (mode '1') or start the job held ahead ('2'; '3' when its data
+   * is not known yet). A held job whose data is known is launched: the next dequeue returns it at
+   * once, while the script that starts it is in flight.
+   */
+  next(takeNext: boolean, takeAhead: boolean, now: Date): { keys: string[]; args: (string | number)[]; launched: Job | null } {
+    const mode: NextMode = !takeNext ? '0' : !this.held ? '1' : this.held.job ? '2' : '3';
+    if (mode === '0') return { keys: [], args: ['0', '', '', '', '', '', '', '', '', ''], launched: null };
+    const keys = this.nextKeys(this.worker.queues, mode);
+    const args = this.nextArgs(now, mode, takeAhead);
+    const held = this.held;
+    this.dropHeld();
+    if (mode !== '2' || !held) return { keys, args, launched: null };
+    const job = held.job!;
+    job.status = 'started';
+    job.startedAt = now;
+    job.workerName = this.worker.name;
+    this.markClaimed(job, held.queue, now);
+    this.ahead = job;
+    return { keys, args, launched: job };
+  }
+
   /** KEYS of the NEXT block for `queues`. */
-  nextKeys(queues: readonly Queue[]): string[] {
+  private nextKeys(queues: readonly Queue[], mode: NextMode): string[] {
     const w = this.worker;
     const keys = w.keys;
-    const peekedJob = this.peek ? keys.job(this.peek.id) : keys.job('-');
+    const none = keys.job('-');
+    const peeked = this.peek ? keys.job(this.peek.id) : none;
+    const held = mode === '2' || mode === '3' ? this.held : null;
     return [
       keys.suspended,
       w.key,
-      peekedJob,
+      held ? keys.job(held.id) : peeked,
+      held ? peeked : none,
       ...queues.map((q) => q.key),
       ...queues.map((q) => keys.intermediate(q.name)),
       ...queues.map((q) => keys.started(q.name)),
     ];
   }
 
-  /** ARGV of the NEXT block. */
-  nextArgs(now: Date): (string | number)[] {
+  /** ARGV of the NEXT block. `ahead`: also take the job after the next one into an intermediate list. */
+  private nextArgs(now: Date, mode: NextMode, ahead: boolean): (string | number)[] {
     const w = this.worker;
-    return [this.peek?.id ?? '', utcformat(now), epochSeconds(now), w.jobMonitoringInterval, w.name, this.mode];
+    const held = mode === '2' || mode === '3' ? this.held : null;
+    const peekId = this.peek?.id ?? '';
+    return [
+      mode,
+      held ? held.id : peekId,
+      held ? held.index : 0,
+      held ? peekId : '',
+      utcformat(now),
+      epochSeconds(now),
+      w.jobMonitoringInterval,
+      w.name,
+      this.mode,
+      ahead ? '1' : '0',
+    ];
+  }
+
+  /** Waits for the outcome script in flight, if any (its reply decides what is held ahead). */
+  async settle(): Promise<void> {
+    while (this.pending) {
+      const p = this.pending;
+      await p;
+      if (this.pending === p) this.pending = null;
+    }
+  }
+
+  /** Keeps the outcome script in flight; its failures are logged (the script itself retries until Redis takes it). */
+  setPending(p: Promise<void>): void {
+    this.pending = p.catch((err: unknown) => this.worker.logger.error(`Could not record a job's outcome: ${err instanceof Error ? err.message : String(err)}`));
   }
 
   /** Takes the next job with rqTake (and rqClaim when the head was not the peeked id). */
@@ -80,16 +158,24 @@ export class Claims {
       this.ahead = null;
       return { kind: 'job', job };
     }
+    await this.settle();
+    if (this.ahead) return this.take(queues);
+    // Held but not started (the last outcome script took no next job): back to its queue first, so
+    // priorities are looked at afresh.
+    await this.releaseHeld();
     const now = new Date();
-    const reply = await runScriptBuffer(this.worker.connection, 'rqTake', this.nextKeys(queues), this.nextArgs(now));
-    return this.absorb(queues, reply as unknown[], now);
+    const mode: NextMode = '1';
+    const reply = await runScriptBuffer(this.worker.connection, 'rqTake', this.nextKeys(queues, mode), this.nextArgs(now, mode, false));
+    return this.absorb(queues, reply as unknown[], now, null);
   }
 
   /**
-   * Turns a NEXT reply into a job: a 'claimed' one directly, a 'taken' one by claiming it with
-   * rqClaim. Keeps the new peek.
+   * Turns a NEXT reply into the next job: a 'claimed' or 'started' one directly, a 'taken' one by
+   * claiming it with rqClaim. `launched`: the job that was started without waiting for this reply
+   * (then the reply only confirms it). Keeps the new peek and the job held ahead.
    */
-  async absorb(queues: readonly Queue[], reply: unknown[], now: Date): Promise<Taken> {
+  async absorb(queues: readonly Queue[], reply: unknown[] | null, now: Date, launched: Job | null): Promise<Taken> {
+    if (!reply) return { kind: 'none' };
     const kind = text(reply[0]);
     if (kind === 'suspended' || kind === 'empty') {
       this.peek = null;
@@ -97,11 +183,22 @@ export class Claims {
     }
     const queue = queues[Number(reply[1]) - 1]!;
     const id = text(reply[2]);
-    if (kind === 'claimed') {
-      this.setPeek(reply[5], reply[6]);
-      return { kind: 'job', job: this.build(queue, id, reply[4] as Buffer[], now) };
+    if (kind === 'taken') return this.claimTaken(queues, queue, id, now);
+    this.setPeek(reply[5], reply[6]);
+    this.hold(queues, reply[7]);
+    if (kind === 'gone' || kind === 'lost') {
+      const reason =
+        kind === 'gone' ? 'its hash is gone (deleted)' : 'it was no longer in its intermediate list nor its queue (taken by another worker after a long stall)';
+      if (launched) {
+        this.worker.logger.warning(`Job ${id} was taken ahead from ${queue.name} and started, but ${reason}`);
+        return { kind: 'none' };
+      }
+      return { kind: 'skipped', queue, id, reason };
     }
-    return this.claimTaken(queues, queue, id, now);
+    if (launched) return { kind: 'none' };
+    const job = this.build(queue, id, reply[4] as Buffer[]);
+    this.markClaimed(job, queue, now);
+    return { kind: 'job', job };
   }
 
   private async claimTaken(queues: readonly Queue[], queue: Queue, id: string, now: Date): Promise<Taken> {
@@ -118,14 +215,37 @@ export class Claims {
       return { kind: 'skipped', queue, id, reason: reply === 0 ? 'its hash is gone (deleted)' : `${keys.job(id)} is not a hash` };
     }
     this.setPeek(reply[2], reply[3]);
-    return { kind: 'job', job: this.build(queue, id, reply[1] as Buffer[], now) };
+    const job = this.build(queue, id, reply[1] as Buffer[]);
+    this.markClaimed(job, queue, now);
+    return { kind: 'job', job };
   }
 
   private setPeek(index: unknown, id: unknown): void {
     this.peek = index === null || index === undefined || id === null || id === undefined ? null : { index: Number(index), id: text(id) };
   }
 
-  private build(queue: Queue, id: string, flat: Buffer[], now: Date): Job {
+  /** Keeps the job a script took ahead, and gives it back if the current job outlasts HOLD_MS. */
+  private hold(queues: readonly Queue[], ahead: unknown): void {
+    if (!Array.isArray(ahead)) return;
+    const queue = queues[Number(ahead[1]) - 1]!;
+    const id = text(ahead[2]);
+    this.held = { queue, index: Number(ahead[1]), id, job: Array.isArray(ahead[3]) ? this.build(queue, id, ahead[3] as Buffer[]) : null };
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = null;
+      this.releaseHeld().catch((err: unknown) =>
+        this.worker.logger.warning(`Could not give back job ${id} taken ahead (maintenance will): ${err instanceof Error ? err.message : String(err)}`),
+      );
+    }, HOLD_MS);
+    this.holdTimer.unref();
+  }
+
+  private dropHeld(): void {
+    this.held = null;
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.holdTimer = null;
+  }
+
+  private build(queue: Queue, id: string, flat: Buffer[]): Job {
     const w = this.worker;
     const hash: Record<string, Buffer> = {};
     for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!.toString()] = flat[i + 1]!;
@@ -138,19 +258,36 @@ export class Claims {
       job = new queue.jobClass(id, options);
     }
     if (!job.origin) job.origin = queue.name;
-    claimedFrom.set(job, queue.name);
-    w.state = 'busy';
-    w.lastHeartbeat = now;
     return job;
   }
 
-  /** Keeps a job claimed by a cleanup script for the next dequeue. */
+  private markClaimed(job: Job, queue: Queue, now: Date): void {
+    claimedFrom.set(job, queue.name);
+    this.worker.state = 'busy';
+    this.worker.lastHeartbeat = now;
+  }
+
+  /** Keeps a job claimed by an outcome script for the next dequeue. */
   holdAhead(job: Job): void {
     this.ahead = job;
   }
 
-  /** Gives back a job claimed ahead that will not run (the worker stops): to the head of its queue. */
+  /** Gives back the job held ahead (not started): to the head of its queue. */
+  private async releaseHeld(): Promise<void> {
+    const held = this.held;
+    if (!held) return;
+    this.dropHeld();
+    const keys = this.worker.keys;
+    await runScript(this.worker.connection, 'rqRelease', [keys.intermediate(held.queue.name), held.queue.key], [held.id]);
+  }
+
+  /**
+   * The worker stops: waits for the outcome script in flight, then gives back what will not run —
+   * the job held ahead, then the one claimed ahead — to the head of their queues, in their order.
+   */
   async release(): Promise<void> {
+    await this.settle();
+    await this.releaseHeld();
     const job = this.ahead;
     this.ahead = null;
     if (!job) return;

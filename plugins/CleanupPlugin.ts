@@ -16,6 +16,11 @@ function takeNext(w: Worker): boolean {
   return !w.stopRequested && (w.maxJobs === null || w.jobsDone + 1 < w.maxJobs);
 }
 
+/** Whether it should also take the one after into an intermediate list: only if this worker will run that one too. */
+function takeAhead(w: Worker): boolean {
+  return !w.stopRequested && (w.maxJobs === null || w.jobsDone + 2 < w.maxJobs);
+}
+
 /**
  * Runs a Redis write until it succeeds: a job's outcome must be recorded even if Redis restarts
  * meanwhile (else a finished job would later be failed as abandoned). Gives up only on cold shutdown.
@@ -79,50 +84,64 @@ export class CleanupPlugin {
     if (n > 0) w.logger.info(`Enqueued ${n} dependent job${n === 1 ? '' : 's'} of ${job.id}`);
   }
 
-  /** A job the script claimed ahead is kept for the next dequeue. */
-  private async keepNext(w: Worker, reply: unknown[] | null, now: Date): Promise<void> {
-    if (!reply) return;
-    const taken = await Claims.of(w).absorb(w.queues, reply, now);
-    if (taken.kind === 'job') Claims.of(w).holdAhead(taken.job);
+  /** The next job the outcome script claimed or started is kept for the next dequeue. */
+  private async keepNext(w: Worker, reply: unknown[] | null, now: Date, launched: Job | null): Promise<void> {
+    const claims = Claims.of(w);
+    const taken = await claims.absorb(w.queues, reply, now, launched);
+    if (taken.kind === 'job') claims.holdAhead(taken.job);
     else if (taken.kind === 'skipped') w.logger.warning(`Job ${taken.id} was taken from ${taken.queue.name} but ${taken.reason}; skipped`);
   }
 
+  /**
+   * Success. When the job held ahead is launched by this script, the script's reply is not waited
+   * for: the next job runs while Redis records this one, and the reply is handled when it comes
+   * (dependents, a deletion noticed) or, at the latest, before the next outcome script.
+   */
   private async finish(w: Worker, job: Job, endedAt: Date, working: number, fields: string[]): Promise<void> {
     const keys = w.keys;
     const queue = claimedQueueOf(job, w.queueNames[0]!);
     const resultTtl = job.resultTtl ?? w.resultTtl;
-    const ts = utcformat(endedAt);
     const claims = Claims.of(w);
-    const next = takeNext(w);
-    const now = new Date();
-    const reply = (await persistently(w, `the result of job ${job.id}`, () =>
-      runScriptBuffer(
-        w.connection,
-        'rqFinish',
-        [job.key, keys.started(queue), keys.finished(queue), keys.results(job.id), w.key, job.dependentsKey, job.dependenciesKey, ...(next ? claims.nextKeys(w.queues) : [])],
-        [job.id, ts, resultTtl, epochSeconds(endedAt), working.toFixed(6), w.workerTtl + 60, next ? '1' : '0', ...(next ? claims.nextArgs(now) : ['', '', '', '', '', '']), ...fields],
-      ),
-    )) as [Buffer, unknown[] | null, number];
-    const result = reply[0].toString();
-    if (reply[2] > 0) await this.dependents(w, job, result === 'deleted');
-    await this.keepNext(w, reply[1], now);
-    // 'gone': the job was deleted while it ran; nothing of it is recreated.
-    job.status = result === 'gone' ? null : 'finished';
+    await claims.settle();
     job.endedAt = endedAt;
     w.successfulJobCount++;
     w.totalWorkingTime += working;
     w.state = 'idle';
+    const now = new Date();
+    const next = claims.next(takeNext(w), takeAhead(w), now);
+    const write = persistently(w, `the result of job ${job.id}`, () =>
+      runScriptBuffer(
+        w.connection,
+        'rqFinish',
+        [job.key, keys.started(queue), keys.finished(queue), keys.results(job.id), w.key, job.dependentsKey, job.dependenciesKey, ...next.keys],
+        [job.id, utcformat(endedAt), resultTtl, epochSeconds(endedAt), working.toFixed(6), w.workerTtl + 60, ...next.args, ...fields],
+      ),
+    ) as Promise<[Buffer, unknown[] | null, number]>;
+    const recorded = async (reply: [Buffer, unknown[] | null, number]): Promise<void> => {
+      const result = reply[0].toString();
+      // 'gone': the job was deleted while it ran; nothing of it is recreated.
+      job.status = result === 'gone' ? null : 'finished';
+      if (next.launched && result === 'gone') w.logger.warning(`Job ${job.id} was deleted while it ran; its outcome (finished) is not recorded`);
+      if (reply[2] > 0) await this.dependents(w, job, result === 'deleted');
+      await this.keepNext(w, reply[1], now, next.launched);
+    };
+    if (next.launched) {
+      job.status = 'finished';
+      claims.setPending(write.then(recorded));
+      return;
+    }
+    await recorded(await write);
   }
 
   private async fail(w: Worker, job: Job, endedAt: Date, working: number, error: Error, excString: string, stopped: boolean): Promise<void> {
     const keys = w.keys;
     const queue = claimedQueueOf(job, w.queueNames[0]!);
     const failureTtl = job.failureTtl ?? DEFAULT_FAILURE_TTL;
-    const ts = utcformat(endedAt);
     const excField = Result.failureFields(excString)[3];
     const claims = Claims.of(w);
-    const next = takeNext(w);
+    await claims.settle();
     const now = new Date();
+    const next = claims.next(takeNext(w), takeAhead(w), now);
     const reply = (await persistently(w, `the failure of job ${job.id}`, () =>
       runScriptBuffer(
         w.connection,
@@ -138,11 +157,11 @@ export class CleanupPlugin {
           keys.queue(queue),
           keys.queues,
           keys.scheduled(queue),
-          ...(next ? claims.nextKeys(w.queues) : []),
+          ...next.keys,
         ],
         [
           job.id,
-          ts,
+          utcformat(endedAt),
           epochSeconds(endedAt),
           failureTtl,
           job.failureTtl === null ? '0' : '1',
@@ -154,8 +173,7 @@ export class CleanupPlugin {
           // rq 1.13 records a stopped job's result as FAILED (its STOPPED type is unused).
           String(ResultType.FAILED),
           excField ?? '',
-          next ? '1' : '0',
-          ...(next ? claims.nextArgs(now) : ['', '', '', '', '', '']),
+          ...next.args,
         ],
       ),
     )) as [Buffer, unknown[] | null, number];
@@ -167,8 +185,8 @@ export class CleanupPlugin {
     job.excInfo = excString;
     w.failedJobCount++;
     w.totalWorkingTime += working;
-    w.state = 'idle';
-    await this.keepNext(w, reply[1], now);
+    if (!next.launched) w.state = 'idle';
+    await this.keepNext(w, reply[1], now, next.launched);
     try {
       await w.hooks.exception.promise(job, error, w);
     } catch (err) {

@@ -68,12 +68,13 @@ export class DequeuePlugin {
     const waiter = new QueueWaiter(worker);
     const claims = Claims.of(worker);
     worker.stopSignal.addEventListener('abort', () => waiter.close(), { once: true });
-    worker.hooks.shutdown.tapPromise(PLUGIN_NAME, async (w) => {
+    // Before the death is registered (stage 0): the jobs taken ahead go back to their queues first.
+    worker.hooks.shutdown.tapPromise({ name: PLUGIN_NAME, stage: -10 }, async (w) => {
       waiter.close();
       try {
         await claims.release();
       } catch (err) {
-        w.logger.error(`Could not give back the job claimed ahead: ${err instanceof Error ? err.message : String(err)}`);
+        w.logger.error(`Could not give back the jobs taken ahead: ${err instanceof Error ? err.message : String(err)}`);
       }
     });
 

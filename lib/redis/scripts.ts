@@ -47,10 +47,11 @@ end
  * job status/started_at/worker_name/last_heartbeat, PERSIST (its queued ttl no longer applies),
  * StartedJobRegistry, worker busy with current_job. The heartbeat TTL follows rq's rule from the
  * job's own timeout: 'inline' (SimpleWorker) = (timeout or 420) + 60, else min(timeout, interval) + 60.
+ * Returns the TTL and, when asked, the job's hash.
  * Also `peek`: the first head of the queues (priority order) from KEYS[from .. from+n-1].
  */
 const CLAIM = `
-local function claim(job_key, wip_key, worker_key, id, now_ts, now, interval, worker_name, mode)
+local function claim(job_key, wip_key, worker_key, id, now_ts, now, interval, worker_name, mode, want_hash)
   local timeout = tonumber(redis.call('HGET', job_key, 'timeout')) or 180
   -- junk ('1e309', 'nan', 1e20) would make EXPIRE fail half-way through the claim: the default, as
   -- the worker's own parser (parseTimeout) takes it
@@ -69,7 +70,8 @@ local function claim(job_key, wip_key, worker_key, id, now_ts, now, interval, wo
   redis.call('ZADD', wip_key, now + ttl, id)
   redis.call('HSET', worker_key, 'current_job', id, 'current_job_working_time', '0', 'state', 'busy', 'last_heartbeat', now_ts)
   redis.call('EXPIRE', worker_key, ttl)
-  return ttl, redis.call('HGETALL', job_key)
+  if want_hash then return ttl, redis.call('HGETALL', job_key) end
+  return ttl, false
 end
 local function peek(from, n)
   for i = 0, n - 1 do
@@ -81,35 +83,91 @@ end
 `;
 
 /**
- * Take the next job, queues in priority order (KEYS block at k, ARGV block at a):
- *   KEYS: rq:suspended, worker, job key of the peeked id (any key when none), queue 1..n,
+ * The next job, queues in priority order. KEYS block at k, ARGV block at a:
+ *   KEYS: rq:suspended, worker, job key A, job key B (any key when unused), queue 1..n,
  *         intermediate 1..n, wip 1..n.
- *   ARGV: peeked id ('' = none), now (rq ts), now (epoch s), job monitoring interval, worker name,
- *         'inline'|'process'.
- * When the first non-empty queue's head is the id peeked earlier, its job key is declared, so the job
- * is popped and claimed right here (one round trip per job for a busy worker). Otherwise the head is
- * LMOVEd into that queue's intermediate list for rqClaim: it is never only in a worker's memory.
- * Replies: {'suspended'} | {'empty'} | {'taken', i, id} | {'claimed', i, id, ttl, hash, peek i, peek id}.
+ *   ARGV: mode, id A, index of A's queue, id B, now (rq ts), now (epoch s), job monitoring interval,
+ *         worker name, 'inline'|'process', take one ahead '1'|'0'.
+ * Mode '1' (take_next): A is the id peeked at the last call. When the first non-empty queue's head is
+ * A, the job is popped and claimed right here (one round trip per job for a busy worker); otherwise
+ * the head is LMOVEd into its intermediate list for rqClaim: it is never only in a worker's memory.
+ * Mode '2'/'3' (start_held): A is the job this worker took ahead (it waits in A's intermediate list);
+ * it is claimed ('3' also returns its hash). The worker may already be running it: a job taken
+ * ahead is started whatever happened meanwhile, unless its hash is gone.
+ * Taking one ahead (after a claim or start, not while suspended) LMOVEs the next head into its
+ * intermediate list, with its hash when it is B, the id peeked last time.
+ * Replies: {'suspended'} | {'empty'} | {'taken', i, id}
+ *        | {'claimed'|'started'|'gone'|'lost', i, id, ttl, hash, peek i, peek id, ahead}
+ * where ahead is false or {'held', i, id, hash or false}.
  */
 const NEXT = `
-local function take_next(k, a)
-  if redis.call('EXISTS', KEYS[k]) == 1 then return {'suspended'} end
-  local n = (#KEYS - k - 2) / 3
-  local q0 = k + 3
+local function take_ahead(q0, n, key_b, id_b)
   for i = 1, n do
     local head = redis.call('LINDEX', KEYS[q0 + i - 1], 0)
     if head then
-      if head == ARGV[a] and redis.call('TYPE', KEYS[k + 2]).ok == 'hash' then
+      redis.call('LMOVE', KEYS[q0 + i - 1], KEYS[q0 + n + i - 1], 'LEFT', 'RIGHT')
+      if head == id_b and redis.call('TYPE', key_b).ok == 'hash' then
+        return {'held', i, head, redis.call('HGETALL', key_b)}
+      end
+      return {'held', i, head, false}
+    end
+  end
+  return false
+end
+local function take_next(k, a)
+  if redis.call('EXISTS', KEYS[k]) == 1 then return {'suspended'} end
+  local n = (#KEYS - k - 3) / 3
+  local q0 = k + 4
+  for i = 1, n do
+    local head = redis.call('LINDEX', KEYS[q0 + i - 1], 0)
+    if head then
+      if head == ARGV[a + 1] and redis.call('TYPE', KEYS[k + 2]).ok == 'hash' then
         redis.call('LPOP', KEYS[q0 + i - 1])
-        local ttl, hash = claim(KEYS[k + 2], KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], head, ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), ARGV[a + 4], ARGV[a + 5])
+        local ttl, hash = claim(KEYS[k + 2], KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], head, ARGV[a + 4], tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6]), ARGV[a + 7], ARGV[a + 8], true)
+        local ahead = false
+        if ARGV[a + 9] == '1' then ahead = take_ahead(q0, n, KEYS[k + 3], '') end
         local pi, pid = peek(q0, n)
-        return {'claimed', i, head, ttl, hash, pi, pid}
+        return {'claimed', i, head, ttl, hash, pi, pid, ahead}
       end
       local id = redis.call('LMOVE', KEYS[q0 + i - 1], KEYS[q0 + n + i - 1], 'LEFT', 'RIGHT')
       return {'taken', i, id}
     end
   end
   return {'empty'}
+end
+local function start_held(k, a, want_hash)
+  local n = (#KEYS - k - 3) / 3
+  local q0 = k + 4
+  local i = tonumber(ARGV[a + 2])
+  local id = ARGV[a + 1]
+  local job_key = KEYS[k + 2]
+  local kind, ttl, hash = 'started', false, false
+  local mine = redis.call('LREM', KEYS[q0 + n + i - 1], 1, id) == 1
+  if redis.call('TYPE', job_key).ok ~= 'hash' then
+    kind = 'gone'
+  elseif not mine and redis.call('HGET', job_key, 'worker_name') == ARGV[a + 7] and redis.call('HGET', job_key, 'status') == 'started' then
+    -- a retried call whose first attempt went through
+    if want_hash then hash = redis.call('HGETALL', job_key) end
+  else
+    -- not in the intermediate list any more: maintenance put it back in its queue after a long
+    -- stall; taking it out again keeps it from running twice
+    if not mine then mine = redis.call('LREM', KEYS[q0 + i - 1], 1, id) == 1 end
+    if mine then
+      ttl, hash = claim(job_key, KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], id, ARGV[a + 4], tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6]), ARGV[a + 7], ARGV[a + 8], want_hash)
+    else
+      kind = 'lost'
+    end
+  end
+  local ahead = false
+  if ARGV[a + 9] == '1' and redis.call('EXISTS', KEYS[k]) == 0 then ahead = take_ahead(q0, n, KEYS[k + 3], ARGV[a + 3]) end
+  local pi, pid = peek(q0, n)
+  return {kind, i, id, ttl, hash, pi, pid, ahead}
+end
+local function next_job(k, a)
+  local mode = ARGV[a]
+  if mode == '1' then return take_next(k, a) end
+  if mode == '2' or mode == '3' then return start_held(k, a, mode == '3') end
+  return false
 end
 `;
 
@@ -311,7 +369,7 @@ return 'failed'
    * KEYS/ARGV: the NEXT block. Returns NEXT's reply.
    */
   rqTake: `${CLAIM}${NEXT}
-return take_next(1, 1)
+return next_job(1, 1)
 `,
 
   /**
@@ -328,7 +386,7 @@ if t ~= 'hash' then
   if t == 'none' then return 0 end
   return -1
 end
-local ttl, hash = claim(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6])
+local ttl, hash = claim(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6], true)
 local pi, pid = peek(5, #KEYS - 4)
 return {ttl, hash, pi, pid}
 `,
@@ -340,7 +398,7 @@ return {ttl, hash, pi, pid}
    * worker needs one round trip per job.
    * KEYS: job, wip, finished, results, worker, dependents, dependencies, then the NEXT block.
    * ARGV: id, ended_at (rq ts), result_ttl, now (epoch s), working time (s), worker idle ttl,
-   * take next '1'|'0', the 6 NEXT arguments, then the result stream's field/value pairs.
+   * the 10 NEXT arguments (mode '0': none), then the result stream's field/value pairs.
    * Returns {outcome, NEXT's reply or false, number of dependents waiting}.
    */
   rqFinish: `${CLAIM}${NEXT}
@@ -359,7 +417,7 @@ local function finish()
     return 'deleted'
   end
   redis.call('HSET', KEYS[1], 'status', 'finished', 'ended_at', ARGV[2])
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', unpack(ARGV, 14))
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', unpack(ARGV, 17))
   if ttl > 0 then
     redis.call('EXPIRE', KEYS[4], ttl)
     redis.call('EXPIRE', KEYS[1], ttl)
@@ -375,8 +433,7 @@ local function finish()
 end
 local outcome = finish()
 local dependents = redis.call('SCARD', KEYS[6])
-if ARGV[7] ~= '1' then return {outcome, false, dependents} end
-return {outcome, take_next(8, 8), dependents}
+return {outcome, next_job(8, 7), dependents}
 `,
 
   /**
@@ -388,8 +445,8 @@ return {outcome, take_next(8, 8), dependents}
    * then the NEXT block.
    * ARGV: id, ended_at (rq ts), now (epoch s), failure ttl, failure ttl set on the job '1'|'0',
    * working time (s), worker idle ttl, status 'failed'|'stopped', default handler '1'|'0',
-   * queue key (member of rq:queues), result type, exc_string (base64 of zlib), take next '1'|'0',
-   * the 6 NEXT arguments.
+   * queue key (member of rq:queues), result type, exc_string (base64 of zlib), the 10 NEXT
+   * arguments (mode '0': none).
    * Returns {'failed'|'stopped'|'requeued'|'scheduled'|'gone', NEXT's reply or false, dependents waiting}.
    */
   rqFail: `${RETRY}${CLAIM}${NEXT}
@@ -426,8 +483,7 @@ local function fail()
 end
 local outcome = fail()
 local dependents = redis.call('SCARD', KEYS[6])
-if ARGV[13] ~= '1' then return {outcome, false, dependents} end
-return {outcome, take_next(11, 14), dependents}
+return {outcome, next_job(11, 13), dependents}
 `,
 
   /**
@@ -445,6 +501,17 @@ if redis.call('HGET', KEYS[4], 'current_job') == ARGV[1] then
   redis.call('HDEL', KEYS[4], 'current_job')
   redis.call('HSET', KEYS[4], 'state', 'idle')
 end
+return 1
+`,
+
+  /**
+   * Give back a job taken ahead (NEXT's take_ahead) that this worker will not start: out of its
+   * intermediate list, back at the head of its queue (where it was taken from).
+   * KEYS: intermediate, queue. ARGV: id. Returns 1, or 0 if it was no longer in the intermediate list.
+   */
+  rqRelease: `
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+redis.call('LPUSH', KEYS[2], ARGV[1])
 return 1
 `,
 

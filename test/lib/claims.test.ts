@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { Job, Queue, SimpleWorker, type RqPlugin } from '../../lib/index.js';
-import { useRedis } from '../helpers/redis.js';
+import { useRedis, waitFor } from '../helpers/redis.js';
 import { collectingLogger, repoRoot, task } from '../helpers/worker.js';
 
 let redis: Redis;
@@ -60,5 +60,47 @@ describe('claiming jobs', () => {
     assert.deepEqual(await q.jobIds(), [second!.id, third!.id], 'back at the head, order kept');
     assert.equal(await redis.zcard('rq:wip:ahead'), 0);
     assert.equal(await redis.hget(worker.key, 'current_job'), null);
+  });
+
+  it('a busy worker runs the next job while the last outcome is recorded: every job once, in order, nothing left behind', async () => {
+    const q = new Queue('pipelined', { connection: redis });
+    const jobs = await q.enqueueMany(Array.from({ length: 60 }, (_, i) => ({ func: task('record'), args: ['pipelined:ran', `j${i}`] })));
+    const worker = new SimpleWorker(['pipelined'], { connection: redis, installSignalHandlers: false, paths: [repoRoot], logger: collectingLogger() });
+    await worker.work({ burst: true });
+    assert.deepEqual(await redis.lrange('pipelined:ran', 0, -1), jobs.map((_, i) => `j${i}`), 'each ran once, in queue order');
+    for (const job of jobs) {
+      const h = await redis.hgetall(job.key);
+      assert.equal(h.status, 'finished', `${job.id} finished`);
+      assert.equal(h.worker_name, worker.name);
+      assert.ok(h.started_at && h.ended_at && h.started_at <= h.ended_at, `${job.id} started before it ended`);
+    }
+    assert.equal(await redis.zcard('rq:wip:pipelined'), 0, 'StartedJobRegistry empty');
+    assert.equal(await redis.zcard('rq:finished:pipelined'), 60);
+    assert.equal(await redis.llen('rq:queue:pipelined:intermediate'), 0, 'nothing left taken ahead');
+    assert.equal(await redis.hget(worker.key, 'successful_job_count'), '60');
+  });
+
+  it('a job taken ahead goes back to its queue when the current job outlasts HOLD_MS: an idle worker gets it', { timeout: 20_000 }, async () => {
+    const q = new Queue('hold', { connection: redis });
+    const [, long, short] = await q.enqueueMany([
+      { func: task('add'), args: [1, 1] },
+      // The outcome of the first job claims this one and takes the next one ahead.
+      { func: task('slowAdd'), args: [2, 2, 1500] },
+      { func: task('add'), args: [3, 3] },
+    ]);
+    const a = new SimpleWorker(['hold'], { connection: redis, installSignalHandlers: false, paths: [repoRoot], logger: collectingLogger(), name: 'holder' });
+    const aDone = a.work({ burst: true });
+    await waitFor(async () => (await redis.hget(long!.key, 'status')) === 'started', 'the long job to start');
+    const b = new SimpleWorker(['hold'], { connection: redis.duplicate(), installSignalHandlers: false, paths: [repoRoot], logger: collectingLogger(), name: 'idle' });
+    const bDone = b.work();
+    await waitFor(async () => (await redis.hget(short!.key, 'status')) === 'finished', 'the short job to finish', 10_000);
+    b.requestStop('test done');
+    await Promise.all([aDone, bDone]);
+    b.connection.disconnect();
+    assert.equal(await redis.hget(short!.key, 'worker_name'), 'idle', 'the idle worker ran the job given back');
+    const shortEnded = await redis.hget(short!.key, 'ended_at');
+    const longEnded = await redis.hget(long!.key, 'ended_at');
+    assert.ok(shortEnded! < longEnded!, `it did not wait for the long job (${shortEnded} < ${longEnded})`);
+    assert.equal(await redis.llen('rq:queue:hold:intermediate'), 0);
   });
 });
