@@ -12,6 +12,8 @@ export interface Logger {
   error(message: string): void;
   /** Whether a line at `level` would be written (lets callers skip building it); absent = yes. */
   isEnabledFor?(level: LogLevel): boolean;
+  /** Writes out lines kept back (the worker calls it before each job runs); absent = nothing kept back. */
+  flush?(): void;
 }
 
 export interface LoggerOptions {
@@ -87,15 +89,36 @@ export function formatRecord(format: string, dateFormat: string, record: { level
   });
 }
 
+/** Loggers holding lines back, written out at exit (one listener for all of them). */
+const unflushed = new Set<() => void>();
+process.once('exit', () => {
+  for (const flush of unflushed) flush();
+});
+
 export function createLogger(options: LoggerOptions = {}): Logger {
   const format = options.format ?? DEFAULT_LOG_FORMAT;
   const dateFormat = options.dateFormat ?? DEFAULT_DATE_FORMAT;
   const threshold = LOG_LEVELS[options.level ?? 'INFO'];
   const name = options.name ?? 'rq.worker';
   const stream = options.stream ?? process.stderr;
+  // Lines logged in one turn of the event loop go out in one write (a busy worker logs three per job,
+  // and each write is a system call). They are written at the end of the turn, before a job runs
+  // (flush), and at exit; stderr is synchronous on Linux, so nothing waits in Node's buffers.
+  let pending = '';
+  const flush = (): void => {
+    unflushed.delete(flush);
+    if (pending === '') return;
+    const chunk = pending;
+    pending = '';
+    stream.write(chunk);
+  };
   const log = (level: LogLevel) => (message: string) => {
     if (LOG_LEVELS[level] < threshold) return;
-    stream.write(`${formatRecord(format, dateFormat, { level, message, name, time: new Date() })}\n`);
+    pending += `${formatRecord(format, dateFormat, { level, message, name, time: new Date() })}\n`;
+    if (!unflushed.has(flush)) {
+      unflushed.add(flush);
+      setImmediate(flush);
+    }
   };
   return {
     debug: log('DEBUG'),
@@ -103,5 +126,6 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     warning: log('WARNING'),
     error: log('ERROR'),
     isEnabledFor: (level) => LOG_LEVELS[level] >= threshold,
+    flush,
   };
 }

@@ -40,6 +40,13 @@ export class LoggingPlugin {
       return job;
     });
 
+    // The lines of the last job and the `Got ...` of this one reach the log before it runs (a job
+    // that blocks the event loop would otherwise hold them back).
+    worker.hooks.perform.tapPromise({ name: PLUGIN_NAME, stage: -1000 }, async (outcome, _job, w) => {
+      w.logger.flush?.();
+      return outcome;
+    });
+
     worker.hooks.exception.tapPromise({ name: PLUGIN_NAME, stage: -100 }, async (job, _error, w) => {
       let func = '?';
       try {
