@@ -45,6 +45,9 @@ export interface EnqueueCallOptions {
 
 // Python accepts any name; so must we when reading queues that Python workers created.
 const QUEUE_NAME = /^[^\x00-\x1f]+$/;
+/** Jobs per script call in enqueueMany: big enough to amortize the call, small enough not to block Redis for long. */
+const ENQUEUE_CHUNK = 500;
+
 const atFront = new WeakMap<Job, boolean>();
 
 /** Validates a queue name: non-empty, no control characters (rq itself accepts any string). */
@@ -182,7 +185,23 @@ export class Queue {
     const jobs = calls.map((c) => this.createJob(c));
     if (jobs.length === 0) return jobs;
     const pipe = pipeline(this.connection);
-    for (const job of jobs) queueScript(pipe, ...this.enqueueScript(job));
+    // Runs of jobs without dependencies go in one script call each (up to ENQUEUE_CHUNK jobs, written
+    // all or nothing); a job with dependencies is its own call. Order is kept.
+    let run: Job[] = [];
+    const flushRun = (): void => {
+      if (run.length > 0) queueScript(pipe, ...this.enqueueManyScript(run));
+      run = [];
+    };
+    for (const job of jobs) {
+      if (job.dependencyIds.length > 0) {
+        flushRun();
+        queueScript(pipe, ...this.enqueueScript(job));
+      } else {
+        run.push(job);
+        if (run.length === ENQUEUE_CHUNK) flushRun();
+      }
+    }
+    flushRun();
     const replies = (await pipe.exec()) ?? [];
     const failure = replies.find(([err]) => err);
     if (failure?.[0]) throw this.enqueueError(failure[0]);
@@ -210,6 +229,18 @@ export class Queue {
       [...keys, k.deferred(this.name), ...job.dependencyIds.flatMap((d) => [k.job(d), k.dependents(d)])],
       [queueKey!, id!, front!, ttl!, String(epochSeconds()), job.allowDependencyFailures ? '1' : '0', String(job.dependencyIds.length), ...job.dependencyIds, ...fields],
     ];
+  }
+
+  private enqueueManyScript(jobs: readonly Job[]): ['rqEnqueueMany', string[], (string | Buffer)[]] {
+    const keys: string[] = [this.keys.queues, this.key];
+    const args: (string | Buffer)[] = [this.key];
+    for (const job of jobs) {
+      const [jobKeys, [, id, front, ttl, ...fields]] = this.enqueueScriptArgs(job);
+      keys.push(jobKeys[2]!, jobKeys[3]!, jobKeys[4]!);
+      args.push(id!, front!, ttl!, String(fields.length));
+      for (const f of fields) args.push(f);
+    }
+    return ['rqEnqueueMany', keys, args];
   }
 
   private enqueueScriptArgs(job: Job): [string[], (string | Buffer)[]] {

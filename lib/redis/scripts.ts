@@ -194,6 +194,44 @@ return redis.call('RPUSH', KEYS[2], ARGV[2])
 `,
 
   /**
+   * Enqueue many jobs without dependencies in one call (enqueueMany): rqEnqueue for each, in order,
+   * after checking every key's type first, so a chunk is written entirely or not at all.
+   * KEYS: rq:queues, queue list, then per job: job hash, job dependents, job dependencies.
+   * ARGV: queue key (member of rq:queues), then per job: id, at_front '1'|'0', ttl ('' = none),
+   * number of field/value items m, then the m items.
+   * Returns the number of jobs enqueued.
+   */
+  rqEnqueueMany: `${TYPE_CHECK}
+local err = expect_type(KEYS[2], 'list')
+if err then return err end
+local n = (#KEYS - 2) / 3
+for j = 1, n do
+  err = expect_type(KEYS[3 * j], 'hash')
+  if err then return err end
+end
+redis.call('SADD', KEYS[1], ARGV[1])
+local a = 2
+for j = 1, n do
+  local job_key = KEYS[3 * j]
+  local m = tonumber(ARGV[a + 3])
+  redis.call('HSET', job_key, unpack(ARGV, a + 4, a + 3 + m))
+  local ttl = ARGV[a + 2]
+  if ttl ~= '' then
+    redis.call('EXPIRE', job_key, ttl)
+    redis.call('EXPIRE', KEYS[3 * j + 1], ttl)
+    redis.call('EXPIRE', KEYS[3 * j + 2], ttl)
+  end
+  if ARGV[a + 1] == '1' then
+    redis.call('LPUSH', KEYS[2], ARGV[a])
+  else
+    redis.call('RPUSH', KEYS[2], ARGV[a])
+  end
+  a = a + 4 + m
+end
+return n
+`,
+
+  /**
    * Enqueue a job that depends on others (rq-wire-protocol.md §4.1): if every dependency is finished
    * (or failed, with allow_dependency_failures) it is enqueued as by rqEnqueue; otherwise it is
    * deferred: status `deferred`, DeferredJobRegistry, its id in each dependency's dependents set and

@@ -11,7 +11,7 @@ import {
   RqError,
   SerializationError,
 } from '../../lib/index.js';
-import { useRedis } from '../helpers/redis.js';
+import { useRedis, waitFor } from '../helpers/redis.js';
 
 let redis: Redis;
 
@@ -73,22 +73,38 @@ describe('Queue.enqueue', () => {
     assert.equal(first?.timeout, 3600, 'queue default timeout applies');
   });
 
-  it('enqueueMany writes every job in one round trip', async () => {
+  it('enqueueMany: one round trip, one script call per 500 jobs without dependencies, order kept', async () => {
     const q = new Queue('bulk', { connection: redis });
-    let sent = 0;
+    const parent = await q.enqueue('tasks.parent');
+    const calls: string[] = [];
     const dup = redis.duplicate();
     const monitor = await dup.monitor();
     monitor.on('monitor', (_t: string, args: string[]) => {
-      if (args[0]?.toLowerCase() === 'evalsha' || args[0]?.toLowerCase() === 'eval') sent++;
+      const cmd = args[0]?.toLowerCase();
+      if (cmd === 'evalsha' || cmd === 'eval') calls.push(`${args[2]}`);
     });
-    const jobs = await q.enqueueMany(Array.from({ length: 50 }, (_, i) => ({ func: 'tasks.n', args: [i] })));
-    assert.equal(jobs.length, 50);
-    assert.equal(await q.count(), 50);
-    assert.deepEqual(await q.jobIds(), jobs.map((j) => j.id));
-    await new Promise((r) => setTimeout(r, 50));
+    const specs = Array.from({ length: 1200 }, (_, i) => ({ func: 'tasks.n', args: [i], ...(i === 700 ? { dependsOn: parent.id } : {}) }));
+    const jobs = await q.enqueueMany(specs);
+    await waitFor(() => calls.length >= 4, 'the MONITOR lines');
     monitor.disconnect();
     dup.disconnect();
-    assert.ok(sent >= 50, `one script call per job, ${sent}`);
+    // numkeys: 2 + 3 per job for the bulk calls; the dependent job is its own call in between.
+    assert.deepEqual(calls.map(Number), [2 + 3 * 500, 2 + 3 * 200, 8, 2 + 3 * 499], 'chunks of up to 500 around the dependent job');
+    assert.equal(jobs.length, 1200);
+    const queued = jobs.filter((_, i) => i !== 700).map((j) => j.id);
+    assert.deepEqual(await q.jobIds(), [parent.id, ...queued], 'in order; the dependent job waits (deferred)');
+    assert.equal(await redis.hget(jobs[700]!.key, 'status'), 'deferred');
+    assert.equal(await redis.hget(jobs[1199]!.key, 'status'), 'queued');
+  });
+
+  it('enqueueMany writes a chunk whole or not at all: a job key of the wrong type rejects it', async () => {
+    await redis.set('rq:job:taken-id', 'a string');
+    const q = new Queue('bulk-bad', { connection: redis });
+    const specs = Array.from({ length: 10 }, (_, i) => ({ func: 'tasks.n', args: [i], jobId: i === 5 ? 'taken-id' : `ok-${i}` }));
+    await assert.rejects(q.enqueueMany(specs), (e: unknown) => e instanceof InvalidOperationError && /rq:job:taken-id holds a string/.test(e.message));
+    assert.equal(await q.count(), 0, 'nothing queued');
+    assert.equal(await redis.exists('rq:job:ok-0', 'rq:job:ok-9'), 0, 'no job hash written');
+    assert.equal(await redis.get('rq:job:taken-id'), 'a string', 'the stranger key untouched');
   });
 
   it('rejects bad input before writing anything', async () => {
