@@ -32,6 +32,7 @@ export function horseSpec(worker: Worker): HorseSpec {
     redis,
     prefix: worker.keys.prefix,
     callbackTimeout: worker.callbackTimeout,
+    reportRss: h.maxMemoryMb !== undefined,
   };
   if (h.workerClass) spec.workerClass = h.workerClass;
   if (h.jobClass) spec.jobClass = h.jobClass;
@@ -80,9 +81,9 @@ export class ProcessHorsePlugin {
       }
       const { maxJobs, maxMemoryMb } = w.horseOptions;
       const tooMany = maxJobs !== undefined && horse.jobsDone >= maxJobs;
-      const tooBig = maxMemoryMb !== undefined && horse.rss > maxMemoryMb * 1024 * 1024;
+      const tooBig = maxMemoryMb !== undefined && horse.rss !== null && horse.rss > maxMemoryMb * 1024 * 1024;
       if (tooMany || tooBig) {
-        w.logger.info(`Replacing the work horse (pid ${horse.pid}) after ${horse.jobsDone} jobs, ${Math.round(horse.rss / 1048576)} MiB`);
+        w.logger.info(`Replacing the work horse (pid ${horse.pid}) after ${horse.jobsDone} jobs${horse.rss === null ? '' : `, ${Math.round(horse.rss / 1048576)} MiB`}`);
         const old = horse;
         horse = null;
         await old.retire();

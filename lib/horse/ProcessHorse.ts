@@ -27,8 +27,8 @@ export function terminatedText(code: number | null, signal: NodeJS.Signals | nul
 export class ProcessHorse implements Horse {
   readonly pid: number;
   jobsDone = 0;
-  /** Resident memory after the last job, in bytes. */
-  rss = 0;
+  /** Resident memory after the last job, in bytes (null unless the spec asked for it). */
+  rss: number | null = null;
   private current: { id: string; resolve: (o: Outcome) => void } | null = null;
   private exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   private killReason: string | null = null;

@@ -18,6 +18,7 @@ let worker: Worker | null = null;
 let jobClass: JobClass = Job;
 let serializer: Serializer = defaultSerializer;
 let connection: Redis | null = null;
+let reportRss = false;
 
 const send = (msg: FromHorse): void => {
   process.send?.(msg);
@@ -30,6 +31,7 @@ process.on('disconnect', () => process.exit(0));
 
 async function init(spec: HorseSpec): Promise<void> {
   const where: ResolveOptions = { paths: spec.paths, cwd: spec.cwd };
+  reportRss = spec.reportRss ?? false;
   const WorkerClass = spec.workerClass ? ((await resolveDotted(spec.workerClass, where, 'class', 'worker class')) as typeof Worker) : Worker;
   if (spec.jobClass) jobClass = (await resolveDotted(spec.jobClass, where, 'class', 'job class')) as JobClass;
   else if (spec.queueClass) jobClass = ((await resolveDotted(spec.queueClass, where, 'class', 'queue class')) as { jobClass: JobClass }).jobClass;
@@ -101,7 +103,7 @@ process.on('message', (msg: ToHorse) => {
       (err: unknown) => send({ t: 'init-error', message: err instanceof Error ? err.message : String(err), excString: formatException(err) }),
     );
   } else if (msg.t === 'job') {
-    void run(msg.id, msg.hash).then((outcome) => send({ t: 'done', id: msg.id, outcome, rss: process.memoryUsage().rss }));
+    void run(msg.id, msg.hash).then((outcome) => send({ t: 'done', id: msg.id, outcome, rss: reportRss ? process.memoryUsage.rss() : null }));
   } else if (msg.t === 'exit') {
     const w = worker;
     void (w ? w.hooks.shutdown.promise(w) : Promise.resolve()).finally(() => {

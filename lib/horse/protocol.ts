@@ -15,6 +15,8 @@ export interface HorseSpec {
   serializer?: string;
   allowedModules?: string[];
   callbackTimeout: number;
+  /** Report resident memory after each job (only when the worker has a memory ceiling: reading it is a system call). */
+  reportRss?: boolean;
   redis: {
     host?: string;
     port?: number;
@@ -43,4 +45,4 @@ export type ToHorse =
 export type FromHorse =
   | { t: 'ready'; pid: number }
   | { t: 'init-error'; message: string; excString: string }
-  | { t: 'done'; id: string; outcome: WireOutcome; rss: number };
+  | { t: 'done'; id: string; outcome: WireOutcome; rss: number | null };
