@@ -109,7 +109,7 @@ export class CleanupPlugin {
     w.state = 'idle';
     const now = new Date();
     const next = claims.next(takeNext(w), takeAhead(w), now);
-    const write = persistently(w, `the result of job ${job.id}`, () =>
+    const write = (): Promise<[Buffer, unknown[] | null, number]> => persistently(w, `the result of job ${job.id}`, () =>
       runScriptBuffer(
         w.connection,
         'rqFinish',
@@ -127,10 +127,13 @@ export class CleanupPlugin {
     };
     if (next.launched) {
       job.status = 'finished';
-      claims.setPending(write.then(recorded));
+      // Jobs that run in a horse process: the rest of this turn hands the next job to the horse, and
+      // this script goes to Redis just after, while the horse runs (each write wakes another process).
+      const sent = w.claimMode === 'process' ? new Promise<void>((r) => setImmediate(r)).then(write) : write();
+      claims.setPending(sent.then(recorded));
       return;
     }
-    await recorded(await write);
+    await recorded(await write());
   }
 
   private async fail(w: Worker, job: Job, endedAt: Date, working: number, error: Error, excString: string, stopped: boolean): Promise<void> {
