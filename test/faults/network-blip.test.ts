@@ -5,6 +5,8 @@
  * by a directly connected party must not take the job for abandoned: it ends finished, once, and the
  * worker goes on. Both worker kinds: the default Worker (job in its horse process, which has its own
  * connection through the proxy) and SimpleWorker (job in the worker process).
+ * Then blips at random instants of a busy stretch of short jobs, which cut replies in flight (todo:
+ * they show a bug).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,7 +19,7 @@ import { cleanRegistries } from '../../plugins/MaintenancePlugin.js';
 import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
 import { collectingLogger, streamEntries, task } from '../helpers/worker.js';
 import { TcpProxy } from './proxy.js';
-import { Workers, waitExit } from './spawn.js';
+import { Workers, prng, waitExit } from './spawn.js';
 
 /** Seconds between busy heartbeats (the CLI's minimum): the heartbeat TTL is then 61 s. */
 const MONITORING_INTERVAL = 1;
@@ -189,3 +191,51 @@ for (const kind of ['rq.Worker', 'rq.SimpleWorker']) {
     );
   });
 }
+
+it(
+  'blips while a worker is busy with short jobs: each job is recorded finished once and none is left started',
+  {
+    timeout: 55_000,
+    todo: 'ioredis resends a command whose reply the blip cut off, so an outcome script can run twice: the job gets two results and the job the first run claimed ahead stays started, unrun, in the StartedJobRegistry',
+  },
+  async (t) => {
+    const q = 'blip-busy';
+    const JOBS = 2000;
+    const BLIPS = 40;
+    const rand = prng(0xb11b);
+    const queue = new Queue(q, { connection: redis });
+    const jobs = await queue.enqueueMany(Array.from({ length: JOBS }, (_, i) => ({ func: task('noop'), jobId: `bb-${i}` })));
+    const w = workers.spawn(['-q', '-w', 'rq.SimpleWorker', q], 50_000);
+    await waitFor(async () => (await redis.zcard(`rq:finished:${q}`)) > 0, `the worker to start working (${w.output()})`, 20_000);
+    const cutBefore = proxy.cut;
+    let blips = 0;
+    // Short blips at random instants of a busy stretch: some land while a script's reply is on its way.
+    while (blips < BLIPS && (await redis.llen(`rq:queue:${q}`)) > 0) {
+      await proxy.blip(100);
+      blips++;
+      await new Promise((r) => setTimeout(r, 50 + Math.floor(rand() * 200))); // the time between faults, part of the fault schedule
+    }
+    await waitFor(
+      async () => (await redis.llen(`rq:queue:${q}`)) === 0 && (await redis.hget(`rq:worker:${w.name}`, 'state')) === 'idle',
+      `the worker to drain the queue (output:\n${w.output().slice(-3000)})`,
+      30_000,
+      50,
+    );
+    assert.ok(blips >= 10, `enough blips landed while the worker was busy (${blips})`);
+
+    const pipe = redis.pipeline();
+    for (const job of jobs) pipe.hget(job.key, 'status').xlen(`rq:results:${job.id}`);
+    const replies = (await pipe.exec()) ?? [];
+    const wrong = jobs
+      .map((job, i) => ({ id: job.id, status: replies[2 * i]?.[1], results: replies[2 * i + 1]?.[1] }))
+      .filter((j) => j.status !== 'finished' || j.results !== 1);
+    t.diagnostic(`${blips} blips, ${proxy.cut - cutBefore} connections cut; jobs not finished once: ${JSON.stringify(wrong)}`);
+    assert.deepEqual(wrong, [], 'every job finished, with one result');
+    assert.deepEqual(await redis.zrange(`rq:wip:${q}`, '0', '-1'), [], 'StartedJobRegistry empty');
+    assert.deepEqual(await redis.lrange(`rq:queue:${q}:intermediate`, 0, -1), [], 'intermediate list empty');
+    assert.equal(await redis.hget(`rq:worker:${w.name}`, 'successful_job_count'), String(JOBS), 'each job counted once');
+    w.child.kill('SIGTERM');
+    const exit = await waitExit(workers, w, 20_000);
+    assert.equal(exit.code, 0, `warm shutdown: ${w.output().slice(-2000)}`);
+  },
+);
