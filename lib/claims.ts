@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Job } from './Job.js';
 import type { Queue } from './Queue.js';
 import { runScript, runScriptBuffer } from './redis/scripts.js';
@@ -69,8 +70,17 @@ export class Claims {
   private held: Held | null = null;
   private holdTimer: NodeJS.Timeout | null = null;
   private pending: Promise<void> | null = null;
+  /** The take whose reply never came (a dropped connection): sent again as it was, so that Redis replays it. */
+  private unanswered: { keys: string[]; args: (string | number)[]; now: Date } | null = null;
+  private readonly tokenPrefix = randomUUID().slice(0, 8);
+  private seq = 0;
 
   private constructor(private readonly worker: Worker) {}
+
+  /** A token for one logical script call (all its attempts), for the scripts' replay check. */
+  token(): string {
+    return `${this.tokenPrefix}-${++this.seq}`;
+  }
 
   /** How the claim scripts compute the heartbeat TTL: as `worker.heartbeatTtl` does. */
   get mode(): 'inline' | 'process' {
@@ -163,10 +173,15 @@ export class Claims {
     // Held but not started (the last outcome script took no next job): back to its queue first, so
     // priorities are looked at afresh.
     await this.releaseHeld();
-    const now = new Date();
-    const mode: NextMode = '1';
-    const reply = await runScriptBuffer(this.worker.connection, 'rqTake', this.nextKeys(queues, mode), this.nextArgs(now, mode, false));
-    return this.absorb(queues, reply as unknown[], now, null);
+    let call = this.unanswered;
+    if (!call) {
+      const now = new Date();
+      call = { keys: this.nextKeys(queues, '1'), args: [...this.nextArgs(now, '1', false), this.token()], now };
+    }
+    this.unanswered = call;
+    const reply = await runScriptBuffer(this.worker.connection, 'rqTake', call.keys, call.args);
+    this.unanswered = null;
+    return this.absorb(queues, reply as unknown[], call.now, null);
   }
 
   /**
@@ -287,6 +302,11 @@ export class Claims {
    */
   async release(): Promise<void> {
     await this.settle();
+    // A take whose reply was lost may have claimed a job: its replay says which, and it goes back too.
+    if (this.unanswered) {
+      const taken = await this.take(this.worker.queues);
+      if (taken.kind === 'job') this.ahead = taken.job;
+    }
     await this.releaseHeld();
     const job = this.ahead;
     this.ahead = null;

@@ -109,12 +109,14 @@ export class CleanupPlugin {
     w.state = 'idle';
     const now = new Date();
     const next = claims.next(takeNext(w), takeAhead(w), now);
+    // One token for every attempt of this write: a repeat after a lost reply is replayed, not rerun.
+    const token = claims.token();
     const write = (): Promise<[Buffer, unknown[] | null, number]> => persistently(w, `the result of job ${job.id}`, () =>
       runScriptBuffer(
         w.connection,
         'rqFinish',
         [job.key, keys.started(queue), keys.finished(queue), keys.results(job.id), w.key, job.dependentsKey, job.dependenciesKey, ...next.keys],
-        [job.id, utcformat(endedAt), resultTtl, epochSeconds(endedAt), working.toFixed(6), w.workerTtl + 60, ...next.args, ...fields],
+        [job.id, utcformat(endedAt), resultTtl, epochSeconds(endedAt), working.toFixed(6), w.workerTtl + 60, ...next.args, token, ...fields],
       ),
     ) as Promise<[Buffer, unknown[] | null, number]>;
     const recorded = async (reply: [Buffer, unknown[] | null, number]): Promise<void> => {
@@ -145,6 +147,7 @@ export class CleanupPlugin {
     await claims.settle();
     const now = new Date();
     const next = claims.next(takeNext(w), takeAhead(w), now);
+    const token = claims.token();
     const reply = (await persistently(w, `the failure of job ${job.id}`, () =>
       runScriptBuffer(
         w.connection,
@@ -177,6 +180,7 @@ export class CleanupPlugin {
           String(ResultType.FAILED),
           excField ?? '',
           ...next.args,
+          token,
         ],
       ),
     )) as [Buffer, unknown[] | null, number];

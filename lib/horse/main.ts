@@ -46,6 +46,8 @@ async function init(spec: HorseSpec): Promise<void> {
     ...(connectionClass ? { connectionClass } : {}),
     redisOptions: sentinels ? { lazyConnect: true, sentinels, ...(name ? { name } : {}) } : { lazyConnect: true },
   });
+  // ioredis reconnects by itself; without a listener it would also print every failed attempt.
+  connection.on('error', () => {});
   const plugins: RqPlugin[] = [];
   for (const p of spec.plugins) plugins.push(await instantiatePlugin(p, where));
   worker = new WorkerClass(spec.queues, {

@@ -169,6 +169,45 @@ local function next_job(k, a)
   if mode == '2' or mode == '3' then return start_held(k, a, mode == '3') end
   return false
 end
+-- Replays. A call whose reply was lost (the connection dropped after Redis ran it) is sent again with
+-- the same token and must not run twice: the worker hash keeps the token of its last call that
+-- changed something and a summary of what it did, from which a repeat rebuilds the same reply.
+local function next_summary(r)
+  if not r then return {} end
+  local s = {kind = r[1]}
+  if r[2] then s.i = r[2]; s.id = r[3] end
+  if r[4] then s.ttl = r[4] end
+  if r[5] then s.h = true end
+  if r[8] then s.ai = r[8][2]; s.aid = r[8][3]; s.ah = r[8][4] ~= false end
+  return s
+end
+local function next_rebuild(k, s)
+  if not s.kind then return false end
+  if s.kind == 'suspended' or s.kind == 'empty' then return {s.kind} end
+  if s.kind == 'taken' then return {'taken', s.i, s.id} end
+  local n = (#KEYS - k - 3) / 3
+  local hash = false
+  if s.h then hash = redis.call('HGETALL', KEYS[k + 2]) end
+  local ahead = false
+  if s.aid then
+    local ah = false
+    if s.ah then ah = redis.call('HGETALL', KEYS[k + 3]) end
+    ahead = {'held', s.ai, s.aid, ah}
+  end
+  local pi, pid = peek(k + 4, n)
+  return {s.kind, s.i, s.id, s.ttl or false, hash, pi, pid, ahead}
+end
+local function replayed(worker_key, token)
+  if token == '' or redis.call('HGET', worker_key, 'rqts_call') ~= token then return nil end
+  local ok, saved = pcall(cjson.decode, redis.call('HGET', worker_key, 'rqts_reply') or '')
+  if ok and type(saved) == 'table' then return saved end
+  return nil
+end
+local function remember(worker_key, token, saved)
+  if token ~= '' and redis.call('EXISTS', worker_key) == 1 then
+    redis.call('HSET', worker_key, 'rqts_call', token, 'rqts_reply', cjson.encode(saved))
+  end
+end
 `;
 
 const LUA = {
@@ -404,10 +443,14 @@ return 'failed'
 
   /**
    * The dequeue stage in one call (see NEXT).
-   * KEYS/ARGV: the NEXT block. Returns NEXT's reply.
+   * KEYS: the NEXT block. ARGV: the NEXT block, replay token. Returns NEXT's reply.
    */
   rqTake: `${CLAIM}${NEXT}
-return next_job(1, 1)
+local saved = replayed(KEYS[2], ARGV[11])
+if saved then return next_rebuild(1, saved) end
+local r = next_job(1, 1)
+if r[1] ~= 'empty' and r[1] ~= 'suspended' then remember(KEYS[2], ARGV[11], next_summary(r)) end
+return r
 `,
 
   /**
@@ -436,7 +479,7 @@ return {ttl, hash, pi, pid}
    * worker needs one round trip per job.
    * KEYS: job, wip, finished, results, worker, dependents, dependencies, then the NEXT block.
    * ARGV: id, ended_at (rq ts), result_ttl, now (epoch s), working time (s), worker idle ttl,
-   * the 10 NEXT arguments (mode '0': none), then the result stream's field/value pairs.
+   * the 10 NEXT arguments (mode '0': none), replay token, then the result stream's field/value pairs.
    * Returns {outcome, NEXT's reply or false, number of dependents waiting}.
    */
   rqFinish: `${CLAIM}${NEXT}
@@ -455,7 +498,7 @@ local function finish()
     return 'deleted'
   end
   redis.call('HSET', KEYS[1], 'status', 'finished', 'ended_at', ARGV[2])
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', unpack(ARGV, 17))
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', unpack(ARGV, 18))
   if ttl > 0 then
     redis.call('EXPIRE', KEYS[4], ttl)
     redis.call('EXPIRE', KEYS[1], ttl)
@@ -469,9 +512,13 @@ local function finish()
   end
   return 'finished'
 end
+local saved = replayed(KEYS[5], ARGV[17])
+if saved then return {saved.o, next_rebuild(8, saved.n), redis.call('SCARD', KEYS[6])} end
 local outcome = finish()
 local dependents = redis.call('SCARD', KEYS[6])
-return {outcome, next_job(8, 7), dependents}
+local nxt = next_job(8, 7)
+remember(KEYS[5], ARGV[17], {o = outcome, n = next_summary(nxt)})
+return {outcome, nxt, dependents}
 `,
 
   /**
@@ -484,7 +531,7 @@ return {outcome, next_job(8, 7), dependents}
    * ARGV: id, ended_at (rq ts), now (epoch s), failure ttl, failure ttl set on the job '1'|'0',
    * working time (s), worker idle ttl, status 'failed'|'stopped', default handler '1'|'0',
    * queue key (member of rq:queues), result type, exc_string (base64 of zlib), the 10 NEXT
-   * arguments (mode '0': none).
+   * arguments (mode '0': none), replay token.
    * Returns {'failed'|'stopped'|'requeued'|'scheduled'|'gone', NEXT's reply or false, dependents waiting}.
    */
   rqFail: `${RETRY}${CLAIM}${NEXT}
@@ -519,9 +566,13 @@ local function fail()
   end
   return ARGV[8]
 end
+local saved = replayed(KEYS[5], ARGV[23])
+if saved then return {saved.o, next_rebuild(11, saved.n), redis.call('SCARD', KEYS[6])} end
 local outcome = fail()
 local dependents = redis.call('SCARD', KEYS[6])
-return {outcome, next_job(11, 13), dependents}
+local nxt = next_job(11, 13)
+remember(KEYS[5], ARGV[23], {o = outcome, n = next_summary(nxt)})
+return {outcome, nxt, dependents}
 `,
 
   /**
