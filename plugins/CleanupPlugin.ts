@@ -129,10 +129,7 @@ export class CleanupPlugin {
     };
     if (next.launched) {
       job.status = 'finished';
-      // Jobs that run in a horse process: the rest of this turn hands the next job to the horse, and
-      // this script goes to Redis just after, while the horse runs (each write wakes another process).
-      const sent = w.claimMode === 'process' ? new Promise<void>((r) => setImmediate(r)).then(write) : write();
-      claims.setPending(sent.then(recorded));
+      claims.setPending(write().then(recorded));
       return;
     }
     await recorded(await write());
