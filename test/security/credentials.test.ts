@@ -53,8 +53,11 @@ describe('authenticated Redis and secrets', () => {
     const q = new Queue('secure', { connection: admin });
     const slow = await q.enqueue('jobs.hold', 'release-me');
     const worker = spawnRq(['worker', '-u', url, '-v', '-n', 'secure-w', 'secure'], { cwd: dir, timeoutMs: 60_000 });
+    let released = false;
     try {
       await waitFor(async () => (await slow.getStatus()) === 'started', 'the job to start', 20_000);
+      // The claim script marks the job started just before the worker retitles itself.
+      await waitFor(() => /rq: Processing jobs\.hold/.test(cmdline(worker.pid)), 'the worker\'s title to show the job', 20_000);
       const titles = [cmdline(worker.pid), ...childPids(worker.pid).map(cmdline)];
       assert.ok(titles.length >= 2, `worker and horse found: ${JSON.stringify(titles)}`);
       for (const t of titles) assert.ok(!t.includes(ALICE_PW), `process title leaks the password: ${t}`);
@@ -66,8 +69,11 @@ describe('authenticated Redis and secrets', () => {
       assert.ok(!info.output.includes(ALICE_PW), info.output);
 
       await admin.rpush('release-me', 'go');
+      released = true;
       await waitFor(async () => (await slow.getStatus()) === 'finished', 'the job to finish', 20_000);
     } finally {
+      // After a failed assertion the job still waits: let it end, so the worker's exit does not hide the failure.
+      if (!released) await admin.rpush('release-me', 'go');
       const exit = await worker.stop('SIGTERM');
       assert.equal(exit.code, 0, describeRun({ ...exit, output: worker.output }));
     }
