@@ -122,11 +122,12 @@ function checkTtl(value: number | null | undefined, what: string, allowInfinite:
 }
 
 const str = (v: string | Buffer | undefined): string | undefined => (v === undefined ? undefined : v.toString());
+/** A whole number from a hash field; junk, and magnitudes past MAX_TIMEOUT (EXPIRE refuses 1e20), read as absent. */
 const optionalInt = (v: string | Buffer | undefined): number | null => {
   const s = str(v);
   if (s === undefined || s === '') return null;
   const n = Number(s);
-  return Number.isFinite(n) ? Math.trunc(n) : null;
+  return Number.isFinite(n) && Math.abs(n) <= MAX_TIMEOUT ? Math.trunc(n) : null;
 };
 
 /**

@@ -36,6 +36,14 @@ export function claimedQueueOf(job: Job, fallback: string): string {
 
 const text = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString() : String(v));
 
+/** The NEXT block of an outcome script, and what it starts: a launched job, a held one. */
+export interface NextBlock {
+  keys: string[];
+  args: (string | number)[];
+  launched: Job | null;
+  held: Held | null;
+}
+
 interface Held {
   queue: Queue;
   index: number;
@@ -93,21 +101,35 @@ export class Claims {
    * is not known yet). A held job whose data is known is launched: the next dequeue returns it at
    * once, while the script that starts it is in flight.
    */
-  next(takeNext: boolean, takeAhead: boolean, now: Date): { keys: string[]; args: (string | number)[]; launched: Job | null } {
+  next(takeNext: boolean, takeAhead: boolean, now: Date): NextBlock {
     const mode: NextMode = !takeNext ? '0' : !this.held ? '1' : this.held.job ? '2' : '3';
-    if (mode === '0') return { keys: [], args: ['0', '', '', '', '', '', '', '', '', ''], launched: null };
+    if (mode === '0') return { keys: [], args: ['0', '', '', '', '', '', '', '', '', ''], launched: null, held: null };
     const keys = this.nextKeys(this.worker.queues, mode);
     const args = this.nextArgs(now, mode, takeAhead);
     const held = this.held;
     this.dropHeld();
-    if (mode !== '2' || !held) return { keys, args, launched: null };
+    if (mode !== '2' || !held) return { keys, args, launched: null, held };
     const job = held.job!;
     job.status = 'started';
     job.startedAt = now;
     job.workerName = this.worker.name;
     this.markClaimed(job, held.queue, now);
     this.ahead = job;
-    return { keys, args, launched: job };
+    return { keys, args, launched: job, held };
+  }
+
+  /**
+   * Redis refused an outcome script (an error reply: it wrote nothing), so its NEXT block did not run
+   * either: a launched job, which runs already, is registered now; a held one goes back to its queue.
+   */
+  async refused(next: NextBlock): Promise<void> {
+    if (next.launched) await this.startLaunched(next.launched);
+    else if (next.held) {
+      const keys = this.worker.keys;
+      await runScript(this.worker.connection, 'rqRelease', [keys.intermediate(next.held.queue.name), next.held.queue.key], [next.held.id]).catch((err: unknown) =>
+        this.worker.logger.error(`Could not give back job ${next.held!.id} taken ahead (maintenance will): ${err instanceof Error ? err.message : String(err)}`),
+      );
+    }
   }
 
   /** KEYS of the NEXT block for `queues`. */
@@ -280,6 +302,24 @@ export class Claims {
     claimedFrom.set(job, queue.name);
     this.worker.state = 'busy';
     this.worker.lastHeartbeat = now;
+  }
+
+  /** Registers a launched job whose starting script was refused (rqClaim): it runs already. */
+  private async startLaunched(job: Job): Promise<void> {
+    const w = this.worker;
+    const keys = w.keys;
+    const queue = claimedQueueOf(job, w.queueNames[0]!);
+    const at = job.startedAt ?? new Date();
+    try {
+      await runScriptBuffer(
+        w.connection,
+        'rqClaim',
+        [keys.intermediate(queue), keys.job(job.id), keys.started(queue), w.key, ...w.queues.map((q) => q.key)],
+        [job.id, utcformat(at), epochSeconds(at), w.jobMonitoringInterval, w.name, this.mode],
+      );
+    } catch (err) {
+      w.logger.error(`Could not register job ${job.id} as started (maintenance will requeue it): ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   /** Keeps a job claimed by an outcome script for the next dequeue. */

@@ -1,4 +1,5 @@
 import type { Outcome } from '../lib/hooks.js';
+import { RqError } from '../lib/errors/RqError.js';
 import { DEFAULT_FAILURE_TTL, type Job } from '../lib/Job.js';
 import { Result, ResultType } from '../lib/Result.js';
 import type { Worker } from '../lib/Worker.js';
@@ -21,6 +22,11 @@ function takeAhead(w: Worker): boolean {
   return !w.stopRequested && (w.maxJobs === null || w.jobsDone + 2 < w.maxJobs);
 }
 
+/** An error reply from Redis itself (a script that failed on the data it met): sending it again fails again. */
+function isReplyError(err: unknown): err is Error {
+  return err instanceof Error && err.name === 'ReplyError';
+}
+
 /**
  * Runs a Redis write until it succeeds: a job's outcome must be recorded even if Redis restarts
  * meanwhile (else a finished job would later be failed as abandoned). Gives up only on cold shutdown.
@@ -31,7 +37,7 @@ async function persistently<T>(w: Worker, what: string, write: () => Promise<T>)
     try {
       return await write();
     } catch (err) {
-      if (w.coldShutdown) throw err;
+      if (w.coldShutdown || isReplyError(err)) throw err;
       w.logger.error(`Could not record ${what}: ${err instanceof Error ? err.message : String(err)}; retrying in ${backoff} s`);
       await sleep(backoff * 1000);
       backoff = Math.min(backoff * 2, 60);
@@ -127,25 +133,44 @@ export class CleanupPlugin {
       if (reply[2] > 0) await this.dependents(w, job, result === 'deleted');
       await this.keepNext(w, reply[1], now, next.launched);
     };
+    // Redis refused the script on this job's data (a key of the wrong type): record a failure instead.
+    const unrecordable = async (err: unknown): Promise<void> => {
+      if (!isReplyError(err)) throw err;
+      w.logger.error(`Could not record the result of job ${job.id}: ${err.message}; recording it as failed`);
+      await claims.refused(next);
+      const error = new RqError(`The result could not be recorded: ${err.message}`, { cause: err });
+      await this.fail(w, job, endedAt, working, error, formatException(error), false, next.launched !== null);
+    };
     if (next.launched) {
       job.status = 'finished';
-      claims.setPending(write().then(recorded));
+      claims.setPending(write().then(recorded, unrecordable));
       return;
     }
-    await recorded(await write());
+    let reply: [Buffer, unknown[] | null, number];
+    try {
+      reply = await write();
+    } catch (err) {
+      await unrecordable(err);
+      return;
+    }
+    await recorded(reply);
   }
 
-  private async fail(w: Worker, job: Job, endedAt: Date, working: number, error: Error, excString: string, stopped: boolean): Promise<void> {
+  /**
+   * Failure. `inBackground`: called from the reply handler of a script in flight, while the next job
+   * already runs: no wait for that script (it is this one), and no next job taken.
+   */
+  private async fail(w: Worker, job: Job, endedAt: Date, working: number, error: Error, excString: string, stopped: boolean, inBackground = false): Promise<void> {
     const keys = w.keys;
     const queue = claimedQueueOf(job, w.queueNames[0]!);
     const failureTtl = job.failureTtl ?? DEFAULT_FAILURE_TTL;
     const excField = Result.failureFields(excString)[3];
     const claims = Claims.of(w);
-    await claims.settle();
+    if (!inBackground) await claims.settle();
     const now = new Date();
-    const next = claims.next(takeNext(w), takeAhead(w), now);
+    const next = inBackground ? claims.next(false, false, now) : claims.next(takeNext(w), takeAhead(w), now);
     const token = claims.token();
-    const reply = (await persistently(w, `the failure of job ${job.id}`, () =>
+    const write = (): Promise<unknown> => persistently(w, `the failure of job ${job.id}`, () =>
       runScriptBuffer(
         w.connection,
         'rqFail',
@@ -180,7 +205,19 @@ export class CleanupPlugin {
           token,
         ],
       ),
-    )) as [Buffer, unknown[] | null, number];
+    );
+    let reply: [Buffer, unknown[] | null, number];
+    try {
+      reply = (await write()) as [Buffer, unknown[] | null, number];
+    } catch (err) {
+      if (!isReplyError(err)) throw err;
+      // Nothing more can be written for this job: it stays started, and maintenance fails it as
+      // abandoned once its heartbeat TTL passes. The worker goes on.
+      w.logger.error(`Could not record the failure of job ${job.id} (${error.message}): ${err.message}; it stays in the StartedJobRegistry until maintenance fails it`);
+      await claims.refused(next);
+      if (!next.launched && !inBackground) w.state = 'idle';
+      return;
+    }
     const result = reply[0].toString();
     // A job that will be retried has not ended: its dependents keep waiting (as rq).
     if (reply[2] > 0 && (result === 'failed' || result === 'stopped')) await this.dependents(w, job, false);
@@ -189,7 +226,7 @@ export class CleanupPlugin {
     job.excInfo = excString;
     w.failedJobCount++;
     w.totalWorkingTime += working;
-    if (!next.launched) w.state = 'idle';
+    if (!next.launched && !inBackground) w.state = 'idle';
     await this.keepNext(w, reply[1], now, next.launched);
     try {
       await w.hooks.exception.promise(job, error, w);

@@ -21,8 +21,8 @@ end
 const RETRY = `
 local function retry(job_key, queue_key, queues_key, scheduled_key, queue_member, id, now, now_ts)
   local retries = tonumber(redis.call('HGET', job_key, 'retries_left'))
-  -- junk such as 'nan' or '1e999' must not retry forever
-  if not retries or retries ~= retries or retries <= 0 or retries == math.huge then return nil end
+  -- junk such as 'nan', '1e999' or 1e20 (where retries - 1 == retries) must not retry forever
+  if not retries or retries ~= retries or retries <= 0 or retries > 1e9 then return nil end
   retries = math.floor(retries)
   local ok, intervals = pcall(cjson.decode, redis.call('HGET', job_key, 'retry_intervals') or '[0]')
   if not ok or type(intervals) ~= 'table' or #intervals == 0 then intervals = {0} end
@@ -429,6 +429,9 @@ local now = tonumber(ARGV[2])
 local retried = retry(KEYS[2], KEYS[6], KEYS[7], KEYS[8], ARGV[6], ARGV[7], now, ARGV[5])
 if retried then return retried end
 local ttl = tonumber(redis.call('HGET', KEYS[2], 'failure_ttl')) or tonumber(ARGV[4])
+-- junk ('nan', 1e20, 1.5) would make EXPIRE fail after the first writes
+if ttl ~= ttl or math.abs(ttl) > 1e9 then ttl = tonumber(ARGV[4]) end
+ttl = math.floor(ttl)
 redis.call('HSET', KEYS[2], 'status', 'failed', 'exc_info', ARGV[3])
 local score = now + ttl
 if ttl < 0 then score = '+inf' end
@@ -482,7 +485,7 @@ return {ttl, hash, pi, pid}
    * the 10 NEXT arguments (mode '0': none), replay token, then the result stream's field/value pairs.
    * Returns {outcome, NEXT's reply or false, number of dependents waiting}.
    */
-  rqFinish: `${CLAIM}${NEXT}
+  rqFinish: `${TYPE_CHECK}${CLAIM}${NEXT}
 local function finish()
   local ttl = tonumber(ARGV[3])
   redis.call('ZREM', KEYS[2], ARGV[1])
@@ -514,6 +517,10 @@ local function finish()
 end
 local saved = replayed(KEYS[5], ARGV[17])
 if saved then return {saved.o, next_rebuild(8, saved.n), redis.call('SCARD', KEYS[6])} end
+-- a key of another type (a stranger's) would fail a write half-way: refuse before the first one
+local bad = expect_type(KEYS[1], 'hash') or expect_type(KEYS[2], 'zset') or expect_type(KEYS[3], 'zset')
+  or expect_type(KEYS[4], 'stream') or expect_type(KEYS[5], 'hash') or expect_type(KEYS[6], 'set') or expect_type(KEYS[7], 'set')
+if bad then return bad end
 local outcome = finish()
 local dependents = redis.call('SCARD', KEYS[6])
 local nxt = next_job(8, 7)
@@ -534,7 +541,7 @@ return {outcome, nxt, dependents}
    * arguments (mode '0': none), replay token.
    * Returns {'failed'|'stopped'|'requeued'|'scheduled'|'gone', NEXT's reply or false, dependents waiting}.
    */
-  rqFail: `${RETRY}${CLAIM}${NEXT}
+  rqFail: `${TYPE_CHECK}${RETRY}${CLAIM}${NEXT}
 local function fail()
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('HDEL', KEYS[5], 'current_job')
@@ -568,6 +575,10 @@ local function fail()
 end
 local saved = replayed(KEYS[5], ARGV[23])
 if saved then return {saved.o, next_rebuild(11, saved.n), redis.call('SCARD', KEYS[6])} end
+local bad = expect_type(KEYS[1], 'hash') or expect_type(KEYS[2], 'zset') or expect_type(KEYS[3], 'zset')
+  or expect_type(KEYS[4], 'stream') or expect_type(KEYS[5], 'hash') or expect_type(KEYS[6], 'set') or expect_type(KEYS[7], 'set')
+  or expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset')
+if bad then return bad end
 local outcome = fail()
 local dependents = redis.call('SCARD', KEYS[6])
 local nxt = next_job(11, 13)
