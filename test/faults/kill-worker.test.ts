@@ -48,8 +48,9 @@ it(`SIGKILL at random instants over ${JOBS} jobs and ${KILLS} kills: nothing los
   const ids: string[] = [];
   for (let i = 0; i < JOBS; i++) {
     const jobId = `kw-${i}`;
-    // The value recorded is the job's own id.
-    const job = await queue.enqueueCall({ func: task('slowRecord'), args: [doneKey, jobId, 30 + Math.floor(rand() * 60)], jobId });
+    // The value recorded is the job's own id. 50-140 ms each: long enough that the kills land before
+    // the steady worker drains the queue by itself.
+    const job = await queue.enqueueCall({ func: task('slowRecord'), args: [doneKey, jobId, 50 + Math.floor(rand() * 90)], jobId });
     ids.push(job.id);
   }
   t.diagnostic(`enqueued ${JOBS}`);
