@@ -297,6 +297,8 @@ export class Worker {
         await this.hooks.shutdown.promise(this);
       } finally {
         removeSignals();
+        // Everything the worker logged is out when work() returns (lines are batched per event-loop turn).
+        this.logger.flush?.();
       }
     }
     return didWork;

@@ -56,6 +56,7 @@ describe('logger: lines of one event-loop turn in one write', () => {
     await worker.work({ burst: true });
     assert.equal(seenBeforeRun.length, 1);
     assert.match(seenBeforeRun[0]!, /Got test\.fixtures\.tasks\.add\(1, 2\) from log-flush\n/);
+    assert.match(stream.writes.join(''), /Registering death\.\n$/, 'every line is out when work() returns');
   });
 
   it('lines logged just before process.exit() are written', () => {
