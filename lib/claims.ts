@@ -124,12 +124,7 @@ export class Claims {
    */
   async refused(next: NextBlock): Promise<void> {
     if (next.launched) await this.startLaunched(next.launched);
-    else if (next.held) {
-      const keys = this.worker.keys;
-      await runScript(this.worker.connection, 'rqRelease', [keys.intermediate(next.held.queue.name), next.held.queue.key], [next.held.id]).catch((err: unknown) =>
-        this.worker.logger.error(`Could not give back job ${next.held!.id} taken ahead (maintenance will): ${err instanceof Error ? err.message : String(err)}`),
-      );
-    }
+    else if (next.held) await this.giveBackOrLog(next.held);
   }
 
   /** KEYS of the NEXT block for `queues`. */
@@ -269,9 +264,9 @@ export class Claims {
     this.held = { queue, index: Number(ahead[1]), id, job: Array.isArray(ahead[3]) ? this.build(queue, id, ahead[3] as Buffer[]) : null };
     this.holdTimer = setTimeout(() => {
       this.holdTimer = null;
-      this.releaseHeld().catch((err: unknown) =>
-        this.worker.logger.warning(`Could not give back job ${id} taken ahead (maintenance will): ${err instanceof Error ? err.message : String(err)}`),
-      );
+      const held = this.held;
+      this.dropHeld();
+      if (held) void this.giveBackOrLog(held);
     }, HOLD_MS);
     this.holdTimer.unref();
   }
@@ -332,8 +327,21 @@ export class Claims {
     const held = this.held;
     if (!held) return;
     this.dropHeld();
+    await this.giveBack(held);
+  }
+
+  private async giveBack(held: Held): Promise<void> {
     const keys = this.worker.keys;
     await runScript(this.worker.connection, 'rqRelease', [keys.intermediate(held.queue.name), held.queue.key], [held.id]);
+  }
+
+  /** giveBack where nobody waits for it: a failure leaves the id in the intermediate list, for maintenance. */
+  private async giveBackOrLog(held: Held): Promise<void> {
+    try {
+      await this.giveBack(held);
+    } catch (err) {
+      this.worker.logger.warning(`Could not give back job ${held.id} taken ahead (maintenance will): ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   /**

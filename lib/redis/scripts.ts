@@ -15,6 +15,18 @@ end
 `;
 
 /**
+ * The keys every outcome script writes (job, wip, registry, results, worker, dependents,
+ * dependencies: KEYS[1..7] of rqFinish and rqFail). A key of another type (a stranger's) would fail
+ * a write half-way, so they are checked before the first one; returns the error reply, or nil.
+ */
+const OUTCOME_CHECK = `${TYPE_CHECK}
+local function outcome_keys_refused()
+  return expect_type(KEYS[1], 'hash') or expect_type(KEYS[2], 'zset') or expect_type(KEYS[3], 'zset')
+    or expect_type(KEYS[4], 'stream') or expect_type(KEYS[5], 'hash') or expect_type(KEYS[6], 'set') or expect_type(KEYS[7], 'set')
+end
+`;
+
+/**
  * rq's retry (rq-wire-protocol.md §4.9), shared by the failure and the abandoned-job paths.
  * Returns 'requeued' or 'scheduled' when the job had retries left, else nil.
  */
@@ -485,7 +497,7 @@ return {ttl, hash, pi, pid}
    * the 10 NEXT arguments (mode '0': none), replay token, then the result stream's field/value pairs.
    * Returns {outcome, NEXT's reply or false, number of dependents waiting}.
    */
-  rqFinish: `${TYPE_CHECK}${CLAIM}${NEXT}
+  rqFinish: `${OUTCOME_CHECK}${CLAIM}${NEXT}
 local function finish()
   local ttl = tonumber(ARGV[3])
   redis.call('ZREM', KEYS[2], ARGV[1])
@@ -517,9 +529,7 @@ local function finish()
 end
 local saved = replayed(KEYS[5], ARGV[17])
 if saved then return {saved.o, next_rebuild(8, saved.n), redis.call('SCARD', KEYS[6])} end
--- a key of another type (a stranger's) would fail a write half-way: refuse before the first one
-local bad = expect_type(KEYS[1], 'hash') or expect_type(KEYS[2], 'zset') or expect_type(KEYS[3], 'zset')
-  or expect_type(KEYS[4], 'stream') or expect_type(KEYS[5], 'hash') or expect_type(KEYS[6], 'set') or expect_type(KEYS[7], 'set')
+local bad = outcome_keys_refused()
 if bad then return bad end
 local outcome = finish()
 local dependents = redis.call('SCARD', KEYS[6])
@@ -541,7 +551,7 @@ return {outcome, nxt, dependents}
    * arguments (mode '0': none), replay token.
    * Returns {'failed'|'stopped'|'requeued'|'scheduled'|'gone', NEXT's reply or false, dependents waiting}.
    */
-  rqFail: `${TYPE_CHECK}${RETRY}${CLAIM}${NEXT}
+  rqFail: `${OUTCOME_CHECK}${RETRY}${CLAIM}${NEXT}
 local function fail()
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('HDEL', KEYS[5], 'current_job')
@@ -575,9 +585,7 @@ local function fail()
 end
 local saved = replayed(KEYS[5], ARGV[23])
 if saved then return {saved.o, next_rebuild(11, saved.n), redis.call('SCARD', KEYS[6])} end
-local bad = expect_type(KEYS[1], 'hash') or expect_type(KEYS[2], 'zset') or expect_type(KEYS[3], 'zset')
-  or expect_type(KEYS[4], 'stream') or expect_type(KEYS[5], 'hash') or expect_type(KEYS[6], 'set') or expect_type(KEYS[7], 'set')
-  or expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset')
+local bad = outcome_keys_refused() or expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset')
 if bad then return bad end
 local outcome = fail()
 local dependents = redis.call('SCARD', KEYS[6])
