@@ -532,10 +532,17 @@ function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * The command `script` runs for `rq <args>`. `exec` makes rq the direct child of `script` whatever $SHELL is:
+ * dash (CI's /bin/sh when SHELL is unset) forks instead, and a signal meant for rq then reaches the shell.
+ */
+function ttyCommand(args: string[]): string[] {
+  return ['-qefc', `exec ${[process.execPath, rqBin, ...args].map(shellQuote).join(' ')}`, '/dev/null'];
+}
+
 /** Runs `rq <args>` on a pseudo-terminal (via `script`). */
 function onTerminal(args: string[]): { status: number | null; out: string } {
-  const cmd = [process.execPath, rqBin, ...args].map(shellQuote).join(' ');
-  const r = spawnSync('script', ['-qefc', cmd, '/dev/null'], {
+  const r = spawnSync('script', ttyCommand(args), {
     cwd: projects.make(),
     encoding: 'utf8',
     timeout: 30_000,
@@ -572,18 +579,21 @@ describe('rq info on a terminal', { concurrency: 2, skip: noScript }, () => {
     const { url, queue } = freshDb();
     await queue('q').enqueue('jobs.add', 1, 1);
     // On a pseudo-terminal; SIGINT once two redraws are out (waited for, not timed: a loaded machine is slow).
-    const cmd = [process.execPath, rqBin, 'info', '-u', url, '-Q', '-i', '0.2'].map(shellQuote).join(' ');
-    const child = spawn('script', ['-qefc', cmd, '/dev/null'], { cwd: projects.make(), env: cleanEnv({ COLUMNS: '80', TERM: 'xterm' }), stdio: ['pipe', 'pipe', 'pipe'] });
+    // SHELL=/bin/sh: the same shell as a CI machine without $SHELL, so a missing `exec` shows here too.
+    const child = spawn('script', ttyCommand(['info', '-u', url, '-Q', '-i', '0.2']), { cwd: projects.make(), env: cleanEnv({ COLUMNS: '80', TERM: 'xterm', SHELL: '/bin/sh' }), stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
+    let code: number | null | undefined;
+    child.once('close', (c) => (code = c));
     const clears = (): number => out.split('\x1b[2J\x1b[1;1H').length - 1;
     try {
       await waitFor(() => clears() >= 2, `two redraws (output: ${JSON.stringify(out)})`, 20_000);
-      const rqPid = Number(spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).stdout.trim().split('\n')[0]);
-      assert.ok(rqPid > 0, 'found rq under script');
-      process.kill(rqPid, 'SIGINT');
-      assert.equal(await exited, 0, out);
+      const under = spawnSync('ps', ['-o', 'pid=,args=', '--ppid', String(child.pid)], { encoding: 'utf8', timeout: 5000 }).stdout.trim();
+      const rq = under.split('\n').find((l) => l.includes(rqBin));
+      assert.ok(rq, `rq is the child of script (found: ${JSON.stringify(under)})`);
+      process.kill(Number(rq.trim().split(/\s+/)[0]), 'SIGINT');
+      await waitFor(() => code !== undefined, `rq to exit on SIGINT (output: ${JSON.stringify(out)})`, 20_000);
+      assert.equal(code, 0, out);
     } finally {
       child.kill('SIGKILL');
     }
