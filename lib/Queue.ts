@@ -50,6 +50,17 @@ const ENQUEUE_CHUNK = 500;
 
 const atFront = new WeakMap<Job, boolean>();
 
+/** A job ready for rqEnqueueMany, with its hash as it will be written. */
+interface QueuedJob {
+  job: Job;
+  hash: Record<string, string | Buffer>;
+}
+
+function sameValue(a: string | Buffer, b: string | Buffer): boolean {
+  if (typeof a === 'string' || typeof b === 'string') return a === b;
+  return a.equals(b);
+}
+
 /** Validates a queue name: non-empty, no control characters (rq itself accepts any string). */
 export function validateQueueName(name: unknown): string {
   if (typeof name !== 'string' || !QUEUE_NAME.test(name)) {
@@ -185,9 +196,12 @@ export class Queue {
     const jobs = calls.map((c) => this.createJob(c));
     if (jobs.length === 0) return jobs;
     const pipe = pipeline(this.connection);
-    // Runs of jobs without dependencies go in one script call each (up to ENQUEUE_CHUNK jobs, written
-    // all or nothing); a job with dependencies is its own call. Order is kept.
-    let run: Job[] = [];
+    // One enqueued_at for the whole call: its jobs are written together.
+    const now = new Date();
+    // Runs of jobs without dependencies and with the same hash fields go in one script call each (up
+    // to ENQUEUE_CHUNK jobs, written all or nothing); a job with dependencies is its own call. Order is kept.
+    let run: QueuedJob[] = [];
+    let fieldsOfRun = '';
     const flushRun = (): void => {
       if (run.length > 0) queueScript(pipe, ...this.enqueueManyScript(run));
       run = [];
@@ -195,11 +209,16 @@ export class Queue {
     for (const job of jobs) {
       if (job.dependencyIds.length > 0) {
         flushRun();
-        queueScript(pipe, ...this.enqueueScript(job));
-      } else {
-        run.push(job);
-        if (run.length === ENQUEUE_CHUNK) flushRun();
+        queueScript(pipe, ...this.enqueueScript(job, now));
+        continue;
       }
+      const hash = this.queuedHash(job, now);
+      const fields = Object.keys(hash).join(',');
+      if (fields !== fieldsOfRun || run.length === ENQUEUE_CHUNK) {
+        flushRun();
+        fieldsOfRun = fields;
+      }
+      run.push({ job, hash });
     }
     flushRun();
     const replies = (await pipe.exec()) ?? [];
@@ -219,8 +238,8 @@ export class Queue {
   }
 
   /** The script call that enqueues `job`: rqEnqueue, or rqEnqueueDependent when it has dependencies. */
-  private enqueueScript(job: Job): ['rqEnqueue' | 'rqEnqueueDependent', string[], (string | Buffer)[]] {
-    const [keys, args] = this.enqueueScriptArgs(job);
+  private enqueueScript(job: Job, now?: Date): ['rqEnqueue' | 'rqEnqueueDependent', string[], (string | Buffer)[]] {
+    const [keys, args] = this.enqueueScriptArgs(job, now);
     if (job.dependencyIds.length === 0) return ['rqEnqueue', keys, args];
     const k = this.keys;
     const [queueKey, id, front, ttl, ...fields] = args;
@@ -231,30 +250,50 @@ export class Queue {
     ];
   }
 
-  private enqueueManyScript(jobs: readonly Job[]): ['rqEnqueueMany', string[], (string | Buffer)[]] {
+  /**
+   * The rqEnqueueMany call for a run of jobs with the same hash fields: the field/value pairs every
+   * job shares go once, then each job's own values (ioredis' per-argument cost is most of an enqueue).
+   */
+  private enqueueManyScript(run: readonly QueuedJob[]): ['rqEnqueueMany', string[], (string | Buffer)[]] {
+    const first = run[0]!.hash;
+    const shared: string[] = [];
+    const own: string[] = [];
+    for (const [name, value] of Object.entries(first)) {
+      (run.every(({ hash }) => sameValue(hash[name]!, value)) ? shared : own).push(name);
+    }
     const keys: string[] = [this.keys.queues, this.key];
-    const args: (string | Buffer)[] = [this.key];
-    for (const job of jobs) {
-      const [jobKeys, [, id, front, ttl, ...fields]] = this.enqueueScriptArgs(job);
-      keys.push(jobKeys[2]!, jobKeys[3]!, jobKeys[4]!);
-      args.push(id!, front!, ttl!, String(fields.length));
-      for (const f of fields) args.push(f);
+    const args: (string | Buffer)[] = [this.key, String(shared.length)];
+    for (const name of shared) args.push(name, first[name]!);
+    args.push(String(own.length), ...own);
+    for (const { job, hash } of run) {
+      const ttl = job.ttl ? String(job.ttl) : '';
+      keys.push(job.key);
+      if (ttl) keys.push(job.dependentsKey, job.dependenciesKey);
+      args.push(job.id, this.atFront(job) ? '1' : '0', ttl);
+      for (const name of own) args.push(hash[name]!);
     }
     return ['rqEnqueueMany', keys, args];
   }
 
-  private enqueueScriptArgs(job: Job): [string[], (string | Buffer)[]] {
+  /** Sets what enqueueing sets (origin, status `queued`, enqueued_at, the default timeout) and returns the job's hash. */
+  private queuedHash(job: Job, now: Date): Record<string, string | Buffer> {
     job.origin = this.name;
     job.status = JobStatus.QUEUED;
-    job.enqueuedAt = new Date();
+    job.enqueuedAt = now;
     if (job.timeout === null) job.timeout = this.defaultTimeout;
-    const keys = this.keys;
-    const hash = job.toHash();
-    // rq writes `enqueue_at_front` only for scheduled and dependent jobs, not for a plain at_front.
-    const front = atFront.get(job) ?? job.enqueueAtFront;
-    const args: (string | Buffer)[] = [this.key, job.id, front ? '1' : '0', job.ttl ? String(job.ttl) : ''];
+    return job.toHash();
+  }
+
+  /** rq writes `enqueue_at_front` only for scheduled and dependent jobs, not for a plain at_front. */
+  private atFront(job: Job): boolean {
+    return atFront.get(job) ?? job.enqueueAtFront;
+  }
+
+  private enqueueScriptArgs(job: Job, now = new Date()): [string[], (string | Buffer)[]] {
+    const hash = this.queuedHash(job, now);
+    const args: (string | Buffer)[] = [this.key, job.id, this.atFront(job) ? '1' : '0', job.ttl ? String(job.ttl) : ''];
     for (const [field, value] of Object.entries(hash)) args.push(field, value);
-    return [[keys.queues, this.key, job.key, job.dependentsKey, job.dependenciesKey], args];
+    return [[this.keys.queues, this.key, job.key, job.dependentsKey, job.dependenciesKey], args];
   }
 
   private enqueueError(err: unknown): Error {

@@ -246,38 +246,54 @@ return redis.call('RPUSH', KEYS[2], ARGV[2])
 
   /**
    * Enqueue many jobs without dependencies in one call (enqueueMany): rqEnqueue for each, in order,
-   * after checking every key's type first, so a chunk is written entirely or not at all.
-   * KEYS: rq:queues, queue list, then per job: job hash, job dependents, job dependencies.
-   * ARGV: queue key (member of rq:queues), then per job: id, at_front '1'|'0', ttl ('' = none),
-   * number of field/value items m, then the m items.
+   * after checking every key's type first, so a chunk is written entirely or not at all. The jobs
+   * of a chunk have the same hash fields; the field/value pairs every job shares are sent once and
+   * the names of the others once, so each job carries only its id, options and own values.
+   * KEYS: rq:queues, queue list, then per job: its hash, and when it has a ttl, its dependents and
+   * dependencies sets (which get the same expiry).
+   * ARGV: queue key (member of rq:queues), number of shared pairs s, the 2s shared items, number of
+   * own fields v, their v names, then per job: id, at_front '1'|'0', ttl ('' = none), v values.
    * Returns the number of jobs enqueued.
    */
   rqEnqueueMany: `${TYPE_CHECK}
 local err = expect_type(KEYS[2], 'list')
 if err then return err end
-local n = (#KEYS - 2) / 3
-for j = 1, n do
-  err = expect_type(KEYS[3 * j], 'hash')
+local s = tonumber(ARGV[2])
+local v = tonumber(ARGV[3 + 2 * s])
+local names = 3 + 2 * s
+local first = 4 + 2 * s + v
+local k = 3
+for a = first, #ARGV, 3 + v do
+  err = expect_type(KEYS[k], 'hash')
   if err then return err end
+  if ARGV[a + 2] ~= '' then k = k + 3 else k = k + 1 end
 end
 redis.call('SADD', KEYS[1], ARGV[1])
-local a = 2
-for j = 1, n do
-  local job_key = KEYS[3 * j]
-  local m = tonumber(ARGV[a + 3])
-  redis.call('HSET', job_key, unpack(ARGV, a + 4, a + 3 + m))
+local fields = {}
+for i = 1, 2 * s do fields[i] = ARGV[2 + i] end
+k = 3
+local n = 0
+for a = first, #ARGV, 3 + v do
+  for i = 1, v do
+    fields[2 * s + 2 * i - 1] = ARGV[names + i]
+    fields[2 * s + 2 * i] = ARGV[a + 2 + i]
+  end
+  redis.call('HSET', KEYS[k], unpack(fields))
   local ttl = ARGV[a + 2]
   if ttl ~= '' then
-    redis.call('EXPIRE', job_key, ttl)
-    redis.call('EXPIRE', KEYS[3 * j + 1], ttl)
-    redis.call('EXPIRE', KEYS[3 * j + 2], ttl)
+    redis.call('EXPIRE', KEYS[k], ttl)
+    redis.call('EXPIRE', KEYS[k + 1], ttl)
+    redis.call('EXPIRE', KEYS[k + 2], ttl)
+    k = k + 3
+  else
+    k = k + 1
   end
   if ARGV[a + 1] == '1' then
     redis.call('LPUSH', KEYS[2], ARGV[a])
   else
     redis.call('RPUSH', KEYS[2], ARGV[a])
   end
-  a = a + 4 + m
+  n = n + 1
 end
 return n
 `,

@@ -88,13 +88,46 @@ describe('Queue.enqueue', () => {
     await waitFor(() => calls.length >= 4, 'the MONITOR lines');
     monitor.disconnect();
     dup.disconnect();
-    // numkeys: 2 + 3 per job for the bulk calls; the dependent job is its own call in between.
-    assert.deepEqual(calls.map(Number), [2 + 3 * 500, 2 + 3 * 200, 8, 2 + 3 * 499], 'chunks of up to 500 around the dependent job');
+    // numkeys: 2 + 1 per job (no ttl) for the bulk calls; the dependent job is its own call in between.
+    assert.deepEqual(calls.map(Number), [2 + 500, 2 + 200, 8, 2 + 499], 'chunks of up to 500 around the dependent job');
     assert.equal(jobs.length, 1200);
     const queued = jobs.filter((_, i) => i !== 700).map((j) => j.id);
     assert.deepEqual(await q.jobIds(), [parent.id, ...queued], 'in order; the dependent job waits (deferred)');
     assert.equal(await redis.hget(jobs[700]!.key, 'status'), 'deferred');
     assert.equal(await redis.hget(jobs[1199]!.key, 'status'), 'queued');
+  });
+
+  it('enqueueMany writes the same hashes, expiries and order as enqueueCall one by one, whatever fields each job has', async () => {
+    const specs = [
+      { func: 'tasks.n', args: [1] },
+      { func: 'tasks.n', args: [2] },
+      { func: 'tasks.n', args: [3], ttl: 300 },
+      { func: 'tasks.n', args: [4], meta: { who: 'me' }, description: 'fourth' },
+      { func: 'tasks.n', args: [5], resultTtl: 60, failureTtl: 90, timeout: 30 },
+      { func: 'tasks.n', args: [6], atFront: true, retry: { max: 2, interval: [1, 5] } },
+      { func: 'tasks.n', args: [7], ttl: 200 },
+      { func: 'tasks.n', args: [8] },
+    ];
+    const many = await new Queue('many', { connection: redis }).enqueueMany(specs.map((s, i) => ({ ...s, jobId: `m${i}` })));
+    const single = new Queue('single', { connection: redis });
+    for (const [i, s] of specs.entries()) await single.enqueueCall({ ...s, jobId: `s${i}` });
+    const comparable = async (key: string): Promise<Record<string, string>> => {
+      const h = await redis.hgetallBuffer(key);
+      const out: Record<string, string> = {};
+      for (const [k, v] of Object.entries(h)) {
+        if (k === 'created_at' || k === 'enqueued_at') assert.match(v.toString(), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/, `${key} ${k}`);
+        else if (k === 'origin') assert.equal(v.toString(), key.startsWith('rq:job:m') ? 'many' : 'single');
+        else out[k] = v.toString('base64');
+      }
+      return out;
+    };
+    for (let i = 0; i < specs.length; i++) {
+      assert.deepEqual(await comparable(`rq:job:m${i}`), await comparable(`rq:job:s${i}`), `job ${i}`);
+      assert.equal(Math.round((await redis.pttl(`rq:job:m${i}`)) / 10_000), Math.round((await redis.pttl(`rq:job:s${i}`)) / 10_000), `ttl of job ${i}`);
+    }
+    assert.ok((await redis.ttl('rq:job:m2')) > 290, 'a ttl is set');
+    assert.deepEqual(await redis.lrange('rq:queue:many', 0, -1), ['m5', 'm0', 'm1', 'm2', 'm3', 'm4', 'm6', 'm7'], 'at_front first, then in order');
+    assert.deepEqual(many.map((j) => j.status), specs.map(() => JobStatus.QUEUED));
   });
 
   it('enqueueMany writes a chunk whole or not at all: a job key of the wrong type rejects it', async () => {
