@@ -137,6 +137,9 @@ export class CleanupPlugin {
     const unrecordable = async (err: unknown): Promise<void> => {
       if (!isReplyError(err)) throw err;
       w.logger.error(`Could not record the result of job ${job.id}: ${err.message}; recording it as failed`);
+      // Counted as a success when the script was sent; fail() counts it if the failure is recorded.
+      w.successfulJobCount--;
+      w.totalWorkingTime -= working;
       await claims.refused(next);
       const error = new RqError(`The result could not be recorded: ${err.message}`, { cause: err });
       await this.fail(w, job, endedAt, working, error, formatException(error), false, next.launched !== null);

@@ -162,6 +162,9 @@ describe('bad data in Redis: failed or skipped with a logged reason, the worker 
     assert.ok(logger.has(`Could not record the result of job ${bad.id}`), logger.lines.join('\n'));
     assert.ok(logger.has(`Could not record the failure of job ${bad.id}`), logger.lines.join('\n'));
     assert.deepEqual(await redis.zrange(`rq:wip:${q}`, '0', '-1'), [bad.id], 'only the bad job left started');
+    // Neither a success nor a failure was recorded for it: the worker's counts agree with its hash.
+    assert.deepEqual([worker.successfulJobCount, worker.failedJobCount], [3, 0]);
+    assert.deepEqual(await redis.hmget('rq:worker:wrong-results', 'successful_job_count', 'failed_job_count'), ['3', null]);
     assert.equal(await redis.llen(`rq:queue:${q}:intermediate`), 0);
     // Its heartbeat TTL passes: maintenance fails it (the abandoned-job path writes no result stream).
     await redis.zadd(`rq:wip:${q}`, epochSeconds() - 10, bad.id);
