@@ -28,6 +28,8 @@ export interface RqRunOptions {
   latencySamples?: number;
   /** Limit for draining the queue. */
   timeoutMs?: number;
+  /** Extra environment for the worker processes (e.g. RQ_DEATH_PENALTY_CLASS). */
+  env?: Record<string, string>;
 }
 
 export interface RoundResult {
@@ -114,7 +116,9 @@ export async function runRqRound(ctx: BenchContext, opts: RqRunOptions): Promise
     const spawnedAt = Date.now();
     const limit = opts.timeoutMs ?? 120_000;
     for (let i = 0; i < workerCount; i++) {
-      workers.push(spawnTracked(cmd, args, { name: `${system}-${workerClass}-${i}`, cwd: ctx.workDir, logDir: ctx.logDir, timeoutMs: limit + 60_000 }));
+      workers.push(
+        spawnTracked(cmd, args, { name: `${system}-${workerClass}-${i}`, cwd: ctx.workDir, logDir: ctx.logDir, timeoutMs: limit + 60_000, ...(opts.env ? { env: opts.env } : {}) }),
+      );
     }
     let failure: string | null = null;
     const abort = (): string | null => {

@@ -12,10 +12,17 @@ export const simpleWorker: Scenario = {
     const jobs = scaled(ctx, 4000);
     const latencySamples = latencyPerRound(ctx);
     const python = ctx.python;
-    const [rq, c1, c8, py] = await measureAll(ctx, this.title, [
+    const [rq, timer, c1, c8, py] = await measureAll(ctx, this.title, [
       {
         system: 'rq-ts SimpleWorker',
         worker: () => runRqRound(ctx, { system: 'rq-ts', workerClass: 'SimpleWorker', jobs, warmup: NODE_WARMUP, latencySamples }),
+      },
+      {
+        // Not the default: without node:vm's watchdog a job that blocks the event loop is not stopped
+        // (as in BullMQ). Shown for what the watchdog costs.
+        system: 'rq-ts SimpleWorker, TimerDeathPenalty',
+        worker: () =>
+          runRqRound(ctx, { system: 'rq-ts', workerClass: 'SimpleWorker', jobs, warmup: NODE_WARMUP, env: { RQ_DEATH_PENALTY_CLASS: 'rq.timeouts.TimerDeathPenalty' } }),
       },
       {
         system: 'BullMQ in-process, concurrency 1',
@@ -37,6 +44,9 @@ export const simpleWorker: Scenario = {
     compare(rq!, c8);
     compare(rq!, py, 10);
     latencyTarget(rq!, 1);
-    return [rq!, c1!, c8!, py!];
+    compare(timer!, c1);
+    compare(timer!, py);
+    compare(timer!, rq);
+    return [rq!, timer!, c1!, c8!, py!];
   },
 };
