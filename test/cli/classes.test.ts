@@ -5,33 +5,11 @@
  * `rq-ts` package would resolve, so its classes are the ones the binary checks against.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
-import { connect, Queue } from '../../lib/index.js';
-import { JOBS_TS, Projects, describeRun, distIndex, ioredisEntry, linesOf, runRq } from '../helpers/cli.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { describe, it } from 'node:test';
+import { JOBS_TS, describeRun, distIndex, ioredisEntry, linesOf, runRq, useCliRedis } from '../helpers/cli.js';
 import { excText, returnValue, status } from '../helpers/worker.js';
 
-let server: RedisServer;
-const projects = new Projects();
-const clients: Redis[] = [];
-let lastDb = 0;
-
-before(async () => {
-  server = await startRedis(['--databases', '64']);
-});
-after(async () => {
-  for (const c of clients) c.disconnect();
-  projects.cleanup();
-  await server.stop();
-});
-
-function freshDb(): { url: string; redis: Redis; queue: (name?: string) => Queue } {
-  const url = `${server.url}/${++lastDb}`;
-  const redis = connect(url);
-  clients.push(redis);
-  return { url, redis, queue: (name = 'default') => new Queue(name, { connection: redis }) };
-}
+const { projects, freshDb } = useCliRedis();
 
 /** Custom classes, each leaving a trace on stderr with the pid of the process that used it. */
 const MYMOD_TS = `

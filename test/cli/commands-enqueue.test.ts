@@ -3,34 +3,12 @@
  * option, scheduling and dependencies, and bad input (one line on stderr, exit code, nothing written).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
-import { connect, epochSeconds, Job, Queue } from '../../lib/index.js';
-import { JOBS_TS, Projects, describeRun, linesOf, runRq } from '../helpers/cli.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { describe, it } from 'node:test';
+import { epochSeconds, Job } from '../../lib/index.js';
+import { JOBS_TS, describeRun, linesOf, runRq, useCliRedis } from '../helpers/cli.js';
 import { returnValue, status } from '../helpers/worker.js';
 
-let server: RedisServer;
-const projects = new Projects();
-const clients: Redis[] = [];
-let lastDb = 0;
-
-before(async () => {
-  server = await startRedis(['--databases', '64']);
-});
-after(async () => {
-  for (const c of clients) c.disconnect();
-  projects.cleanup();
-  await server.stop();
-});
-
-function freshDb(): { url: string; redis: Redis; queue: (name?: string) => Queue } {
-  const db = ++lastDb;
-  const url = `${server.url}/${db}`;
-  const redis = connect(url);
-  clients.push(redis);
-  return { url, redis, queue: (name = 'default') => new Queue(name, { connection: redis }) };
-}
+const { projects, freshDb } = useCliRedis();
 
 const ECHO_TS = `${JOBS_TS}
 export function echo(...args: unknown[]): unknown[] { return args; }

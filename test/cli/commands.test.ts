@@ -6,36 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { connect, epochSeconds, Queue } from '../../lib/index.js';
-import { JOBS_TS, Projects, cleanEnv, describeRun, distIndex, linesOf, rqBin, runRq, spawnRq, type RqProcess } from '../helpers/cli.js';
-import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
+import { epochSeconds, Queue } from '../../lib/index.js';
+import { JOBS_TS, cleanEnv, describeRun, distIndex, linesOf, rqBin, runRq, spawnRq, type RqProcess, useCliRedis } from '../helpers/cli.js';
+import { startRedis, waitFor } from '../helpers/redis.js';
 import { status } from '../helpers/worker.js';
 
-let server: RedisServer;
-const projects = new Projects();
-const clients: Redis[] = [];
 const workers = new Set<RqProcess>();
-let lastDb = 0;
-
-before(async () => {
-  server = await startRedis(['--databases', '64']);
+const { projects, freshDb } = useCliRedis({
+  beforeStop: async () => {
+    await Promise.all([...workers].map((w) => w.stop('SIGTERM', 5000)));
+  },
 });
-after(async () => {
-  await Promise.all([...workers].map((w) => w.stop('SIGTERM', 5000)));
-  for (const c of clients) c.disconnect();
-  projects.cleanup();
-  await server.stop();
-});
-
-function freshDb(): { db: number; url: string; redis: Redis; queue: (name?: string) => Queue } {
-  const db = ++lastDb;
-  const url = `${server.url}/${db}`;
-  const redis = connect(url);
-  clients.push(redis);
-  return { db, url, redis, queue: (name = 'default') => new Queue(name, { connection: redis }) };
-}
 
 /** `rq <args>` in a fresh temp folder with the test job module, COLUMNS pinned for stable bars. */
 function rq(args: string[], env: Record<string, string | undefined> = {}) {

@@ -5,35 +5,14 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { connect, Queue } from '../../lib/index.js';
-import { DEFAULT_LOG_LINE, JOBS_TS, Projects, describeRun, distIndex, linesOf, runRq, spawnRq, waitUntilBlocked } from '../helpers/cli.js';
-import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
+import { Queue } from '../../lib/index.js';
+import { DEFAULT_LOG_LINE, JOBS_TS, describeRun, distIndex, linesOf, runRq, spawnRq, waitUntilBlocked, useCliRedis } from '../helpers/cli.js';
+import { waitFor } from '../helpers/redis.js';
 import { returnValue, status } from '../helpers/worker.js';
 
-let server: RedisServer;
-const projects = new Projects();
-const clients: Redis[] = [];
-let lastDb = 0;
-
-before(async () => {
-  server = await startRedis(['--databases', '64']);
-});
-after(async () => {
-  for (const c of clients) c.disconnect();
-  projects.cleanup();
-  await server.stop();
-});
-
-/** A Redis database of its own for one test case: its URL and a client on it. */
-function freshDb(): { db: number; url: string; redis: Redis; queue: (name?: string) => Queue } {
-  const db = ++lastDb;
-  const url = `${server.url}/${db}`;
-  const redis = connect(url);
-  clients.push(redis);
-  return { db, url, redis, queue: (name = 'default') => new Queue(name, { connection: redis }) };
-}
+const { projects, freshDb } = useCliRedis();
 
 /** TTL of `key`, checked to be in (expected - slack, expected]. */
 async function assertTtl(redis: Redis, key: string, expected: number, slack = 6): Promise<void> {

@@ -6,33 +6,23 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { Queue, SimpleWorker, connect, epochSeconds } from '../../lib/index.js';
 import { distIndex } from '../helpers/cli.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import type { RedisServer } from '../helpers/redis.js';
 import { collectingLogger, excText, repoRoot, returnValue, task } from '../helpers/worker.js';
-import { SOAK, Workers, prng, waitExit, type FaultWorker } from './spawn.js';
+import { SOAK, prng, useFaultSetup, waitExit, type FaultWorker } from './spawn.js';
 import { cleanRegistries } from '../../plugins/MaintenancePlugin.js';
 
 let server: RedisServer;
 let redis: Redis;
 let cwd = '';
-const workers = new Workers(
-  () => server.url,
-  () => cwd,
-  'bad',
-);
+const workers = useFaultSetup('bad', (s) => ({ server, redis, cwd } = s));
 const extra = new Set<import('node:child_process').ChildProcess>();
-
-before(async () => {
-  server = await startRedis();
-  redis = connect(server.url);
-  cwd = mkdtempSync(join(tmpdir(), 'rq-ts-faults-bad-'));
-});
 
 after(async () => {
   for (const c of extra) {
@@ -44,10 +34,6 @@ after(async () => {
       }
     }
   }
-  await workers.cleanup();
-  redis?.disconnect();
-  await server?.stop();
-  if (cwd) rmSync(cwd, { recursive: true, force: true });
 });
 
 /** Runs a small script worker (`new Worker(..., { horse: { execArgv } })`, burst) as a real process. */

@@ -5,40 +5,18 @@
  * finished; none may be lost and none may run to completion twice.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, it } from 'node:test';
+import { it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { Queue, connect, epochSeconds } from '../../lib/index.js';
-import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
+import { Queue, epochSeconds } from '../../lib/index.js';
+import { waitFor } from '../helpers/redis.js';
 import { excText, task } from '../helpers/worker.js';
-import { SOAK, Workers, alive, prng, waitExit } from './spawn.js';
+import { SOAK, alive, prng, useFaultSetup, waitExit } from './spawn.js';
 
 const JOBS = SOAK ? 2000 : 200;
 const KILLS = SOAK ? 150 : 15;
 
-let server: RedisServer;
 let redis: Redis;
-let cwd = '';
-const workers = new Workers(
-  () => server.url,
-  () => cwd,
-  'kill',
-);
-
-before(async () => {
-  server = await startRedis();
-  redis = connect(server.url);
-  cwd = mkdtempSync(join(tmpdir(), 'rq-ts-faults-kill-'));
-});
-
-after(async () => {
-  await workers.cleanup();
-  redis?.disconnect();
-  await server?.stop();
-  if (cwd) rmSync(cwd, { recursive: true, force: true });
-});
+const workers = useFaultSetup('kill', (s) => (redis = s.redis));
 
 it(`SIGKILL at random instants over ${JOBS} jobs and ${KILLS} kills: nothing lost, nothing completed twice`, { timeout: SOAK ? 600_000 : 58_000 }, async (t) => {
   const q = 'kw';

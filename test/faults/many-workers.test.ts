@@ -5,15 +5,12 @@
  * the started/failed registries.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, it } from 'node:test';
+import { it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { Queue, Worker, connect } from '../../lib/index.js';
-import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
+import { Queue, Worker } from '../../lib/index.js';
+import { waitFor } from '../helpers/redis.js';
 import { task } from '../helpers/worker.js';
-import { SOAK, Workers, waitExit, type FaultWorker } from './spawn.js';
+import { SOAK, useFaultSetup, waitExit, type FaultWorker } from './spawn.js';
 
 const WORKERS = 50;
 /** The issue's size runs in about 35 s on 2 cores (most of it starting 50 node processes); the soak size in about 85 s. */
@@ -21,27 +18,8 @@ const JOBS = SOAK ? 50_000 : 10_000;
 /** Default Workers (job in a horse process); the others are SimpleWorkers, as 50 horses more would crowd 2 cores. */
 const HORSE_WORKERS = 5;
 
-let server: RedisServer;
 let redis: Redis;
-let cwd = '';
-const workers = new Workers(
-  () => server.url,
-  () => cwd,
-  'many',
-);
-
-before(async () => {
-  server = await startRedis();
-  redis = connect(server.url);
-  cwd = mkdtempSync(join(tmpdir(), 'rq-ts-faults-many-'));
-});
-
-after(async () => {
-  await workers.cleanup();
-  redis?.disconnect();
-  await server?.stop();
-  if (cwd) rmSync(cwd, { recursive: true, force: true });
-});
+const workers = useFaultSetup('many', (s) => (redis = s.redis));
 
 it(`${WORKERS} workers on one queue with ${JOBS} jobs: each job runs exactly once`, { timeout: SOAK ? 600_000 : 90_000 }, async (t) => {
   const q = 'many';

@@ -9,17 +9,14 @@
  * that Redis ran but whose reply was lost is replayed (by its token), not run twice.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, it } from 'node:test';
+import { it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { Queue, Worker, connect, epochSeconds, utcparse } from '../../lib/index.js';
+import { Queue, Worker, epochSeconds, utcparse } from '../../lib/index.js';
 import { cleanRegistries } from '../../plugins/MaintenancePlugin.js';
-import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
+import { waitFor } from '../helpers/redis.js';
 import { collectingLogger, streamEntries, task } from '../helpers/worker.js';
-import { TcpProxy } from './proxy.js';
-import { Workers, prng, waitExit } from './spawn.js';
+import type { TcpProxy } from './proxy.js';
+import { prng, useFaultSetup, waitExit } from './spawn.js';
 
 /** Seconds between busy heartbeats (the CLI's minimum): the heartbeat TTL is then 61 s. */
 const MONITORING_INTERVAL = 1;
@@ -28,30 +25,16 @@ const BLIP_MS = 3000;
 /** Long enough for a heartbeat before the blip, the blip, and heartbeats after it. */
 const JOB_MS = 9000;
 
-let server: RedisServer;
 let redis: Redis;
 let proxy: TcpProxy;
-let cwd = '';
-const workers = new Workers(
-  () => proxy.url,
-  () => cwd,
+const workers = useFaultSetup(
   'blip',
+  (s) => {
+    redis = s.redis;
+    proxy = s.proxy!;
+  },
+  { proxy: true },
 );
-
-before(async () => {
-  server = await startRedis();
-  redis = connect(server.url);
-  proxy = await TcpProxy.start(server.port);
-  cwd = mkdtempSync(join(tmpdir(), 'rq-ts-faults-blip-'));
-});
-
-after(async () => {
-  await workers.cleanup();
-  redis?.disconnect();
-  await proxy?.close();
-  await server?.stop();
-  if (cwd) rmSync(cwd, { recursive: true, force: true });
-});
 
 interface Sample {
   at: number;

@@ -5,9 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
+import type { Redis } from 'ioredis';
+import { connect } from '../../lib/index.js';
+import { cleanEnv } from '../helpers/cli.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { repoRoot } from '../helpers/worker.js';
+import { TcpProxy } from './proxy.js';
 
 export const bin = join(repoRoot, 'dist/lib/cli/main.js');
 
@@ -23,12 +30,6 @@ export interface FaultWorker {
   output(): string;
   exited: Promise<Exit>;
   done(): boolean;
-}
-
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^(RQ_|REDIS_|SENTRY_)/.test(k)) env[k] = v;
-  return env;
 }
 
 export function alive(pid: number): boolean {
@@ -176,3 +177,44 @@ export function prng(seed: number): () => number {
 }
 
 export const SOAK = process.env.RQ_SOAK === '1';
+
+/** What a fault test file runs against: its own redis-server, a client, a temp working folder. */
+export interface FaultSetup {
+  server: RedisServer;
+  redis: Redis;
+  cwd: string;
+  /** A TCP proxy in front of the server (`proxy: true`); the workers then connect through it. */
+  proxy: TcpProxy | null;
+}
+
+/**
+ * The setup every fault test file shares (before/after of the file): starts the server (and the
+ * proxy), connects, makes the working folder; at the end kills every worker and horse spawned,
+ * then removes it all. `ready` receives the setup, as useRedis does; returns the file's Workers.
+ */
+export function useFaultSetup(prefix: string, ready: (setup: FaultSetup) => void, options: { proxy?: boolean } = {}): Workers {
+  let setup: FaultSetup | null = null;
+  const workers = new Workers(
+    () => (setup!.proxy ?? setup!.server).url,
+    () => setup!.cwd,
+    prefix,
+  );
+  before(async () => {
+    const server = await startRedis();
+    setup = {
+      server,
+      redis: connect(server.url),
+      cwd: mkdtempSync(join(tmpdir(), `rq-ts-faults-${prefix}-`)),
+      proxy: options.proxy ? await TcpProxy.start(server.port) : null,
+    };
+    ready(setup);
+  });
+  after(async () => {
+    await workers.cleanup();
+    setup?.redis.disconnect();
+    await setup?.proxy?.close();
+    await setup?.server.stop();
+    if (setup) rmSync(setup.cwd, { recursive: true, force: true });
+  });
+  return workers;
+}

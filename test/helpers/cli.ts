@@ -7,7 +7,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { waitFor } from './redis.js';
+import { after, before } from 'node:test';
+import type { Redis } from 'ioredis';
+import { connect, Queue } from '../../lib/index.js';
+import { startRedis, waitFor, type RedisServer } from './redis.js';
 import { repoRoot } from './worker.js';
 
 /** The built binary (package.json `bin.rq`). */
@@ -241,4 +244,41 @@ export async function waitUntilBlocked(redis: { call(...args: string[]): Promise
     `${count} worker(s) blocked in BLMOVE on db ${db}`,
     20_000,
   );
+}
+
+/** A Redis database of one test case: its URL, a client on it, its queues. */
+export interface TestDb {
+  db: number;
+  url: string;
+  redis: Redis;
+  queue: (name?: string) => Queue;
+}
+
+/**
+ * The setup the CLI test files share: one redis-server with 64 databases for the file, a database
+ * of its own for each test case (`freshDb`), temp project folders; all removed after the file,
+ * after `beforeStop` (workers still running, say).
+ */
+export function useCliRedis(options: { beforeStop?: () => Promise<void> } = {}): { projects: Projects; freshDb: () => TestDb } {
+  let server: RedisServer | null = null;
+  const projects = new Projects();
+  const clients: Redis[] = [];
+  let lastDb = 0;
+  before(async () => {
+    server = await startRedis(['--databases', '64']);
+  });
+  after(async () => {
+    await options.beforeStop?.();
+    for (const c of clients) c.disconnect();
+    projects.cleanup();
+    await server?.stop();
+  });
+  const freshDb = (): TestDb => {
+    const db = ++lastDb;
+    const url = `${server!.url}/${db}`;
+    const redis = connect(url);
+    clients.push(redis);
+    return { db, url, redis, queue: (name = 'default') => new Queue(name, { connection: redis }) };
+  };
+  return { projects, freshDb };
 }

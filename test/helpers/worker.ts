@@ -1,7 +1,8 @@
+import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { inflateSync } from 'node:zlib';
 import type { Redis } from 'ioredis';
-import type { Logger } from '../../lib/index.js';
+import { epochSeconds, type Logger } from '../../lib/index.js';
 
 /** The repository root (dist/test/helpers/worker.js -> ../../..): where `test.fixtures.tasks.*` resolves. */
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -55,4 +56,16 @@ export async function returnValue(redis: Redis, id: string): Promise<unknown> {
 
 export async function status(redis: Redis, id: string): Promise<string | null> {
   return redis.hget(`rq:job:${id}`, 'status');
+}
+
+/** A score `now + ttl` as the worker wrote it a moment ago. */
+export function assertScoreNear(score: string | null, ttl: number, what: string): void {
+  assert.ok(score !== null, `${what}: no score`);
+  const expected = epochSeconds() + ttl;
+  assert.ok(Math.abs(Number(score) - expected) <= 3, `${what}: score ${score}, expected about ${expected}`);
+}
+
+/** A TTL set a moment ago to `expected` seconds. */
+export function assertTtlNear(ttl: number, expected: number, what: string): void {
+  assert.ok(ttl <= expected && ttl >= expected - 5, `${what}: TTL ${ttl}, expected about ${expected}`);
 }

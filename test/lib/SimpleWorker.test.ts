@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { InProcessDeathPenalty, Queue, SimpleWorker, epochSeconds, utcparse, type Job, type RqPlugin, type WorkerOptions } from '../../lib/index.js';
+import { InProcessDeathPenalty, Queue, SimpleWorker, utcparse, type Job, type RqPlugin, type WorkerOptions } from '../../lib/index.js';
 import { useRedis, waitFor } from '../helpers/redis.js';
-import { collectingLogger, excText, repoRoot, returnValue, status, streamEntries, task } from '../helpers/worker.js';
+import { assertScoreNear, assertTtlNear, collectingLogger, excText, repoRoot, returnValue, status, streamEntries, task } from '../helpers/worker.js';
 
 let redis: Redis;
 
@@ -19,16 +19,6 @@ function makeWorker(queues: string[] = ['q'], options: Partial<WorkerOptions> = 
 }
 
 const queue = (name = 'q'): Queue => new Queue(name, { connection: redis });
-
-function assertScoreNear(score: string | null, ttl: number, what: string): void {
-  assert.ok(score !== null, `${what}: no score`);
-  const expected = epochSeconds() + ttl;
-  assert.ok(Math.abs(Number(score) - expected) <= 3, `${what}: score ${score}, expected about ${expected}`);
-}
-
-function assertTtlNear(ttl: number, expected: number, what: string): void {
-  assert.ok(ttl <= expected && ttl >= expected - 5, `${what}: TTL ${ttl}, expected about ${expected}`);
-}
 
 describe('SimpleWorker: work() in burst mode', () => {
   it('returns false on empty queues, true once a job was run', async () => {

@@ -17,7 +17,7 @@ import {
 } from '../../lib/index.js';
 import { cleanRegistries } from '../../plugins/MaintenancePlugin.js';
 import { useRedis, waitFor } from '../helpers/redis.js';
-import { collectingLogger, excText, repoRoot, returnValue, status, streamEntries, task } from '../helpers/worker.js';
+import { assertScoreNear, assertTtlNear, collectingLogger, excText, repoRoot, returnValue, status, streamEntries, task } from '../helpers/worker.js';
 
 let redis: Redis;
 
@@ -32,17 +32,6 @@ function makeWorker(queues: string[] = ['q'], options: Partial<WorkerOptions> = 
 }
 
 const queue = (name = 'q'): Queue => new Queue(name, { connection: redis });
-
-/** A score `now + ttl` as the worker wrote it a moment ago. */
-function assertScoreNear(score: string | null, ttl: number, what: string): void {
-  assert.ok(score !== null, `${what}: no score`);
-  const expected = epochSeconds() + ttl;
-  assert.ok(Math.abs(Number(score) - expected) <= 3, `${what}: score ${score}, expected about ${expected}`);
-}
-
-function assertTtlNear(ttl: number, expected: number, what: string): void {
-  assert.ok(ttl <= expected && ttl >= expected - 5, `${what}: TTL ${ttl}, expected about ${expected}`);
-}
 
 describe('Worker: work() in burst mode', () => {
   it('returns false on empty queues, true once a job was run', async () => {
