@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { Job, Queue, connect, epochSeconds } from '../../lib/index.js';
 import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
+import { alive, killHorse } from '../helpers/processes.js';
 import { excText, repoRoot, returnValue, task } from '../helpers/worker.js';
 
 const bin = join(repoRoot, 'dist/lib/cli/main.js');
@@ -113,23 +114,6 @@ async function waitExit(w: SpawnedWorker, ms: number): Promise<Exit & { ms: numb
   return { ...r, ms: Date.now() - t0 };
 }
 
-/** SIGKILLs a horse this file saw, if that pid is still a horse (not a recycled pid). */
-function killHorse(pid: number): void {
-  try {
-    if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('horse/main.js')) process.kill(pid, 'SIGKILL');
-  } catch {
-    // gone
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function ps(field: string, pid: number): string {
   const r = spawnSync('ps', ['-o', `${field}=`, '-p', String(pid)], { encoding: 'utf8', timeout: 5000 });

@@ -32,14 +32,7 @@ export interface FaultWorker {
   done(): boolean;
 }
 
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { alive } from '../helpers/processes.js';
 
 /** Child pids of `pid` (the horse of a worker). */
 export function childrenOf(pid: number): number[] {

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +14,7 @@ import type { Redis } from 'ioredis';
 import { Job, Queue, connect, epochSeconds } from '../../lib/index.js';
 import { PYTHON, PYTHON_REASON, runPython } from '../helpers/python.js';
 import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
+import { alive, killHorse } from '../helpers/processes.js';
 import { repoRoot } from '../helpers/worker.js';
 
 const bin = join(repoRoot, 'dist/lib/cli/main.js');
@@ -140,23 +141,6 @@ async function waitExit(w: SpawnedWorker, ms: number): Promise<{ code: number | 
   return r;
 }
 
-/** SIGKILLs a horse this file saw, if that pid is still a horse (not a recycled pid). */
-function killHorse(pid: number): void {
-  try {
-    if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('horse/main.js')) process.kill(pid, 'SIGKILL');
-  } catch {
-    // gone
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('python-rq 1.13 and our worker', { skip: PYTHON ? false : PYTHON_REASON }, () => {
   before(async () => {
