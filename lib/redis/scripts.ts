@@ -27,8 +27,9 @@ end
 `;
 
 /**
- * rq's retry (rq-wire-protocol.md §4.9), shared by the failure and the abandoned-job paths.
- * Returns 'requeued' or 'scheduled' when the job had retries left, else nil.
+ * rq's retry (rq-wire-protocol.md §4.9) and the FailedJobRegistry entry, shared by the failure and
+ * the abandoned-job paths. retry() returns 'requeued' or 'scheduled' when the job had retries
+ * left, else nil.
  */
 const RETRY = `
 local function retry(job_key, queue_key, queues_key, scheduled_key, queue_member, id, now, now_ts)
@@ -51,6 +52,18 @@ local function retry(job_key, queue_key, queues_key, scheduled_key, queue_member
   redis.call('HSET', job_key, 'status', 'queued', 'enqueued_at', now_ts)
   redis.call('RPUSH', queue_key, id)
   return 'requeued'
+end
+-- FailedJobRegistry for the failure ttl (score now + ttl, '+inf' when negative); with a positive
+-- ttl the job's hash and its dependents/dependencies sets expire with the entry.
+local function add_failed(failed_key, id, now, ttl, job_key, dependents_key, dependencies_key)
+  local score = now + ttl
+  if ttl < 0 then score = '+inf' end
+  redis.call('ZADD', failed_key, score, id)
+  if ttl > 0 then
+    redis.call('EXPIRE', job_key, ttl)
+    redis.call('EXPIRE', dependents_key, ttl)
+    redis.call('EXPIRE', dependencies_key, ttl)
+  end
 end
 `;
 
@@ -461,14 +474,7 @@ local ttl = tonumber(redis.call('HGET', KEYS[2], 'failure_ttl')) or tonumber(ARG
 if ttl ~= ttl or math.abs(ttl) > 1e9 then ttl = tonumber(ARGV[4]) end
 ttl = math.floor(ttl)
 redis.call('HSET', KEYS[2], 'status', 'failed', 'exc_info', ARGV[3])
-local score = now + ttl
-if ttl < 0 then score = '+inf' end
-redis.call('ZADD', KEYS[3], score, ARGV[7])
-if ttl > 0 then
-  redis.call('EXPIRE', KEYS[2], ttl)
-  redis.call('EXPIRE', KEYS[4], ttl)
-  redis.call('EXPIRE', KEYS[5], ttl)
-end
+add_failed(KEYS[3], ARGV[7], now, ttl, KEYS[2], KEYS[4], KEYS[5])
 return 'failed'
 `,
 
@@ -585,14 +591,7 @@ local function fail()
   redis.call('HSET', KEYS[1], 'status', ARGV[8])
   if ARGV[9] ~= '1' then return ARGV[8] end
   local ttl = tonumber(ARGV[4])
-  local score = now + ttl
-  if ttl < 0 then score = '+inf' end
-  redis.call('ZADD', KEYS[3], score, ARGV[1])
-  if ttl > 0 then
-    redis.call('EXPIRE', KEYS[1], ttl)
-    redis.call('EXPIRE', KEYS[6], ttl)
-    redis.call('EXPIRE', KEYS[7], ttl)
-  end
+  add_failed(KEYS[3], ARGV[1], now, ttl, KEYS[1], KEYS[6], KEYS[7])
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', 'type', ARGV[11], 'exc_string', ARGV[12])
   if ARGV[5] == '1' then
     if ttl > 0 then redis.call('EXPIRE', KEYS[4], ttl) else redis.call('PERSIST', KEYS[4]) end
