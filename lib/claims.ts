@@ -234,14 +234,8 @@ export class Claims {
   }
 
   private async claimTaken(queues: readonly Queue[], queue: Queue, id: string, now: Date): Promise<Taken> {
-    const w = this.worker;
-    const keys = w.keys;
-    const reply = (await runScriptBuffer(
-      w.connection,
-      'rqClaim',
-      [keys.intermediate(queue.name), keys.job(id), keys.started(queue.name), w.key, ...queues.map((q) => q.key)],
-      [id, utcformat(now), epochSeconds(now), w.jobMonitoringInterval, w.name, this.mode],
-    )) as number | unknown[];
+    const keys = this.worker.keys;
+    const reply = (await this.claim(queues, queue.name, id, now)) as number | unknown[];
     if (typeof reply === 'number') {
       this.peek = null;
       return { kind: 'skipped', queue, id, reason: reply === 0 ? 'its hash is gone (deleted)' : `${keys.job(id)} is not a hash` };
@@ -299,19 +293,23 @@ export class Claims {
     this.worker.lastHeartbeat = now;
   }
 
+  /** rqClaim: registers `id`, taken into `queueName`'s intermediate list, as started by this worker. */
+  private claim(queues: readonly Queue[], queueName: string, id: string, at: Date): Promise<unknown> {
+    const w = this.worker;
+    const keys = w.keys;
+    return runScriptBuffer(
+      w.connection,
+      'rqClaim',
+      [keys.intermediate(queueName), keys.job(id), keys.started(queueName), w.key, ...queues.map((q) => q.key)],
+      [id, utcformat(at), epochSeconds(at), w.jobMonitoringInterval, w.name, this.mode],
+    );
+  }
+
   /** Registers a launched job whose starting script was refused (rqClaim): it runs already. */
   private async startLaunched(job: Job): Promise<void> {
     const w = this.worker;
-    const keys = w.keys;
-    const queue = claimedQueueOf(job, w.queueNames[0]!);
-    const at = job.startedAt ?? new Date();
     try {
-      await runScriptBuffer(
-        w.connection,
-        'rqClaim',
-        [keys.intermediate(queue), keys.job(job.id), keys.started(queue), w.key, ...w.queues.map((q) => q.key)],
-        [job.id, utcformat(at), epochSeconds(at), w.jobMonitoringInterval, w.name, this.mode],
-      );
+      await this.claim(w.queues, claimedQueueOf(job, w.queueNames[0]!), job.id, job.startedAt ?? new Date());
     } catch (err) {
       w.logger.error(`Could not register job ${job.id} as started (maintenance will requeue it): ${err instanceof Error ? err.message : String(err)}`);
     }

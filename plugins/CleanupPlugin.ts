@@ -110,8 +110,6 @@ export class CleanupPlugin {
     const claims = Claims.of(w);
     await claims.settle();
     job.endedAt = endedAt;
-    w.successfulJobCount++;
-    w.totalWorkingTime += working;
     w.state = 'idle';
     const now = new Date();
     const next = claims.next(takeNext(w), takeAhead(w), now);
@@ -126,6 +124,9 @@ export class CleanupPlugin {
       ),
     ) as Promise<[Buffer, unknown[] | null, number]>;
     const recorded = async (reply: [Buffer, unknown[] | null, number]): Promise<void> => {
+      // Counted once Redis has counted it, as fail() does.
+      w.successfulJobCount++;
+      w.totalWorkingTime += working;
       const result = reply[0].toString();
       // 'gone': the job was deleted while it ran; nothing of it is recreated.
       job.status = result === 'gone' ? null : 'finished';
@@ -137,9 +138,6 @@ export class CleanupPlugin {
     const unrecordable = async (err: unknown): Promise<void> => {
       if (!isReplyError(err)) throw err;
       w.logger.error(`Could not record the result of job ${job.id}: ${err.message}; recording it as failed`);
-      // Counted as a success when the script was sent; fail() counts it if the failure is recorded.
-      w.successfulJobCount--;
-      w.totalWorkingTime -= working;
       await claims.refused(next);
       const error = new RqError(`The result could not be recorded: ${err.message}`, { cause: err });
       await this.fail(w, job, endedAt, working, error, formatException(error), false, next.launched !== null);
