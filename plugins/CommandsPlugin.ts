@@ -28,9 +28,20 @@ export class CommandsPlugin {
     };
 
     worker.hooks.register.tapPromise(PLUGIN_NAME, async (w) => {
-      subscriber = duplicateConnection(w.connection, { maxRetriesPerRequest: null });
-      subscriber.on('error', () => {});
-      subscriber.on('message', (_channel: string, raw: string) => {
+      // ioredis's own resubscribe after a reconnect has no rejection handler: a shutdown that closes the
+      // connection while it is in flight crashed the worker ("Connection is closed."). This one has.
+      const sub = duplicateConnection(w.connection, { maxRetriesPerRequest: null, autoResubscribe: false });
+      subscriber = sub;
+      const channel = w.keys.pubsub(w.name);
+      let subscribed = false;
+      sub.on('ready', () => {
+        if (!subscribed) return;
+        sub.subscribe(channel).catch((err: unknown) => {
+          if (subscriber === sub) w.logger.warning(`Could not subscribe again to ${channel}: ${err instanceof Error ? err.message : String(err)}`);
+        });
+      });
+      sub.on('error', () => {});
+      sub.on('message', (_channel: string, raw: string) => {
         let message: { command?: unknown; job_id?: unknown };
         try {
           message = JSON.parse(raw) as typeof message;
@@ -57,8 +68,9 @@ export class CommandsPlugin {
             w.logger.warning(`Ignored an unknown command: ${raw.slice(0, 80)}`);
         }
       });
-      await subscriber.subscribe(w.keys.pubsub(w.name));
-      w.logger.debug(`Subscribed to channel ${w.keys.pubsub(w.name)}`);
+      await sub.subscribe(channel);
+      subscribed = true;
+      w.logger.debug(`Subscribed to channel ${channel}`);
     });
 
     // Before the default perform: a job whose kill came early does not run at all.

@@ -107,6 +107,8 @@ it(`an idle worker survives ${RESTARTS} restart(s) of redis-server and runs jobs
   }
   assert.deepEqual(await redis.lrange('idle:done', 0, -1), ['before', ...Array.from({ length: RESTARTS }, (_, i) => `after-${i}`)]);
   assert.ok(!w.done(), 'the worker never exited');
+  // It listens for commands again (rq:pubsub:<name>): its subscriber resubscribed after each restart.
+  await waitFor(async () => (await redis.pubsub('NUMSUB', `rq:pubsub:${w.name}`))[1] === 1, `the worker to subscribe again (${w.output()})`, 20_000);
   w.child.kill('SIGTERM');
   const exit = await waitExit(workers, w, 20_000);
   assert.equal(exit.code, 0, `warm shutdown after the restarts: ${w.output().slice(-2000)}`);
@@ -162,9 +164,17 @@ it('busy workers survive a restart of redis-server mid-burst: nothing finished i
   const lost = ids.filter((id) => !finished.has(id) && !failed.has(id) && !wip.has(id));
   assert.deepEqual(lost, [], 'no job lost');
   for (const id of finishedBefore) assert.ok(finished.has(id), `${id} still in the FinishedJobRegistry`);
-  const recorded = await redis.lrange('busy:done', 0, -1);
-  const dup = recorded.filter((v, i) => recorded.indexOf(v) !== i);
-  assert.deepEqual(dup, [], 'no job completed twice');
+  // Completed twice = two results recorded. The job's own RPUSH in busy:done is not the measure: ioredis
+  // resends a command whose reply the restart lost, which may apply it twice in one run (docs/reliability.md).
+  const twice: string[] = [];
+  for (const id of [...ids, ...post]) if ((await redis.xlen(`rq:results:${id}`)) > 1) twice.push(id);
+  assert.deepEqual(twice, [], 'no job completed twice');
+  const recorded = new Set(await redis.lrange('busy:done', 0, -1));
+  assert.deepEqual(
+    [...finished].filter((id) => !recorded.has(id)),
+    [],
+    'every finished job ran (its value is in busy:done)',
+  );
   t.diagnostic(`jobs ${JOBS}+10, finished ${finished.size}, failed ${[...failed]}, in wip ${[...wip]}, restarts total ${restarts}`);
   long.child.kill('SIGTERM');
   const exit = await waitExit(workers, long, 20_000);
