@@ -42,6 +42,8 @@ export interface NextBlock {
   args: (string | number)[];
   launched: Job | null;
   held: Held | null;
+  /** How many jobs the script takes ahead into intermediate lists. */
+  takes: number;
 }
 
 interface Held {
@@ -52,14 +54,30 @@ interface Held {
   job: Job | null;
 }
 
+/** A script sent whose reply the worker has not handled yet, oldest first. */
+interface InFlight {
+  next: NextBlock;
+  done: Promise<void>;
+}
+
+/**
+ * Jobs taken ahead or on their way (taken by a script in flight) beyond the one starting: with two,
+ * the job after the next is known before the reply of the script that started the next one comes,
+ * so two outcome scripts can be in flight and Redis records while the worker runs.
+ */
+const LOOKAHEAD = 2;
+
+const NONE: NextBlock = { keys: [], args: ['0', '', '', '', '', '', '', '', '', '', '0'], launched: null, held: null, takes: 0 };
+
 /**
  * Per-worker state of job claiming, shared by the dequeue and cleanup stages so that the script
  * that records a job's outcome also gets the next one (one round trip per job while busy):
- * - `peek`: the head id seen after the last script, so the next script can read its hash;
+ * - `peeks`: the head ids seen after the last reply, so that a later script can read their hashes;
  * - `ahead`: a job already claimed (or started) for the next dequeue;
- * - `held`: a job taken ahead into its intermediate list, not started. The outcome script of the
- *   current job starts it, and the worker runs it without waiting for that script's reply (the
- *   script is `pending` meanwhile): Redis records one job while the next one runs.
+ * - `held`: jobs taken ahead into their intermediate lists, not started, in order. The outcome
+ *   script of the current job starts the first and takes more, and the worker runs the started
+ *   job without waiting for that script's reply (the script is in flight meanwhile). Up to two
+ *   outcome scripts are in flight: Redis records jobs while the next one runs.
  */
 export class Claims {
   private static readonly byWorker = new WeakMap<Worker, Claims>();
@@ -73,11 +91,13 @@ export class Claims {
     return c;
   }
 
-  private peek: { index: number; id: string } | null = null;
+  private peeks: string[] = [];
   private ahead: Job | null = null;
-  private held: Held | null = null;
+  private held: Held[] = [];
   private holdTimer: NodeJS.Timeout | null = null;
-  private pending: Promise<void> | null = null;
+  private inflight: InFlight[] = [];
+  /** Launched jobs whose own outcome script has been sent. */
+  private readonly ended = new WeakSet<Job>();
   /** The take whose reply never came (a dropped connection): sent again as it was, so that Redis replays it. */
   private unanswered: { keys: string[]; args: (string | number)[]; now: Date } | null = null;
   private readonly tokenPrefix = randomUUID().slice(0, 8);
@@ -97,85 +117,103 @@ export class Claims {
 
   /**
    * The NEXT block of an outcome script (rqFinish, rqFail): none when the worker will not run
-   * another job, else claim the head (mode '1') or start the job held ahead ('2'; '3' when its data
-   * is not known yet). A held job whose data is known is launched: the next dequeue returns it at
-   * once, while the script that starts it is in flight.
+   * another job (`remaining`: how many more it will run after the current one), else claim the head
+   * (mode '1') or start the first job held ahead ('2'; '3' when its data is not known yet), and take
+   * as many ahead as keep LOOKAHEAD jobs coming. A held job whose data is known is launched: the next
+   * dequeue returns it at once, while the script that starts it is in flight. Call it when ready().
    */
-  next(takeNext: boolean, takeAhead: boolean, now: Date): NextBlock {
-    const mode: NextMode = !takeNext ? '0' : !this.held ? '1' : this.held.job ? '2' : '3';
-    if (mode === '0') return { keys: [], args: ['0', '', '', '', '', '', '', '', '', ''], launched: null, held: null };
-    const keys = this.nextKeys(this.worker.queues, mode);
-    const args = this.nextArgs(now, mode, takeAhead);
-    const held = this.held;
-    this.dropHeld();
-    if (mode !== '2' || !held) return { keys, args, launched: null, held };
+  next(remaining: number, now: Date): NextBlock {
+    if (remaining < 1) return NONE;
+    const held = this.held.shift() ?? null;
+    if (this.held.length === 0) this.stopHoldTimer();
+    const mode: NextMode = !held ? '1' : held.job ? '2' : '3';
+    // The peeked ids that scripts in flight will not take first: candidates whose hashes this one reads.
+    const candidates = this.peeks.slice(this.inflightTakes());
+    const a = held ? { id: held.id, index: held.index } : { id: candidates.shift() ?? '', index: 0 };
+    const coming = this.held.length + this.inflightTakes();
+    const takes = Math.max(0, Math.min(LOOKAHEAD - coming, remaining - 1 - coming));
+    const keys = this.nextKeys(this.worker.queues, a.id, candidates.slice(0, 2));
+    const args = this.nextArgs(now, mode, a, candidates.slice(0, 2), takes);
+    if (mode !== '2' || !held) return { keys, args, launched: null, held, takes };
     const job = held.job!;
     job.status = 'started';
     job.startedAt = now;
     job.workerName = this.worker.name;
     this.markClaimed(job, held.queue, now);
     this.ahead = job;
-    return { keys, args, launched: job, held };
+    return { keys, args, launched: job, held, takes };
   }
 
   /**
    * Redis refused an outcome script (an error reply: it wrote nothing), so its NEXT block did not run
-   * either: a launched job, which runs already, is registered now; a held one goes back to its queue.
+   * either: a launched job, which runs already, is registered now (or, if its own outcome was sent
+   * meanwhile, only taken out of its intermediate list); a held one goes back to its queue.
    */
   async refused(next: NextBlock): Promise<void> {
-    if (next.launched) await this.startLaunched(next.launched);
+    this.forget(next);
+    if (next.launched && this.ended.has(next.launched)) await this.unlist(next.launched);
+    else if (next.launched) await this.startLaunched(next.launched);
     else if (next.held) await this.giveBackOrLog(next.held);
   }
 
+  /** The outcome script of `job` is about to be sent (for refused()). */
+  ending(job: Job): void {
+    this.ended.add(job);
+  }
+
   /** KEYS of the NEXT block for `queues`. */
-  private nextKeys(queues: readonly Queue[], mode: NextMode): string[] {
+  private nextKeys(queues: readonly Queue[], a: string, b: string[]): string[] {
     const w = this.worker;
     const keys = w.keys;
     const none = keys.job('-');
-    const peeked = this.peek ? keys.job(this.peek.id) : none;
-    const held = mode === '2' || mode === '3' ? this.held : null;
     return [
       keys.suspended,
       w.key,
-      held ? keys.job(held.id) : peeked,
-      held ? peeked : none,
+      a ? keys.job(a) : none,
+      b[0] ? keys.job(b[0]) : none,
+      b[1] ? keys.job(b[1]) : none,
       ...queues.map((q) => q.key),
       ...queues.map((q) => keys.intermediate(q.name)),
       ...queues.map((q) => keys.started(q.name)),
     ];
   }
 
-  /** ARGV of the NEXT block. `ahead`: also take the job after the next one into an intermediate list. */
-  private nextArgs(now: Date, mode: NextMode, ahead: boolean): (string | number)[] {
+  /** ARGV of the NEXT block. */
+  private nextArgs(now: Date, mode: NextMode, a: { id: string; index: number }, b: string[], takes: number): (string | number)[] {
     const w = this.worker;
-    const held = mode === '2' || mode === '3' ? this.held : null;
-    const peekId = this.peek?.id ?? '';
-    return [
-      mode,
-      held ? held.id : peekId,
-      held ? held.index : 0,
-      held ? peekId : '',
-      utcformat(now),
-      epochSeconds(now),
-      w.jobMonitoringInterval,
-      w.name,
-      this.mode,
-      ahead ? '1' : '0',
-    ];
+    return [mode, a.id, a.index, b[0] ?? '', b[1] ?? '', utcformat(now), epochSeconds(now), w.jobMonitoringInterval, w.name, this.mode, String(takes)];
   }
 
-  /** Waits for the outcome script in flight, if any (its reply decides what is held ahead). */
+  private inflightTakes(): number {
+    let n = 0;
+    for (const f of this.inflight) n += f.next.takes;
+    return n;
+  }
+
+  /** Waits until every script in flight has been answered. */
   async settle(): Promise<void> {
-    while (this.pending) {
-      const p = this.pending;
-      await p;
-      if (this.pending === p) this.pending = null;
-    }
+    while (this.inflight.length > 0) await this.inflight[0]!.done;
   }
 
-  /** Keeps the outcome script in flight; its failures are logged (the script itself retries until Redis takes it). */
-  setPending(p: Promise<void>): void {
-    this.pending = p.catch((err: unknown) => this.worker.logger.error(`Could not record a job's outcome: ${err instanceof Error ? err.message : String(err)}`));
+  /** Waits until a job is held ahead or no script is in flight: what next() needs to start the next job. */
+  async ready(): Promise<void> {
+    while (this.held.length === 0 && this.inflight.length > 0) await this.inflight[0]!.done;
+  }
+
+  /** Keeps a script in flight until its reply is handled; its failures are logged (the script itself retries until Redis takes it). */
+  push(next: NextBlock, p: Promise<void>): void {
+    const entry: InFlight = {
+      next,
+      done: p
+        .catch((err: unknown) => this.worker.logger.error(`Could not record a job's outcome: ${err instanceof Error ? err.message : String(err)}`))
+        .finally(() => this.forget(next)),
+    };
+    this.inflight.push(entry);
+  }
+
+  private forget(next: NextBlock): void {
+    const i = this.inflight.findIndex((f) => f.next === next);
+    if (i >= 0) this.inflight.splice(i, 1);
   }
 
   /** Takes the next job with rqTake (and rqClaim when the head was not the peeked id). */
@@ -193,7 +231,8 @@ export class Claims {
     let call = this.unanswered;
     if (!call) {
       const now = new Date();
-      call = { keys: this.nextKeys(queues, '1'), args: [...this.nextArgs(now, '1', false), this.token()], now };
+      const a = { id: this.peeks[0] ?? '', index: 0 };
+      call = { keys: this.nextKeys(queues, a.id, []), args: [...this.nextArgs(now, '1', a, [], 0), this.token()], now };
     }
     this.unanswered = call;
     const reply = await runScriptBuffer(this.worker.connection, 'rqTake', call.keys, call.args);
@@ -203,21 +242,24 @@ export class Claims {
 
   /**
    * Turns a NEXT reply into the next job: a 'claimed' or 'started' one directly, a 'taken' one by
-   * claiming it with rqClaim. `launched`: the job that was started without waiting for this reply
-   * (then the reply only confirms it). Keeps the new peek and the job held ahead.
+   * claiming it with rqClaim. `next`: the block of the script in flight this reply answers (its
+   * launched job was started without waiting for the reply, which then only confirms it). Keeps the
+   * new peeks and the jobs taken ahead.
    */
-  async absorb(queues: readonly Queue[], reply: unknown[] | null, now: Date, launched: Job | null): Promise<Taken> {
+  async absorb(queues: readonly Queue[], reply: unknown[] | null, now: Date, next: NextBlock | null): Promise<Taken> {
+    if (next) this.forget(next);
+    const launched = next?.launched ?? null;
     if (!reply) return { kind: 'none' };
     const kind = text(reply[0]);
     if (kind === 'suspended' || kind === 'empty') {
-      this.peek = null;
+      this.peeks = [];
       return { kind };
     }
     const queue = queues[Number(reply[1]) - 1]!;
     const id = text(reply[2]);
     if (kind === 'taken') return this.claimTaken(queues, queue, id, now);
-    this.setPeek(reply[5], reply[6]);
-    this.hold(queues, reply[7]);
+    this.setPeeks(reply[5]);
+    this.hold(queues, reply[6]);
     if (kind === 'gone' || kind === 'lost') {
       const reason =
         kind === 'gone' ? 'its hash is gone (deleted)' : 'it was no longer in its intermediate list nor its queue (taken by another worker after a long stall)';
@@ -237,36 +279,42 @@ export class Claims {
     const keys = this.worker.keys;
     const reply = (await this.claim(queues, queue.name, id, now)) as number | unknown[];
     if (typeof reply === 'number') {
-      this.peek = null;
+      this.peeks = [];
       return { kind: 'skipped', queue, id, reason: reply === 0 ? 'its hash is gone (deleted)' : `${keys.job(id)} is not a hash` };
     }
-    this.setPeek(reply[2], reply[3]);
+    this.setPeeks(reply[2]);
     const job = this.build(queue, id, reply[1] as Buffer[]);
     this.markClaimed(job, queue, now);
     return { kind: 'job', job };
   }
 
-  private setPeek(index: unknown, id: unknown): void {
-    this.peek = index === null || index === undefined || id === null || id === undefined ? null : { index: Number(index), id: text(id) };
+  private setPeeks(ids: unknown): void {
+    this.peeks = Array.isArray(ids) ? ids.map(text) : [];
   }
 
-  /** Keeps the job a script took ahead, and gives it back if the current job outlasts HOLD_MS. */
+  /** Keeps the jobs a script took ahead, and gives them back if the current job outlasts HOLD_MS. */
   private hold(queues: readonly Queue[], ahead: unknown): void {
-    if (!Array.isArray(ahead)) return;
-    const queue = queues[Number(ahead[1]) - 1]!;
-    const id = text(ahead[2]);
-    this.held = { queue, index: Number(ahead[1]), id, job: Array.isArray(ahead[3]) ? this.build(queue, id, ahead[3] as Buffer[]) : null };
+    if (!Array.isArray(ahead) || ahead.length === 0) return;
+    for (const e of ahead as unknown[][]) {
+      const queue = queues[Number(e[0]) - 1]!;
+      const id = text(e[1]);
+      this.held.push({ queue, index: Number(e[0]), id, job: Array.isArray(e[2]) ? this.build(queue, id, e[2] as Buffer[]) : null });
+    }
+    this.armHoldTimer();
+  }
+
+  private armHoldTimer(): void {
+    this.stopHoldTimer();
     this.holdTimer = setTimeout(() => {
       this.holdTimer = null;
-      const held = this.held;
-      this.dropHeld();
-      if (held) void this.giveBackOrLog(held);
+      // A script in flight is taking the jobs after these: given back now, these would come after them.
+      if (this.inflightTakes() > 0) this.armHoldTimer();
+      else void this.releaseHeld().catch(() => {});
     }, HOLD_MS);
     this.holdTimer.unref();
   }
 
-  private dropHeld(): void {
-    this.held = null;
+  private stopHoldTimer(): void {
     if (this.holdTimer) clearTimeout(this.holdTimer);
     this.holdTimer = null;
   }
@@ -320,12 +368,25 @@ export class Claims {
     this.ahead = job;
   }
 
-  /** Gives back the job held ahead (not started): to the head of its queue. */
+  /**
+   * Gives back the jobs held ahead (not started) to the heads of their queues, last first so that
+   * they keep their order (the calls go out in that order on one connection).
+   */
   private async releaseHeld(): Promise<void> {
-    const held = this.held;
-    if (!held) return;
-    this.dropHeld();
-    await this.giveBack(held);
+    const held = this.held.reverse();
+    this.held = [];
+    this.stopHoldTimer();
+    await Promise.all(held.map((h) => this.giveBackOrLog(h)));
+  }
+
+  /** Takes a launched job out of its intermediate list: its start was refused, its outcome is recorded already. */
+  private async unlist(job: Job): Promise<void> {
+    const w = this.worker;
+    try {
+      await w.connection.lrem(w.keys.intermediate(claimedQueueOf(job, w.queueNames[0]!)), 1, job.id);
+    } catch (err) {
+      w.logger.error(`Could not take job ${job.id} out of its intermediate list: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   private async giveBack(held: Held): Promise<void> {

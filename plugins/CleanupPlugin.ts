@@ -6,20 +6,16 @@ import type { Worker } from '../lib/Worker.js';
 import { formatException, toError } from '../lib/execute.js';
 import { runScriptBuffer } from '../lib/redis/scripts.js';
 import { epochSeconds, utcformat } from '../lib/time.js';
-import { Claims, claimedQueueOf } from '../lib/claims.js';
+import { Claims, claimedQueueOf, type NextBlock } from '../lib/claims.js';
 import { enqueueDependents } from '../lib/dependencies.js';
 import { sleep } from '../lib/suspension.js';
 
 const PLUGIN_NAME = 'CleanupPlugin';
 
-/** Whether the outcome script should also claim the next job: only if this worker will run it. */
-function takeNext(w: Worker): boolean {
-  return !w.stopRequested && (w.maxJobs === null || w.jobsDone + 1 < w.maxJobs);
-}
-
-/** Whether it should also take the one after into an intermediate list: only if this worker will run that one too. */
-function takeAhead(w: Worker): boolean {
-  return !w.stopRequested && (w.maxJobs === null || w.jobsDone + 2 < w.maxJobs);
+/** How many more jobs this worker will run after the current one: what its outcome script may claim or take ahead. */
+function remaining(w: Worker): number {
+  if (w.stopRequested) return 0;
+  return w.maxJobs === null ? Number.POSITIVE_INFINITY : w.maxJobs - w.jobsDone - 1;
 }
 
 /** An error reply from Redis itself (a script that failed on the data it met): sending it again fails again. */
@@ -91,9 +87,9 @@ export class CleanupPlugin {
   }
 
   /** The next job the outcome script claimed or started is kept for the next dequeue. */
-  private async keepNext(w: Worker, reply: unknown[] | null, now: Date, launched: Job | null): Promise<void> {
+  private async keepNext(w: Worker, reply: unknown[] | null, now: Date, next: NextBlock | null): Promise<void> {
     const claims = Claims.of(w);
-    const taken = await claims.absorb(w.queues, reply, now, launched);
+    const taken = await claims.absorb(w.queues, reply, now, next);
     if (taken.kind === 'job') claims.holdAhead(taken.job);
     else if (taken.kind === 'skipped') w.logger.warning(`Job ${taken.id} was taken from ${taken.queue.name} but ${taken.reason}; skipped`);
   }
@@ -101,18 +97,20 @@ export class CleanupPlugin {
   /**
    * Success. When the job held ahead is launched by this script, the script's reply is not waited
    * for: the next job runs while Redis records this one, and the reply is handled when it comes
-   * (dependents, a deletion noticed) or, at the latest, before the next outcome script.
+   * (dependents, a deletion noticed). The next outcome script waits only when no job is held ahead
+   * yet; with jobs taken two ahead, that is the reply of the script before this one.
    */
   private async finish(w: Worker, job: Job, endedAt: Date, working: number, fields: string[]): Promise<void> {
     const keys = w.keys;
     const queue = claimedQueueOf(job, w.queueNames[0]!);
     const resultTtl = job.resultTtl ?? w.resultTtl;
     const claims = Claims.of(w);
-    await claims.settle();
+    await claims.ready();
     job.endedAt = endedAt;
     w.state = 'idle';
     const now = new Date();
-    const next = claims.next(takeNext(w), takeAhead(w), now);
+    const next = claims.next(remaining(w), now);
+    claims.ending(job);
     // One token for every attempt of this write: a repeat after a lost reply is replayed, not rerun.
     const token = claims.token();
     const write = (): Promise<[Buffer, unknown[] | null, number]> => persistently(w, `the result of job ${job.id}`, () =>
@@ -131,8 +129,8 @@ export class CleanupPlugin {
       // 'gone': the job was deleted while it ran; nothing of it is recreated.
       job.status = result === 'gone' ? null : 'finished';
       if (next.launched && result === 'gone') w.logger.warning(`Job ${job.id} was deleted while it ran; its outcome (finished) is not recorded`);
+      await this.keepNext(w, reply[1], now, next);
       if (reply[2] > 0) await this.dependents(w, job, result === 'deleted');
-      await this.keepNext(w, reply[1], now, next.launched);
     };
     // Redis refused the script on this job's data (a key of the wrong type): record a failure instead.
     const unrecordable = async (err: unknown): Promise<void> => {
@@ -144,7 +142,7 @@ export class CleanupPlugin {
     };
     if (next.launched) {
       job.status = 'finished';
-      claims.setPending(write().then(recorded, unrecordable));
+      claims.push(next, write().then(recorded, unrecordable));
       return;
     }
     let reply: [Buffer, unknown[] | null, number];
@@ -169,7 +167,8 @@ export class CleanupPlugin {
     const claims = Claims.of(w);
     if (!inBackground) await claims.settle();
     const now = new Date();
-    const next = inBackground ? claims.next(false, false, now) : claims.next(takeNext(w), takeAhead(w), now);
+    const next = claims.next(inBackground ? 0 : remaining(w), now);
+    claims.ending(job);
     const token = claims.token();
     const write = (): Promise<unknown> => persistently(w, `the failure of job ${job.id}`, () =>
       runScriptBuffer(
@@ -228,7 +227,7 @@ export class CleanupPlugin {
     w.failedJobCount++;
     w.totalWorkingTime += working;
     if (!next.launched && !inBackground) w.state = 'idle';
-    await this.keepNext(w, reply[1], now, next.launched);
+    await this.keepNext(w, reply[1], now, next);
     try {
       await w.hooks.exception.promise(job, error, w);
     } catch (err) {

@@ -73,7 +73,7 @@ end
  * StartedJobRegistry, worker busy with current_job. The heartbeat TTL follows rq's rule from the
  * job's own timeout: 'inline' (SimpleWorker) = (timeout or 420) + 60, else min(timeout, interval) + 60.
  * Returns the TTL and, when asked, the job's hash.
- * Also `peek`: the first head of the queues (priority order) from KEYS[from .. from+n-1].
+ * Also `peek`: the first two heads of the queues, in priority order.
  */
 const CLAIM = `
 local function claim(job_key, wip_key, worker_key, id, now_ts, now, interval, worker_name, mode, want_hash)
@@ -98,61 +98,69 @@ local function claim(job_key, wip_key, worker_key, id, now_ts, now, interval, wo
   if want_hash then return ttl, redis.call('HGETALL', job_key) end
   return ttl, false
 end
+-- the first two heads of the queues (priority order) from KEYS[from .. from+n-1]: ids only
 local function peek(from, n)
+  local ids = {}
   for i = 0, n - 1 do
-    local head = redis.call('LINDEX', KEYS[from + i], 0)
-    if head then return i + 1, head end
+    local heads = redis.call('LRANGE', KEYS[from + i], 0, 1 - #ids)
+    for _, id in ipairs(heads) do ids[#ids + 1] = id end
+    if #ids >= 2 then break end
   end
-  return false, false
+  return ids
 end
 `;
 
 /**
  * The next job, queues in priority order. KEYS block at k, ARGV block at a:
- *   KEYS: rq:suspended, worker, job key A, job key B (any key when unused), queue 1..n,
+ *   KEYS: rq:suspended, worker, job key A, job keys B1, B2 (any key when unused), queue 1..n,
  *         intermediate 1..n, wip 1..n.
- *   ARGV: mode, id A, index of A's queue, id B, now (rq ts), now (epoch s), job monitoring interval,
- *         worker name, 'inline'|'process', take one ahead '1'|'0'.
+ *   ARGV: mode, id A, index of A's queue, ids B1, B2, now (rq ts), now (epoch s), job monitoring
+ *         interval, worker name, 'inline'|'process', how many to take ahead '0'|'1'|'2'.
  * Mode '1' (take_next): A is the id peeked at the last call. When the first non-empty queue's head is
  * A, the job is popped and claimed right here (one round trip per job for a busy worker); otherwise
  * the head is LMOVEd into its intermediate list for rqClaim: it is never only in a worker's memory.
  * Mode '2'/'3' (start_held): A is the job this worker took ahead (it waits in A's intermediate list);
  * it is claimed ('3' also returns its hash). The worker may already be running it: a job taken
  * ahead is started whatever happened meanwhile, unless its hash is gone.
- * Taking one ahead (after a claim or start, not while suspended) LMOVEs the next head into its
- * intermediate list, with its hash when it is B, the id peeked last time.
+ * Taking ahead (after a claim or start, not while suspended) LMOVEs the next heads into their
+ * intermediate lists, each with its hash when it is B1 or B2, ids peeked at an earlier call.
  * Replies: {'suspended'} | {'empty'} | {'taken', i, id}
- *        | {'claimed'|'started'|'gone'|'lost', i, id, ttl, hash, peek i, peek id, ahead}
- * where ahead is false or {'held', i, id, hash or false}.
+ *        | {'claimed'|'started'|'gone'|'lost', i, id, ttl, hash, peeked ids, ahead}
+ * where ahead is a list of {i, id, hash or false}, in the order taken.
  */
 const NEXT = `
-local function take_ahead(q0, n, key_b, id_b)
+local function take_ahead(k, a, q0, n)
+  local ahead = {}
+  local want = tonumber(ARGV[a + 10]) or 0
+  if want == 0 or redis.call('EXISTS', KEYS[k]) == 1 then return ahead end
   for i = 1, n do
-    local head = redis.call('LINDEX', KEYS[q0 + i - 1], 0)
-    if head then
-      redis.call('LMOVE', KEYS[q0 + i - 1], KEYS[q0 + n + i - 1], 'LEFT', 'RIGHT')
-      if head == id_b and redis.call('TYPE', key_b).ok == 'hash' then
-        return {'held', i, head, redis.call('HGETALL', key_b)}
+    while #ahead < want do
+      local head = redis.call('LMOVE', KEYS[q0 + i - 1], KEYS[q0 + n + i - 1], 'LEFT', 'RIGHT')
+      if not head then break end
+      local hash = false
+      for b = 1, 2 do
+        if head == ARGV[a + 2 + b] and redis.call('TYPE', KEYS[k + 2 + b]).ok == 'hash' then
+          hash = redis.call('HGETALL', KEYS[k + 2 + b])
+          break
+        end
       end
-      return {'held', i, head, false}
+      ahead[#ahead + 1] = {i, head, hash}
     end
   end
-  return false
+  return ahead
 end
 local function take_next(k, a)
   if redis.call('EXISTS', KEYS[k]) == 1 then return {'suspended'} end
-  local n = (#KEYS - k - 3) / 3
-  local q0 = k + 4
+  local n = (#KEYS - k - 4) / 3
+  local q0 = k + 5
   for i = 1, n do
     local head = redis.call('LINDEX', KEYS[q0 + i - 1], 0)
     if head then
       if head == ARGV[a + 1] and redis.call('TYPE', KEYS[k + 2]).ok == 'hash' then
         redis.call('LPOP', KEYS[q0 + i - 1])
-        local ttl, hash = claim(KEYS[k + 2], KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], head, ARGV[a + 4], tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6]), ARGV[a + 7], ARGV[a + 8], true)
-        local ahead = false
-        if ARGV[a + 9] == '1' then ahead = take_ahead(q0, n, KEYS[k + 3], '') end
-        local pi, pid = peek(q0, n)
-        return {'claimed', i, head, ttl, hash, pi, pid, ahead}
+        local ttl, hash = claim(KEYS[k + 2], KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], head, ARGV[a + 5], tonumber(ARGV[a + 6]), tonumber(ARGV[a + 7]), ARGV[a + 8], ARGV[a + 9], true)
+        local ahead = take_ahead(k, a, q0, n)
+        return {'claimed', i, head, ttl, hash, peek(q0, n), ahead}
       end
       local id = redis.call('LMOVE', KEYS[q0 + i - 1], KEYS[q0 + n + i - 1], 'LEFT', 'RIGHT')
       return {'taken', i, id}
@@ -161,8 +169,8 @@ local function take_next(k, a)
   return {'empty'}
 end
 local function start_held(k, a, want_hash)
-  local n = (#KEYS - k - 3) / 3
-  local q0 = k + 4
+  local n = (#KEYS - k - 4) / 3
+  local q0 = k + 5
   local i = tonumber(ARGV[a + 2])
   local id = ARGV[a + 1]
   local job_key = KEYS[k + 2]
@@ -170,7 +178,7 @@ local function start_held(k, a, want_hash)
   local mine = redis.call('LREM', KEYS[q0 + n + i - 1], 1, id) == 1
   if redis.call('TYPE', job_key).ok ~= 'hash' then
     kind = 'gone'
-  elseif not mine and redis.call('HGET', job_key, 'worker_name') == ARGV[a + 7] and redis.call('HGET', job_key, 'status') == 'started' then
+  elseif not mine and redis.call('HGET', job_key, 'worker_name') == ARGV[a + 8] and redis.call('HGET', job_key, 'status') == 'started' then
     -- a retried call whose first attempt went through
     if want_hash then hash = redis.call('HGETALL', job_key) end
   else
@@ -178,15 +186,13 @@ local function start_held(k, a, want_hash)
     -- stall; taking it out again keeps it from running twice
     if not mine then mine = redis.call('LREM', KEYS[q0 + i - 1], 1, id) == 1 end
     if mine then
-      ttl, hash = claim(job_key, KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], id, ARGV[a + 4], tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6]), ARGV[a + 7], ARGV[a + 8], want_hash)
+      ttl, hash = claim(job_key, KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], id, ARGV[a + 5], tonumber(ARGV[a + 6]), tonumber(ARGV[a + 7]), ARGV[a + 8], ARGV[a + 9], want_hash)
     else
       kind = 'lost'
     end
   end
-  local ahead = false
-  if ARGV[a + 9] == '1' and redis.call('EXISTS', KEYS[k]) == 0 then ahead = take_ahead(q0, n, KEYS[k + 3], ARGV[a + 3]) end
-  local pi, pid = peek(q0, n)
-  return {kind, i, id, ttl, hash, pi, pid, ahead}
+  local ahead = take_ahead(k, a, q0, n)
+  return {kind, i, id, ttl, hash, peek(q0, n), ahead}
 end
 local function next_job(k, a)
   local mode = ARGV[a]
@@ -195,42 +201,57 @@ local function next_job(k, a)
   return false
 end
 -- Replays. A call whose reply was lost (the connection dropped after Redis ran it) is sent again with
--- the same token and must not run twice: the worker hash keeps the token of its last call that
--- changed something and a summary of what it did, from which a repeat rebuilds the same reply.
-local function next_summary(r)
+-- the same token and must not run twice: the worker hash keeps, per slot, the token of a call that
+-- changed something and a summary of what it did, from which a repeat rebuilds the same reply. A
+-- token ends in its call's sequence number, which picks one of 4 slots: a worker has at most 2
+-- calls in flight, so a slot is not reused while its call may be sent again.
+local function next_summary(r, a)
   if not r then return {} end
   local s = {kind = r[1]}
   if r[2] then s.i = r[2]; s.id = r[3] end
   if r[4] then s.ttl = r[4] end
   if r[5] then s.h = true end
-  if r[8] then s.ai = r[8][2]; s.aid = r[8][3]; s.ah = r[8][4] ~= false end
+  if r[7] then
+    s.a = {}
+    for j, e in ipairs(r[7]) do
+      local slot = 0
+      if e[3] then
+        if e[2] == ARGV[a + 3] then slot = 1 else slot = 2 end
+      end
+      s.a[j] = {e[1], e[2], slot}
+    end
+  end
   return s
 end
 local function next_rebuild(k, s)
   if not s.kind then return false end
   if s.kind == 'suspended' or s.kind == 'empty' then return {s.kind} end
   if s.kind == 'taken' then return {'taken', s.i, s.id} end
-  local n = (#KEYS - k - 3) / 3
+  local n = (#KEYS - k - 4) / 3
   local hash = false
   if s.h then hash = redis.call('HGETALL', KEYS[k + 2]) end
-  local ahead = false
-  if s.aid then
-    local ah = false
-    if s.ah then ah = redis.call('HGETALL', KEYS[k + 3]) end
-    ahead = {'held', s.ai, s.aid, ah}
+  local ahead = {}
+  for j, e in ipairs(s.a or {}) do
+    local h = false
+    if e[3] > 0 then h = redis.call('HGETALL', KEYS[k + 2 + e[3]]) end
+    ahead[j] = {e[1], e[2], h}
   end
-  local pi, pid = peek(k + 4, n)
-  return {s.kind, s.i, s.id, s.ttl or false, hash, pi, pid, ahead}
+  return {s.kind, s.i, s.id, s.ttl or false, hash, peek(k + 5, n), ahead}
+end
+local function call_slot(token)
+  return 'rqts_call' .. (tonumber(string.match(token, '(%d+)$') or '0') % 4)
 end
 local function replayed(worker_key, token)
-  if token == '' or redis.call('HGET', worker_key, 'rqts_call') ~= token then return nil end
-  local ok, saved = pcall(cjson.decode, redis.call('HGET', worker_key, 'rqts_reply') or '')
+  if token == '' then return nil end
+  local v = redis.call('HGET', worker_key, call_slot(token))
+  if not v or string.sub(v, 1, #token + 1) ~= token .. ' ' then return nil end
+  local ok, saved = pcall(cjson.decode, string.sub(v, #token + 2))
   if ok and type(saved) == 'table' then return saved end
   return nil
 end
 local function remember(worker_key, token, saved)
   if token ~= '' and redis.call('EXISTS', worker_key) == 1 then
-    redis.call('HSET', worker_key, 'rqts_call', token, 'rqts_reply', cjson.encode(saved))
+    redis.call('HSET', worker_key, call_slot(token), token .. ' ' .. cjson.encode(saved))
   end
 end
 `;
@@ -483,10 +504,10 @@ return 'failed'
    * KEYS: the NEXT block. ARGV: the NEXT block, replay token. Returns NEXT's reply.
    */
   rqTake: `${CLAIM}${NEXT}
-local saved = replayed(KEYS[2], ARGV[11])
+local saved = replayed(KEYS[2], ARGV[12])
 if saved then return next_rebuild(1, saved) end
 local r = next_job(1, 1)
-if r[1] ~= 'empty' and r[1] ~= 'suspended' then remember(KEYS[2], ARGV[11], next_summary(r)) end
+if r[1] ~= 'empty' and r[1] ~= 'suspended' then remember(KEYS[2], ARGV[12], next_summary(r, 1)) end
 return r
 `,
 
@@ -494,7 +515,7 @@ return r
    * Register a job taken into an intermediate list by rqTake (see CLAIM), then peek at the next head.
    * KEYS: intermediate, job, wip, worker, queue 1..n. ARGV: id, now (rq ts), now (epoch s),
    * job monitoring interval, worker name, 'inline'|'process'.
-   * Returns {ttl, hash, peek index, peek id}, or 0 if the job hash is gone (a deleted job: skipped,
+   * Returns {ttl, hash, peeked ids}, or 0 if the job hash is gone (a deleted job: skipped,
    * as rq does), -1 if the key is not a hash.
    */
   rqClaim: `${CLAIM}
@@ -505,8 +526,7 @@ if t ~= 'hash' then
   return -1
 end
 local ttl, hash = claim(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6], true)
-local pi, pid = peek(5, #KEYS - 4)
-return {ttl, hash, pi, pid}
+return {ttl, hash, peek(5, #KEYS - 4)}
 `,
 
   /**
@@ -516,7 +536,7 @@ return {ttl, hash, pi, pid}
    * worker needs one round trip per job.
    * KEYS: job, wip, finished, results, worker, dependents, dependencies, then the NEXT block.
    * ARGV: id, ended_at (rq ts), result_ttl, now (epoch s), working time (s), worker idle ttl,
-   * the 10 NEXT arguments (mode '0': none), replay token, then the result stream's field/value pairs.
+   * the 11 NEXT arguments (mode '0': none), replay token, then the result stream's field/value pairs.
    * Returns {outcome, NEXT's reply or false, number of dependents waiting}.
    */
   rqFinish: `${OUTCOME_CHECK}${CLAIM}${NEXT}
@@ -535,7 +555,7 @@ local function finish()
     return 'deleted'
   end
   redis.call('HSET', KEYS[1], 'status', 'finished', 'ended_at', ARGV[2])
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', unpack(ARGV, 18))
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', unpack(ARGV, 19))
   if ttl > 0 then
     redis.call('EXPIRE', KEYS[4], ttl)
     redis.call('EXPIRE', KEYS[1], ttl)
@@ -549,14 +569,14 @@ local function finish()
   end
   return 'finished'
 end
-local saved = replayed(KEYS[5], ARGV[17])
+local saved = replayed(KEYS[5], ARGV[18])
 if saved then return {saved.o, next_rebuild(8, saved.n), redis.call('SCARD', KEYS[6])} end
 local bad = outcome_keys_refused()
 if bad then return bad end
 local outcome = finish()
 local dependents = redis.call('SCARD', KEYS[6])
 local nxt = next_job(8, 7)
-remember(KEYS[5], ARGV[17], {o = outcome, n = next_summary(nxt)})
+remember(KEYS[5], ARGV[18], {o = outcome, n = next_summary(nxt, 7)})
 return {outcome, nxt, dependents}
 `,
 
@@ -569,7 +589,7 @@ return {outcome, nxt, dependents}
    * then the NEXT block.
    * ARGV: id, ended_at (rq ts), now (epoch s), failure ttl, failure ttl set on the job '1'|'0',
    * working time (s), worker idle ttl, status 'failed'|'stopped', default handler '1'|'0',
-   * queue key (member of rq:queues), result type, exc_string (base64 of zlib), the 10 NEXT
+   * queue key (member of rq:queues), result type, exc_string (base64 of zlib), the 11 NEXT
    * arguments (mode '0': none), replay token.
    * Returns {'failed'|'stopped'|'requeued'|'scheduled'|'gone', NEXT's reply or false, dependents waiting}.
    */
@@ -598,14 +618,14 @@ local function fail()
   end
   return ARGV[8]
 end
-local saved = replayed(KEYS[5], ARGV[23])
+local saved = replayed(KEYS[5], ARGV[24])
 if saved then return {saved.o, next_rebuild(11, saved.n), redis.call('SCARD', KEYS[6])} end
 local bad = outcome_keys_refused() or expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset')
 if bad then return bad end
 local outcome = fail()
 local dependents = redis.call('SCARD', KEYS[6])
 local nxt = next_job(11, 13)
-remember(KEYS[5], ARGV[23], {o = outcome, n = next_summary(nxt)})
+remember(KEYS[5], ARGV[24], {o = outcome, n = next_summary(nxt, 13)})
 return {outcome, nxt, dependents}
 `,
 

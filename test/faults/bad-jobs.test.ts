@@ -15,6 +15,7 @@ import { Queue, SimpleWorker, connect, epochSeconds } from '../../lib/index.js';
 import { distIndex } from '../helpers/cli.js';
 import type { RedisServer } from '../helpers/redis.js';
 import { collectingLogger, excText, repoRoot, returnValue, task } from '../helpers/worker.js';
+import { TcpProxy } from './proxy.js';
 import { SOAK, prng, useFaultSetup, waitExit, type FaultWorker } from './spawn.js';
 import { cleanRegistries } from '../../plugins/MaintenancePlugin.js';
 
@@ -130,34 +131,19 @@ describe('bad data in Redis: failed or skipped with a logged reason, the worker 
 
   // Redis refuses the outcome script on the job's own data: the worker must go on, not retry it forever.
   it('a result stream key of the wrong type: logged, the worker goes on, maintenance fails the job later', { timeout: 30_000 }, async () => {
-    const q = 'wrong-results';
-    const queue = new Queue(q, { connection: redis });
-    // The bad job second: it is launched by the first job's outcome script and recorded while the third runs.
-    const jobs = await queue.enqueueMany([0, 1, 2, 3].map((i) => ({ func: task('add'), args: [i, 1] })));
-    const bad = jobs[1]!;
-    await redis.set(`rq:results:${bad.id}`, 'not a stream');
-    const logger = collectingLogger();
-    const conn = connect(server.url);
-    const worker = new SimpleWorker([q], { connection: conn, installSignalHandlers: false, paths: [repoRoot], logger, name: 'wrong-results' });
+    await wrongResults('wrong-results', server.url);
+  });
+
+  // Over a slow network the next job's outcome script is sent before the refusal comes back: the job
+  // the refused script was to start has its outcome recorded already, and must not be registered as
+  // started after it (it would stay there until maintenance failed a finished job).
+  it('the same over a slow network, where the refusal comes back after the next job ended', { timeout: 30_000 }, async () => {
+    const proxy = await TcpProxy.start(server.port, '127.0.0.1', 5);
     try {
-      await worker.work({ burst: true });
+      await wrongResults('wrong-results-slow', proxy.url);
     } finally {
-      conn.disconnect();
+      await proxy.close();
     }
-    for (const job of [jobs[0]!, jobs[2]!, jobs[3]!]) assert.equal(await redis.hget(job.key, 'status'), 'finished', `${job.id} finished; log:\n${logger.lines.join('\n')}`);
-    assert.ok(logger.has(`Could not record the result of job ${bad.id}`), logger.lines.join('\n'));
-    assert.ok(logger.has(`Could not record the failure of job ${bad.id}`), logger.lines.join('\n'));
-    assert.deepEqual(await redis.zrange(`rq:wip:${q}`, '0', '-1'), [bad.id], 'only the bad job left started');
-    // Neither a success nor a failure was recorded for it: the worker's counts agree with its hash.
-    assert.deepEqual([worker.successfulJobCount, worker.failedJobCount], [3, 0]);
-    assert.deepEqual(await redis.hmget('rq:worker:wrong-results', 'successful_job_count', 'failed_job_count'), ['3', null]);
-    assert.equal(await redis.llen(`rq:queue:${q}:intermediate`), 0);
-    // Its heartbeat TTL passes: maintenance fails it (the abandoned-job path writes no result stream).
-    await redis.zadd(`rq:wip:${q}`, epochSeconds() - 10, bad.id);
-    await redis.del(`rq:clean_registries:${q}`); // the worker's own sweep at start holds rq's lock
-    await cleanRegistries(new SimpleWorker([q], { connection: redis, installSignalHandlers: false, logger: collectingLogger() }));
-    assert.equal(await redis.hget(bad.key, 'status'), 'failed');
-    assert.notEqual(await redis.zscore(`rq:failed:${q}`, bad.id), null);
   });
 
   it('junk result_ttl, failure_ttl and ttl (1e20, nan) take the defaults', { timeout: 30_000 }, async () => {
@@ -351,3 +337,34 @@ describe('bad data in Redis: fuzz', () => {
     assert.deepEqual(unaccounted, [], `every id finished, failed or skipped with a logged reason; log:\n${logger.lines.slice(-60).join('\n')}`);
   });
 });
+
+/** Runs 4 jobs whose second has a result stream key of the wrong type, with a SimpleWorker connected to `url`. */
+async function wrongResults(q: string, url: string): Promise<void> {
+  const queue = new Queue(q, { connection: redis });
+  // The bad job second: it is launched by the first job's outcome script and recorded while the third runs.
+  const jobs = await queue.enqueueMany([0, 1, 2, 3].map((i) => ({ func: task('add'), args: [i, 1] })));
+  const bad = jobs[1]!;
+  await redis.set(`rq:results:${bad.id}`, 'not a stream');
+  const logger = collectingLogger();
+  const conn = connect(url);
+  const worker = new SimpleWorker([q], { connection: conn, installSignalHandlers: false, paths: [repoRoot], logger, name: q });
+  try {
+    await worker.work({ burst: true });
+  } finally {
+    conn.disconnect();
+  }
+  for (const job of [jobs[0]!, jobs[2]!, jobs[3]!]) assert.equal(await redis.hget(job.key, 'status'), 'finished', `${job.id} finished; log:\n${logger.lines.join('\n')}`);
+  assert.ok(logger.has(`Could not record the result of job ${bad.id}`), logger.lines.join('\n'));
+  assert.ok(logger.has(`Could not record the failure of job ${bad.id}`), logger.lines.join('\n'));
+  assert.deepEqual(await redis.zrange(`rq:wip:${q}`, '0', '-1'), [bad.id], 'only the bad job left started');
+  // Neither a success nor a failure was recorded for it: the worker's counts agree with its hash.
+  assert.deepEqual([worker.successfulJobCount, worker.failedJobCount], [3, 0]);
+  assert.deepEqual(await redis.hmget(`rq:worker:${q}`, 'successful_job_count', 'failed_job_count'), ['3', null]);
+  assert.equal(await redis.llen(`rq:queue:${q}:intermediate`), 0);
+  // Its heartbeat TTL passes: maintenance fails it (the abandoned-job path writes no result stream).
+  await redis.zadd(`rq:wip:${q}`, epochSeconds() - 10, bad.id);
+  await redis.del(`rq:clean_registries:${q}`); // the worker's own sweep at start holds rq's lock
+  await cleanRegistries(new SimpleWorker([q], { connection: redis, installSignalHandlers: false, logger: collectingLogger() }));
+  assert.equal(await redis.hget(bad.key, 'status'), 'failed');
+  assert.notEqual(await redis.zscore(`rq:failed:${q}`, bad.id), null);
+}

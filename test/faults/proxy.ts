@@ -2,7 +2,8 @@
  * A TCP proxy for network faults: forwards each accepted connection to a real server, and on
  * `blip(ms)` cuts every open connection with a reset and resets each new one for `ms`, as a
  * network outage would look to a client; then it forwards again. Workers get `url` instead of the
- * server's, so the test's own direct connections are not affected.
+ * server's, so the test's own direct connections are not affected. It can also delay what the
+ * server sends, as a slow network would.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
@@ -20,7 +21,8 @@ export class TcpProxy {
     readonly port: number,
   ) {}
 
-  static async start(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+  /** `latencyMs`: each chunk from the server reaches its client this much later (in order), as over a slow network. */
+  static async start(targetPort: number, targetHost = '127.0.0.1', latencyMs = 0): Promise<TcpProxy> {
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -29,7 +31,7 @@ export class TcpProxy {
     const address = server.address();
     if (typeof address !== 'object' || !address) throw new Error('the proxy has no port');
     const proxy = new TcpProxy(server, address.port);
-    server.on('connection', (client) => proxy.accept(client, targetPort, targetHost));
+    server.on('connection', (client) => proxy.accept(client, targetPort, targetHost, latencyMs));
     return proxy;
   }
 
@@ -37,7 +39,7 @@ export class TcpProxy {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  private accept(client: Socket, targetPort: number, targetHost: string): void {
+  private accept(client: Socket, targetPort: number, targetHost: string, latencyMs: number): void {
     client.on('error', () => {}); // resets are what this proxy is for
     if (this.down) {
       this.refused++;
@@ -49,7 +51,12 @@ export class TcpProxy {
     const pair: [Socket, Socket] = [client, upstream];
     this.pairs.add(pair);
     client.pipe(upstream);
-    upstream.pipe(client);
+    if (latencyMs > 0) {
+      // Timers of one delay fire in the order they were set: the replies keep their order.
+      upstream.on('data', (chunk: Buffer) => setTimeout(() => client.writable && client.write(chunk), latencyMs));
+    } else {
+      upstream.pipe(client);
+    }
     const drop = (): void => {
       this.pairs.delete(pair);
       client.destroy();

@@ -1,14 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { Job, Queue, SimpleWorker, type RqPlugin } from '../../lib/index.js';
+import { TcpProxy } from '../faults/proxy.js';
 import { useRedis, waitFor } from '../helpers/redis.js';
 import { collectingLogger, repoRoot, task } from '../helpers/worker.js';
 
 let redis: Redis;
+let port: number;
 
-useRedis((_server, r) => {
+useRedis((server, r) => {
   redis = r;
+  port = server.port;
 });
 
 describe('claiming jobs', () => {
@@ -78,6 +81,68 @@ describe('claiming jobs', () => {
     assert.equal(await redis.zcard('rq:finished:pipelined'), 60);
     assert.equal(await redis.llen('rq:queue:pipelined:intermediate'), 0, 'nothing left taken ahead');
     assert.equal(await redis.hget(worker.key, 'successful_job_count'), '60');
+  });
+
+  it('over a slow network a busy worker keeps two outcome scripts in flight: a job starts before the outcomes of the two before it are recorded', async () => {
+    // 5 ms on every reply: far longer than a job here, so the worker is always waiting for Redis.
+    const proxy = await TcpProxy.start(port, '127.0.0.1', 5);
+    const connection = new Redis(proxy.url);
+    try {
+      const q = new Queue('slow-net', { connection: redis });
+      const jobs = await q.enqueueMany(Array.from({ length: 30 }, (_, i) => ({ func: task('add'), args: [i, 1] })));
+      // How many outcomes the worker had seen recorded when each job started.
+      const recordedAtStart: number[] = [];
+      const probe: RqPlugin = {
+        apply(w) {
+          w.hooks.prepare.tapPromise({ name: 'Probe', stage: -100 }, async (job) => {
+            recordedAtStart.push(w.successfulJobCount);
+            return job;
+          });
+        },
+      };
+      const worker = new SimpleWorker(['slow-net'], { connection, installSignalHandlers: false, paths: [repoRoot], logger: collectingLogger(), plugins: [probe] });
+      await worker.work({ burst: true });
+      // Job k (from 0) starting with k - 1 outcomes recorded: one script in flight; with k - 2: two.
+      const twoInFlight = recordedAtStart.filter((n, k) => n === k - 2).length;
+      assert.ok(twoInFlight > 0, `two outcome scripts in flight at ${twoInFlight} of 30 job starts: ${recordedAtStart.join(',')}`);
+      assert.ok(
+        recordedAtStart.every((n, k) => n >= k - 2),
+        `never more than two outcomes unrecorded: ${recordedAtStart.join(',')}`,
+      );
+      for (const job of jobs) assert.equal(await job.getStatus(), 'finished');
+      assert.equal(await redis.hget(worker.key, 'successful_job_count'), '30');
+      assert.equal(await redis.llen('rq:queue:slow-net:intermediate'), 0, 'nothing left taken ahead');
+      assert.equal(await redis.zcard('rq:wip:slow-net'), 0);
+    } finally {
+      connection.disconnect();
+      await proxy.close();
+    }
+  });
+
+  it('jobs taken ahead and given back after HOLD_MS keep their order while the script taking the next ones is in flight', { timeout: 20_000 }, async () => {
+    // Replies 5 ms late and jobs of 8 ms: a job taken ahead outlasts HOLD_MS (10 ms) while the script
+    // that takes the ones after it has run in Redis but not been answered. Giving it back then would
+    // put it behind them (it did, at every run of these timings, before the fix).
+    const proxy = await TcpProxy.start(port, '127.0.0.1', 5);
+    const connection = new Redis(proxy.url);
+    try {
+      const q = new Queue('hold-order', { connection: redis });
+      // slowAdd touches no Redis: its own commands would wait behind the slow replies too.
+      const jobs = await q.enqueueMany(Array.from({ length: 16 }, (_, i) => ({ func: task('slowAdd'), args: [i, 0, 8] })));
+      const worker = new SimpleWorker(['hold-order'], { connection, installSignalHandlers: false, paths: [repoRoot], logger: collectingLogger() });
+      await worker.work({ burst: true });
+      const started = await Promise.all(jobs.map(async (job, i) => ({ i, at: (await redis.hget(job.key, 'started_at'))! })));
+      assert.deepEqual(
+        [...started].sort((a, b) => (a.at < b.at ? -1 : 1)).map((s) => s.i),
+        jobs.map((_, i) => i),
+        `started in queue order: ${started.map((s) => s.at).join(' ')}`,
+      );
+      for (const job of jobs) assert.equal(await job.getStatus(), 'finished');
+      assert.equal(await redis.llen('rq:queue:hold-order:intermediate'), 0, 'nothing left taken ahead');
+    } finally {
+      connection.disconnect();
+      await proxy.close();
+    }
   });
 
   it('a job taken ahead goes back to its queue when the current job outlasts HOLD_MS: an idle worker gets it', { timeout: 20_000 }, async () => {
