@@ -17,7 +17,7 @@ export type RqWorkerClass = 'Worker' | 'SimpleWorker';
 export interface RqRunOptions {
   system: RqSystem;
   workerClass: RqWorkerClass;
-  /** Measured jobs (after `warmup` more, which are run first and not counted). */
+  /** Measured jobs (after `warmup` more per worker, which are run first and not counted). */
   jobs: number;
   warmup: number;
   /** Worker processes on the one queue. */
@@ -104,7 +104,8 @@ async function failedJobSummary(connection: Redis): Promise<string | null> {
 export async function runRqRound(ctx: BenchContext, opts: RqRunOptions): Promise<RoundResult> {
   const { system, workerClass } = opts;
   const workerCount = opts.workers ?? 1;
-  const total = opts.warmup + opts.jobs;
+  // Every worker runs its own warm-up jobs before the window opens (stats.steadyThroughput).
+  const total = opts.warmup * (opts.workers ?? 1) + opts.jobs;
   await ctx.redis.flush();
   const connection = ctx.redis.client();
   const blocking = ctx.redis.client();

@@ -14,9 +14,12 @@ export interface Scenario {
 
 /**
  * Jobs run before the measured ones by each Node worker (rq-ts and BullMQ alike), so that module
- * loading, script loading and V8's JIT warm-up are not counted. python-rq gets 5 (no JIT; it forks).
+ * loading, script loading and V8's JIT warm-up are not counted: a worker runs for hours, and the
+ * table is about its steady state. V8 optimizes rq-ts's per-job path only after some thousands of
+ * jobs (with `--interrupt-budget=8000` after ~1,500: docs/performance.md); after 200 jobs, as this
+ * was before, both systems ran partly unoptimized code. python-rq gets 5 (no JIT; it forks).
  */
-export const NODE_WARMUP = 200;
+export const NODE_WARMUP = 5000;
 
 /** A 1 KB string argument (ASCII, so 1024 bytes once serialized). */
 export const PAYLOAD_1KB = 'abcdefghijklmnopqrstuvwxyz012345'.repeat(32);

@@ -12,7 +12,7 @@ export const defaultWorker: Scenario = {
   id: '1',
   title: '1. default Worker (horse), no-op jobs',
   async run(ctx) {
-    const jobs = scaled(ctx, 2500);
+    const jobs = scaled(ctx, 5000);
     const latencySamples = latencyPerRound(ctx);
     const python = ctx.python;
     const [rq, child, threads, py] = await measureAll(ctx, this.title, [
