@@ -57,4 +57,18 @@ describe('rq timestamps', () => {
     assert.equal(utcparse(''), null);
     assert.equal(utcparse('2026-11-27 04:57:09+00:00'), null);
   });
+
+  it('formats every instant as toISOString does, with three more fraction digits', () => {
+    const fixed = [0, Date.UTC(999, 0, 1), Date.UTC(2000, 1, 29, 23, 59, 59, 999), Date.UTC(9999, 11, 31, 23, 59, 59, 9), Date.UTC(12345, 0, 1)];
+    let seed = 7;
+    const random = Array.from({ length: 2000 }, () => {
+      seed = (seed * 48271) % 2147483647;
+      return (seed / 2147483647) * 4e12;
+    });
+    for (const t of [...fixed, ...random]) {
+      const d = new Date(Math.floor(t));
+      assert.equal(utcformat(d), `${d.toISOString().slice(0, -1)}000Z`, d.toISOString());
+      assert.equal(utcparse(utcformat(d))?.getTime(), d.getUTCFullYear() <= 9999 ? d.getTime() : undefined);
+    }
+  });
 });
