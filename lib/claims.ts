@@ -127,13 +127,15 @@ export class Claims {
     const held = this.held.shift() ?? null;
     if (this.held.length === 0) this.stopHoldTimer();
     const mode: NextMode = !held ? '1' : held.job ? '2' : '3';
+    const taking = this.inflightTakes();
     // The peeked ids that scripts in flight will not take first: candidates whose hashes this one reads.
-    const candidates = this.peeks.slice(this.inflightTakes());
+    const candidates = this.peeks.slice(taking);
     const a = held ? { id: held.id, index: held.index } : { id: candidates.shift() ?? '', index: 0 };
-    const coming = this.held.length + this.inflightTakes();
+    const b = candidates.slice(0, 2);
+    const coming = this.held.length + taking;
     const takes = Math.max(0, Math.min(LOOKAHEAD - coming, remaining - 1 - coming));
-    const keys = this.nextKeys(this.worker.queues, a.id, candidates.slice(0, 2));
-    const args = this.nextArgs(now, mode, a, candidates.slice(0, 2), takes);
+    const keys = this.nextKeys(this.worker.queues, a.id, b);
+    const args = this.nextArgs(now, mode, a, b, takes);
     if (mode !== '2' || !held) return { keys, args, launched: null, held, takes };
     const job = held.job!;
     job.status = 'started';

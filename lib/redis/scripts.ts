@@ -203,8 +203,9 @@ end
 -- Replays. A call whose reply was lost (the connection dropped after Redis ran it) is sent again with
 -- the same token and must not run twice: the worker hash keeps, per slot, the token of a call that
 -- changed something and a summary of what it did, from which a repeat rebuilds the same reply. A
--- token ends in its call's sequence number, which picks one of 4 slots: a worker has at most 2
--- calls in flight, so a slot is not reused while its call may be sent again.
+-- token ends in its call's sequence number, which picks one of 4 slots: a worker has at most 3
+-- calls with tokens in flight (two outcome scripts, and the failure written for one that Redis
+-- refused), so a slot is not reused while its call may be sent again.
 local function next_summary(r, a)
   if not r then return {} end
   local s = {kind = r[1]}
