@@ -1,5 +1,6 @@
 import type { Worker } from '../lib/Worker.js';
 import { RqError } from '../lib/errors/RqError.js';
+import { registerDeath } from '../lib/registries/workerRegistry.js';
 import { utcformat } from '../lib/time.js';
 
 const PLUGIN_NAME = 'RegistrationPlugin';
@@ -57,13 +58,7 @@ export class RegistrationPlugin {
 
     worker.hooks.shutdown.tapPromise(PLUGIN_NAME, async (w) => {
       if (!w.birthDate) return;
-      const { connection, keys } = w;
-      const tx = connection.multi();
-      tx.srem(keys.workers, w.key);
-      for (const q of w.queueNames) tx.srem(keys.workersOf(q), w.key);
-      tx.hset(w.key, 'death', utcformat(new Date()));
-      tx.expire(w.key, 60);
-      await tx.exec();
+      await registerDeath(w.connection, w.key, w.queueNames);
       w.deathDate = new Date();
     });
   }

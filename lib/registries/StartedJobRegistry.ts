@@ -26,20 +26,24 @@ export class StartedJobRegistry extends BaseRegistry {
     const members = await this.connection.zrangebyscore(this.key, 0, now);
     const outcomes = new Map<string, AbandonOutcome>();
     if (members.length === 0) return outcomes;
+    const excInfo = zlibCompress(Buffer.from(`Moved to FailedJobRegistry at ${pythonLocalNow()}`, 'utf8'));
+    for (const member of members) outcomes.set(jobIdOfMember(member), await this.abandon(member, excInfo, now));
+    return outcomes;
+  }
+
+  /**
+   * Fails one entry as its worker can no longer (or retries it when retries remain), with
+   * `excInfo` (zlib-compressed, as rq stores exc_info); 'gone' if it is no longer registered.
+   */
+  async abandon(member: string, excInfo: Buffer, now = epochSeconds()): Promise<AbandonOutcome> {
     const keys = this.keys;
     const queue = this.name;
-    const excInfo = zlibCompress(Buffer.from(`Moved to FailedJobRegistry at ${pythonLocalNow()}`, 'utf8'));
-    const nowTs = utcformat(new Date());
-    for (const member of members) {
-      const id = jobIdOfMember(member);
-      const outcome = (await runScript(
-        this.connection,
-        'rqAbandonStarted',
-        [this.key, keys.job(id), keys.failed(queue), keys.dependents(id), keys.dependencies(id), keys.queue(queue), keys.queues, keys.scheduled(queue)],
-        [member, now, excInfo, DEFAULT_FAILURE_TTL, nowTs, keys.queue(queue), id],
-      )) as AbandonOutcome;
-      outcomes.set(id, outcome);
-    }
-    return outcomes;
+    const id = jobIdOfMember(member);
+    return (await runScript(
+      this.connection,
+      'rqAbandonStarted',
+      [this.key, keys.job(id), keys.failed(queue), keys.dependents(id), keys.dependencies(id), keys.queue(queue), keys.queues, keys.scheduled(queue)],
+      [member, now, excInfo, DEFAULT_FAILURE_TTL, utcformat(new Date()), keys.queue(queue), id],
+    )) as AbandonOutcome;
   }
 }
