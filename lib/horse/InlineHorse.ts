@@ -2,10 +2,14 @@ import { callJobFunction, resolveJobFunction } from '../execute.js';
 import type { Horse, Outcome } from '../hooks.js';
 import { DEFAULT_TIMEOUT, type Job } from '../Job.js';
 import { JobTimeoutException } from '../timeouts/JobTimeoutException.js';
+import { LoopWatchdog } from '../timeouts/LoopWatchdog.js';
 import type { Worker } from '../Worker.js';
 import { applyCallbacks, failedOutcome } from './runJob.js';
 
-/** `SimpleWorker`'s horse: the job runs in the worker's own process, under the death penalty. */
+/**
+ * `SimpleWorker`'s horse: the job runs in the worker's own process, under the death penalty, and
+ * watched by the LoopWatchdog, which ends the process if the job blocks the event loop past its timeout.
+ */
 export class InlineHorse implements Horse {
   readonly pid = process.pid;
   private abandon: ((outcome: Outcome) => void) | null = null;
@@ -17,18 +21,29 @@ export class InlineHorse implements Horse {
     } catch (err) {
       return applyCallbacks(job, worker, failedOutcome(err));
     }
-    const penalty = new worker.deathPenaltyClass(job.timeout ?? DEFAULT_TIMEOUT, JobTimeoutException, { jobId: job.id });
+    const timeout = job.timeout ?? DEFAULT_TIMEOUT;
+    const penalty = new worker.deathPenaltyClass(timeout, JobTimeoutException, { jobId: job.id });
     const killed = new Promise<Outcome>((resolve) => (this.abandon = resolve));
+    const deadline = Date.now() + timeout * 1000;
+    const watchdog = penalty.hasLimit ? LoopWatchdog.shared() : null;
+    const slot = watchdog ? watchdog.arm(worker, job.id, timeout, deadline) : -1;
     try {
       const run = penalty
         .run(
           () => callJobFunction(job, fn),
           () => {},
         )
-        .then((returnValue): Outcome => ({ status: 'finished', returnValue, endedAt: new Date() }), (err: unknown) => failedOutcome(err));
+        .then(
+          (returnValue): Outcome =>
+            // A synchronous stretch past the deadline that ended within the watchdog's grace: the
+            // timer could not fire meanwhile, but rq would have interrupted the job.
+            penalty.hasLimit && Date.now() > deadline ? failedOutcome(penalty.timeoutError()) : { status: 'finished', returnValue, endedAt: new Date() },
+          (err: unknown) => failedOutcome(err),
+        );
       const outcome = await Promise.race([run, killed]);
       return outcome.status === 'pending' ? outcome : await applyCallbacks(job, worker, outcome);
     } finally {
+      watchdog?.disarm(slot);
       this.abandon = null;
     }
   }

@@ -6,10 +6,11 @@ const context = createContext({ call: null as unknown });
 const script = new Script('call()');
 
 /**
- * The default for `SimpleWorker`, which has no horse to kill. The job's synchronous part runs
- * under V8's execution watchdog (node:vm `timeout`), so even `while (true) {}` is interrupted; the
+ * An opt-in for `SimpleWorker`, which has no horse to kill. The job's synchronous part runs under
+ * V8's execution watchdog (node:vm `timeout`), so even `while (true) {}` is interrupted and the
+ * worker goes on, at the price of a thread node starts per call (~150 µs a job); the
  * asynchronous rest is raced against a timer and abandoned (`stop`) when it fires. A synchronous
- * loop *after* an `await` cannot be interrupted in-process: use `Worker` for untrusted code.
+ * loop *after* an `await` cannot be interrupted: the LoopWatchdog ends the process then.
  */
 export class InProcessDeathPenalty extends BaseDeathPenalty {
   run<T>(call: () => T | Promise<T>, stop: (reason: Error) => void): Promise<T> {

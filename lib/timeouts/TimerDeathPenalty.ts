@@ -1,8 +1,9 @@
 import { BaseDeathPenalty } from './BaseDeathPenalty.js';
 
 /**
- * The default for `Worker`: a timer in the worker process; when it fires the horse is killed
- * (`stop`), which no job code can block or ignore. rq's `UnixSignalDeathPenalty` answers with this.
+ * The default: a timer in the worker process. When it fires, `Worker` kills the horse (`stop`),
+ * which no job code can block or ignore; `SimpleWorker` fails the job and leaves its promise behind
+ * (a blocked event loop is the LoopWatchdog's). rq's `UnixSignalDeathPenalty` answers with this.
  */
 export class TimerDeathPenalty extends BaseDeathPenalty {
   run<T>(call: () => T | Promise<T>, stop: (reason: Error) => void): Promise<T> {

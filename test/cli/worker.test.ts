@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { Queue } from '../../lib/index.js';
 import { DEFAULT_LOG_LINE, JOBS_TS, describeRun, distIndex, linesOf, runRq, spawnRq, waitUntilBlocked, useCliRedis } from '../helpers/cli.js';
 import { waitFor } from '../helpers/redis.js';
-import { returnValue, status } from '../helpers/worker.js';
+import { excText, returnValue, status } from '../helpers/worker.js';
 
 const { projects, freshDb } = useCliRedis();
 
@@ -541,5 +541,51 @@ export class NotAHandler {}
     assert.equal(r.code, 2, describeRun(r));
     assert.equal(linesOf(r.stderr).length, 1, describeRun(r));
     assert.match(r.stderr, /handlers\.NoSuch.*--exception-handler.*no export "NoSuch"/);
+  });
+});
+
+describe('rq worker -w rq.SimpleWorker: a job that blocks the event loop past its timeout', { concurrency: 2 }, () => {
+  const SPIN_TS = `export function spin(): never { for (;;) {} }\nexport function add(a: number, b: number): number { return a + b; }\n`;
+
+  it('the watchdog fails the job with JobTimeoutException, registers the death and ends the process; nothing queued is lost', async () => {
+    const { url, redis, queue } = freshDb();
+    const dir = projects.make({ 'jobs.ts': SPIN_TS });
+    const spin = await queue().enqueueCall({ func: 'jobs.spin', timeout: 1 });
+    const next = await queue().enqueue('jobs.add', 1, 2);
+    const w = spawnRq(['worker', '-b', '-u', url, '-w', 'rq.SimpleWorker', '-n', 'blocked'], { cwd: dir, timeoutMs: 20_000 });
+    const exit = await w.exited;
+    assert.equal(exit.signal, 'SIGKILL', `ended by the watchdog; ${w.output}`);
+    assert.match(w.stderr, new RegExp(`rq-ts watchdog: job ${spin.id} has kept the event loop of process ${w.pid} blocked [\\d.]+ s past its timeout of 1 s`));
+    assert.match(w.stderr, /Run such jobs in a Worker/);
+    assert.equal(await status(redis, spin.id), 'failed');
+    assert.notEqual(await redis.zscore('rq:failed:default', spin.id), null, 'in the FailedJobRegistry');
+    assert.equal(await redis.zscore('rq:wip:default', spin.id), null, 'no longer started');
+    const exc = await excText(redis, spin.id);
+    assert.match(exc, /^JobTimeoutException: Task exceeded maximum timeout value \(1 seconds\)\nThe job kept the event loop of worker rq:worker:blocked/);
+    assert.equal(await redis.sismember('rq:workers', 'rq:worker:blocked'), 0, 'out of rq:workers');
+    assert.equal(await redis.sismember('rq:workers:default', 'rq:worker:blocked'), 0, 'out of rq:workers:default');
+    assert.notEqual(await redis.hget('rq:worker:blocked', 'death'), null, 'death registered');
+    // The job after it was in the queue or taken ahead (an intermediate list, which maintenance empties back into the queue).
+    const waiting = [...(await redis.lrange('rq:queue:default', 0, -1)), ...(await redis.lrange('rq:queue:default:intermediate', 0, -1))];
+    assert.deepEqual(waiting, [next.id]);
+    await redis.lrem('rq:queue:default:intermediate', 0, next.id);
+    await redis.lrem('rq:queue:default', 0, next.id);
+    await redis.rpush('rq:queue:default', next.id);
+    const r = await runRq(['worker', '-b', '-u', url, '-w', 'rq.SimpleWorker'], { cwd: dir });
+    assert.equal(r.code, 0, describeRun(r));
+    assert.equal(await returnValue(redis, next.id), 3, 'a new worker runs the job after it');
+  });
+
+  it('a job with retries left is requeued instead of failed', async () => {
+    const { url, redis, queue } = freshDb();
+    const dir = projects.make({ 'jobs.ts': SPIN_TS });
+    const spin = await queue().enqueueCall({ func: 'jobs.spin', timeout: 1, retry: { max: 1 } });
+    const w = spawnRq(['worker', '-b', '-u', url, '-w', 'rq.SimpleWorker'], { cwd: dir, timeoutMs: 20_000 });
+    const exit = await w.exited;
+    assert.equal(exit.signal, 'SIGKILL', w.output);
+    assert.match(w.stderr, new RegExp(`job ${spin.id}: requeued`));
+    assert.equal(await status(redis, spin.id), 'queued');
+    assert.equal(await redis.hget(`rq:job:${spin.id}`, 'retries_left'), '0');
+    assert.deepEqual(await redis.lrange('rq:queue:default', 0, -1), [spin.id]);
   });
 });

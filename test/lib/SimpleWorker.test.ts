@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { InProcessDeathPenalty, Queue, SimpleWorker, utcparse, type Job, type RqPlugin, type WorkerOptions } from '../../lib/index.js';
+import { InProcessDeathPenalty, Queue, SimpleWorker, TimerDeathPenalty, utcparse, type Job, type RqPlugin, type WorkerOptions } from '../../lib/index.js';
 import { useRedis, waitFor } from '../helpers/redis.js';
 import { assertScoreNear, assertTtlNear, collectingLogger, excText, repoRoot, returnValue, status, streamEntries, task } from '../helpers/worker.js';
 
@@ -146,9 +146,9 @@ describe('SimpleWorker: its Redis hash and registries', () => {
   });
 });
 
-describe('SimpleWorker: timeouts (InProcessDeathPenalty)', () => {
-  it('is the default death penalty', () => {
-    assert.equal(makeWorker().worker.deathPenaltyClass, InProcessDeathPenalty);
+describe('SimpleWorker: timeouts', () => {
+  it('TimerDeathPenalty is the default death penalty', () => {
+    assert.equal(makeWorker().worker.deathPenaltyClass, TimerDeathPenalty);
   });
 
   it('fails an asynchronous job that never settles, and goes on', async () => {
@@ -164,12 +164,24 @@ describe('SimpleWorker: timeouts (InProcessDeathPenalty)', () => {
     assert.equal(await returnValue(redis, next.id), 3);
   });
 
-  it('interrupts a synchronous infinite loop, and goes on', async () => {
+  it('fails a job whose synchronous run outlasts its timeout (ending within the watchdog grace), and goes on', async () => {
+    // 1.2 s of a blocked loop for a 1 s timeout: the timer cannot fire meanwhile, the watchdog ends
+    // a process only after 1 s past the deadline (test/cli/worker.test.ts), so the job returns.
+    const q = queue();
+    const busy = await q.enqueueCall({ func: task('busyFor'), args: [1200], timeout: 1 });
+    const next = await q.enqueue(task('add'), 1, 2);
+    await makeWorker().worker.work({ burst: true });
+    assert.equal(await status(redis, busy.id), 'failed');
+    assert.match(await excText(redis, busy.id), /JobTimeoutException: Task exceeded maximum timeout value \(1 seconds\)/);
+    assert.equal(await returnValue(redis, next.id), 3);
+  });
+
+  it('InProcessDeathPenalty interrupts a synchronous infinite loop, and goes on', async () => {
     const q = queue();
     const spin = await q.enqueueCall({ func: task('spin'), timeout: 1 });
     const next = await q.enqueue(task('add'), 1, 2);
     const started = Date.now();
-    await makeWorker().worker.work({ burst: true });
+    await makeWorker(['q'], { deathPenaltyClass: InProcessDeathPenalty }).worker.work({ burst: true });
     assert.ok(Date.now() - started < 8000);
     assert.equal(await status(redis, spin.id), 'failed');
     assert.ok((await redis.zscore('rq:failed:q', spin.id)) !== null);

@@ -1,0 +1,93 @@
+/**
+ * The blocked-loop watchdog's thread (see LoopWatchdog.ts). It has its own event loop, so it runs
+ * while the worker's is blocked; it shares only `workerData.buffer` and the messages registering
+ * workers. What it needs to record a failure (ioredis, the registries) is loaded only then.
+ */
+import { writeSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { GRACE_MS, ID_BYTES, ID_TOO_LONG, POLL_MS, SLOTS, slotViews, type WatchedWorker, type WatchdogData } from './loop-watchdog-shared.js';
+
+/** How long recording the failure may take before the process is ended anyway (Redis may be the reason it hangs). */
+const RECORD_MS = 5000;
+
+const { ints, floats, ids } = slotViews((workerData as WatchdogData).buffer);
+const workers = new Map<number, WatchedWorker>();
+parentPort!.on('message', (w: WatchedWorker) => workers.set(w.n, w));
+
+interface Overdue {
+  jobId: string | null;
+  worker: WatchedWorker | undefined;
+  deadline: number;
+  timeout: number;
+}
+
+const timer = setInterval(() => {
+  const now = Date.now();
+  for (let s = 0; s < SLOTS; s++) {
+    const at = s * 4;
+    if (Atomics.load(ints, at) === 0) continue;
+    const gen = Atomics.load(ints, at + 1);
+    const deadline = floats[s * 2]!;
+    const timeout = floats[s * 2 + 1]!;
+    const n = ints[at + 2]!;
+    const len = ints[at + 3]!;
+    const jobId = len === ID_TOO_LONG ? null : ids.toString('utf8', s * ID_BYTES, s * ID_BYTES + len);
+    // Disarmed or re-armed while being read: what was read may mix two jobs.
+    if (Atomics.load(ints, at) === 0 || Atomics.load(ints, at + 1) !== gen) continue;
+    if (now - deadline >= GRACE_MS) {
+      clearInterval(timer);
+      void endProcess({ jobId, worker: workers.get(n), deadline, timeout });
+      return;
+    }
+  }
+}, POLL_MS);
+
+function say(line: string): void {
+  writeSync(2, `rq-ts watchdog: ${line}\n`);
+}
+
+async function endProcess(o: Overdue): Promise<void> {
+  const blocked = ((Date.now() - o.deadline) / 1000).toFixed(1);
+  say(
+    `job ${o.jobId ?? '(id too long to show)'} has kept the event loop of process ${process.pid} blocked ${blocked} s past its ` +
+      `timeout of ${o.timeout} s; no timer can run, so the process is ended (SIGKILL). Run such jobs in a Worker (each job in a ` +
+      `horse process), or choose rq.timeouts.InProcessDeathPenalty, which interrupts them in-process at a cost per job.`,
+  );
+  try {
+    await Promise.race([
+      record(o),
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`Redis did not answer within ${RECORD_MS} ms`)), RECORD_MS)),
+    ]);
+  } catch (err) {
+    say(`could not record the job's failure and the worker's death (${err instanceof Error ? err.message : String(err)}); registry maintenance will fail the job as abandoned`);
+  }
+  process.kill(process.pid, 'SIGKILL');
+}
+
+async function record({ jobId, worker, timeout }: Overdue): Promise<void> {
+  if (!worker) throw new Error('the worker was not registered with the watchdog');
+  const [{ Redis }, { useKeyPrefix, keysOf }, { StartedJobRegistry }, { registerDeath }, { JobTimeoutException }, { zlibCompress }] = await Promise.all([
+    import('ioredis'),
+    import('../redis/connection.js'),
+    import('../registries/StartedJobRegistry.js'),
+    import('../registries/workerRegistry.js'),
+    import('./JobTimeoutException.js'),
+    import('../zlib.js'),
+  ]);
+  const connection = new Redis({ ...worker.redisOptions, lazyConnect: false, maxRetriesPerRequest: 1 });
+  connection.on('error', () => {}); // the command's own rejection says what went wrong
+  useKeyPrefix(connection, worker.prefix);
+  try {
+    const origin = jobId === null ? null : await connection.hget(keysOf(connection).job(jobId), 'origin');
+    if (jobId !== null && origin !== null) {
+      const err = new JobTimeoutException(`Task exceeded maximum timeout value (${timeout} seconds)`);
+      const excInfo = `${err.name}: ${err.message}\nThe job kept the event loop of worker ${worker.key} (process ${process.pid}) blocked past its timeout; the watchdog ended the process.`;
+      const outcome = await new StartedJobRegistry(origin, { connection }).abandon(jobId, zlibCompress(Buffer.from(excInfo, 'utf8')));
+      say(`job ${jobId}: ${outcome === 'failed' ? 'moved to FailedJobRegistry' : outcome === 'gone' ? 'no longer registered as started' : outcome}`);
+    }
+    await registerDeath(connection, worker.key, worker.queueNames);
+    say(`registered the death of ${worker.key}`);
+  } finally {
+    connection.disconnect();
+  }
+}
