@@ -24,22 +24,15 @@ export class InlineHorse implements Horse {
     const timeout = job.timeout ?? DEFAULT_TIMEOUT;
     const penalty = new worker.deathPenaltyClass(timeout, JobTimeoutException, { jobId: job.id });
     const killed = new Promise<Outcome>((resolve) => (this.abandon = resolve));
-    const deadline = Date.now() + timeout * 1000;
     const watchdog = penalty.hasLimit ? LoopWatchdog.shared() : null;
-    const slot = watchdog ? watchdog.arm(worker, job.id, timeout, deadline) : -1;
+    const slot = watchdog ? watchdog.arm(worker, job.id, timeout, Date.now() + timeout * 1000) : -1;
     try {
       const run = penalty
         .run(
           () => callJobFunction(job, fn),
           () => {},
         )
-        .then(
-          (returnValue): Outcome =>
-            // A synchronous stretch past the deadline that ended within the watchdog's grace: the
-            // timer could not fire meanwhile, but rq would have interrupted the job.
-            penalty.hasLimit && Date.now() > deadline ? failedOutcome(penalty.timeoutError()) : { status: 'finished', returnValue, endedAt: new Date() },
-          (err: unknown) => failedOutcome(err),
-        );
+        .then((returnValue): Outcome => ({ status: 'finished', returnValue, endedAt: new Date() }), (err: unknown) => failedOutcome(err));
       const outcome = await Promise.race([run, killed]);
       return outcome.status === 'pending' ? outcome : await applyCallbacks(job, worker, outcome);
     } finally {

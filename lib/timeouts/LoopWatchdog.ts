@@ -1,16 +1,17 @@
 import { Worker as Thread } from 'node:worker_threads';
 import type { Worker } from '../Worker.js';
-import { ID_BYTES, ID_TOO_LONG, SLOTS, slotViews, type WatchedWorker, type WatchdogData } from './loop-watchdog-shared.js';
+import { BUFFER_BYTES, ID_BYTES, ID_TOO_LONG, POLL_MS, SLOTS, TICK, slotViews, type WatchedWorker, type WatchdogData } from './loop-watchdog-shared.js';
 
 /**
  * One long-lived thread per process that ends the process when a job run in-process (SimpleWorker)
- * keeps the event loop blocked more than GRACE_MS (loop-watchdog-shared.ts) past its timeout: the timer of the death penalty
- * cannot fire then, and no in-process means interrupts a blocked loop without a per-call thread
- * (node:vm's `timeout` starts one per call, ~150 µs a job; docs/workers.md). Before the process ends,
- * the thread fails the job with JobTimeoutException (or retries it) and registers the worker's death.
+ * is past its timeout and the event loop has been blocked for GRACE_MS (loop-watchdog-shared.ts):
+ * the death penalty's timer cannot fire then, and nothing in-process interrupts a blocked loop
+ * without a thread per call (node:vm's `timeout`, ~150 µs a job; docs/workers.md). Before the process
+ * ends, the thread fails the job with JobTimeoutException (or retries it) and registers the worker's death.
  *
- * Arming a job costs a few shared-memory writes: the thread is never woken per job, it looks at the
- * armed slots every POLL_MS.
+ * The event loop shows it is alive by ticking a shared counter every POLL_MS, so a job a death
+ * penalty lets run past its timeout is not mistaken for a blocked loop. Arming a job costs a few
+ * shared-memory writes: the thread is never woken per job, it looks every POLL_MS.
  */
 export class LoopWatchdog {
   private static instance: LoopWatchdog | undefined;
@@ -28,8 +29,10 @@ export class LoopWatchdog {
   private failed = false;
 
   private constructor() {
-    const data: WatchdogData = { buffer: new SharedArrayBuffer(SLOTS * (4 * 4 + 2 * 8 + ID_BYTES)) };
+    const data: WatchdogData = { buffer: new SharedArrayBuffer(BUFFER_BYTES) };
     this.views = slotViews(data.buffer);
+    const { ints } = this.views;
+    setInterval(() => Atomics.add(ints, TICK, 1), POLL_MS).unref();
     for (let s = SLOTS - 1; s >= 0; s--) this.free.push(s);
     this.thread = new Thread(new URL('./loop-watchdog-thread.js', import.meta.url), { workerData: data });
     // The watchdog must never keep a worker process alive, nor take it down by failing itself.

@@ -8,6 +8,7 @@ import { BaseDeathPenalty } from './BaseDeathPenalty.js';
 export class TimerDeathPenalty extends BaseDeathPenalty {
   run<T>(call: () => T | Promise<T>, stop: (reason: Error) => void): Promise<T> {
     if (!this.hasLimit) return Promise.resolve().then(call);
+    const deadline = Date.now() + this.timeout * 1000;
     return new Promise<T>((resolve, reject) => {
       const cancel = this.whenExpired(() => {
         const err = this.timeoutError();
@@ -16,7 +17,9 @@ export class TimerDeathPenalty extends BaseDeathPenalty {
       });
       Promise.resolve()
         .then(call)
-        .then(resolve, reject)
+        // Settled past the deadline before the timer could fire (an in-process job that blocked the
+        // event loop meanwhile): rq would have interrupted it, so it has timed out all the same.
+        .then((value) => (Date.now() > deadline ? reject(this.timeoutError()) : resolve(value)), reject)
         .finally(cancel);
     });
   }

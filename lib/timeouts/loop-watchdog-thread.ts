@@ -5,7 +5,7 @@
  */
 import { writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { GRACE_MS, ID_BYTES, ID_TOO_LONG, POLL_MS, SLOTS, slotViews, type WatchedWorker, type WatchdogData } from './loop-watchdog-shared.js';
+import { GRACE_MS, ID_BYTES, ID_TOO_LONG, POLL_MS, SLOTS, TICK, slotViews, type WatchedWorker, type WatchdogData } from './loop-watchdog-shared.js';
 
 /** How long recording the failure may take before the process is ended anyway (Redis may be the reason it hangs). */
 const RECORD_MS = 5000;
@@ -19,10 +19,22 @@ interface Overdue {
   worker: WatchedWorker | undefined;
   deadline: number;
   timeout: number;
+  /** How long the event loop has not ticked (ms). */
+  blockedFor: number;
 }
+
+/** The event loop's tick count as last seen, and when it last changed (this thread's clock). */
+let tick = Atomics.load(ints, TICK);
+let tickedAt = Date.now();
 
 const timer = setInterval(() => {
   const now = Date.now();
+  const t = Atomics.load(ints, TICK);
+  if (t !== tick) {
+    tick = t;
+    tickedAt = now;
+  }
+  if (now - tickedAt < GRACE_MS) return;
   for (let s = 0; s < SLOTS; s++) {
     const at = s * 4;
     if (Atomics.load(ints, at) === 0) continue;
@@ -36,7 +48,7 @@ const timer = setInterval(() => {
     if (Atomics.load(ints, at) === 0 || Atomics.load(ints, at + 1) !== gen) continue;
     if (now - deadline >= GRACE_MS) {
       clearInterval(timer);
-      void endProcess({ jobId, worker: workers.get(n), deadline, timeout });
+      void endProcess({ jobId, worker: workers.get(n), deadline, timeout, blockedFor: now - tickedAt });
       return;
     }
   }
@@ -47,11 +59,11 @@ function say(line: string): void {
 }
 
 async function endProcess(o: Overdue): Promise<void> {
-  const blocked = ((Date.now() - o.deadline) / 1000).toFixed(1);
+  const overdue = ((Date.now() - o.deadline) / 1000).toFixed(1);
   say(
-    `job ${o.jobId ?? '(id too long to show)'} has kept the event loop of process ${process.pid} blocked ${blocked} s past its ` +
-      `timeout of ${o.timeout} s; no timer can run, so the process is ended (SIGKILL). Run such jobs in a Worker (each job in a ` +
-      `horse process), or choose rq.timeouts.InProcessDeathPenalty, which interrupts them in-process at a cost per job.`,
+    `job ${o.jobId ?? '(id too long to show)'} is ${overdue} s past its timeout of ${o.timeout} s and has blocked the event loop of ` +
+      `process ${process.pid} for ${(o.blockedFor / 1000).toFixed(1)} s; no timer can run, so the process is ended (SIGKILL). Run such ` +
+      `jobs in a Worker (each job in a horse process), or choose rq.timeouts.InProcessDeathPenalty, which interrupts them in-process at a cost per job.`,
   );
   try {
     await Promise.race([

@@ -555,7 +555,7 @@ describe('rq worker -w rq.SimpleWorker: a job that blocks the event loop past it
     const w = spawnRq(['worker', '-b', '-u', url, '-w', 'rq.SimpleWorker', '-n', 'blocked'], { cwd: dir, timeoutMs: 20_000 });
     const exit = await w.exited;
     assert.equal(exit.signal, 'SIGKILL', `ended by the watchdog; ${w.output}`);
-    assert.match(w.stderr, new RegExp(`rq-ts watchdog: job ${spin.id} has kept the event loop of process ${w.pid} blocked [\\d.]+ s past its timeout of 1 s`));
+    assert.match(w.stderr, new RegExp(`rq-ts watchdog: job ${spin.id} is [\\d.]+ s past its timeout of 1 s and has blocked the event loop of process ${w.pid} for [\\d.]+ s`));
     assert.match(w.stderr, /Run such jobs in a Worker/);
     assert.equal(await status(redis, spin.id), 'failed');
     assert.notEqual(await redis.zscore('rq:failed:default', spin.id), null, 'in the FailedJobRegistry');

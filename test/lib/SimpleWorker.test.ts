@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { InProcessDeathPenalty, Queue, SimpleWorker, TimerDeathPenalty, utcparse, type Job, type RqPlugin, type WorkerOptions } from '../../lib/index.js';
+import { BaseDeathPenalty, InProcessDeathPenalty, Queue, SimpleWorker, TimerDeathPenalty, utcparse, type Job, type RqPlugin, type WorkerOptions } from '../../lib/index.js';
 import { useRedis, waitFor } from '../helpers/redis.js';
 import { assertScoreNear, assertTtlNear, collectingLogger, excText, repoRoot, returnValue, status, streamEntries, task } from '../helpers/worker.js';
 
@@ -174,6 +174,19 @@ describe('SimpleWorker: timeouts', () => {
     assert.equal(await status(redis, busy.id), 'failed');
     assert.match(await excText(redis, busy.id), /JobTimeoutException: Task exceeded maximum timeout value \(1 seconds\)/);
     assert.equal(await returnValue(redis, next.id), 3);
+  });
+
+  it('a job that a death penalty lets run past its timeout, with the event loop free, is not taken for a blocked loop', async () => {
+    // The watchdog ends a process whose loop stopped ticking; were it to go by the deadline alone,
+    // it would SIGKILL this test process 1 s after the deadline, long before the job's 2.5 s.
+    class Lenient extends BaseDeathPenalty {
+      run<T>(call: () => T | Promise<T>): Promise<T> {
+        return Promise.resolve().then(call);
+      }
+    }
+    const job = await queue().enqueueCall({ func: task('slowAdd'), args: [1, 2, 2500], timeout: 1 });
+    await makeWorker(['q'], { deathPenaltyClass: Lenient }).worker.work({ burst: true });
+    assert.equal(await returnValue(redis, job.id), 3);
   });
 
   it('InProcessDeathPenalty interrupts a synchronous infinite loop, and goes on', async () => {
