@@ -1,4 +1,5 @@
 import type { ChainableCommander, Redis } from 'ioredis';
+import { packArgs, type PackedArg } from './msgpack.js';
 
 /**
  * Every Lua script rq-ts runs. Each one names every key it touches in KEYS (Redis Cluster and
@@ -724,8 +725,14 @@ return n
 } as const;
 
 export type ScriptName = keyof typeof LUA;
-type Arg = string | number | Buffer;
-type ScriptCaller = (numKeys: number, ...keysAndArgs: Arg[]) => Promise<unknown>;
+type Arg = PackedArg;
+type ScriptCaller = (numKeys: number, ...keysAndArgs: (string | Buffer)[]) => Promise<unknown>;
+
+/**
+ * Every script gets its arguments as one MessagePack array (msgpack.ts) and reads them through a
+ * local ARGV that shadows Redis' own, so the scripts above index ARGV as usual.
+ */
+const UNPACK_ARGV = 'local ARGV = cmsgpack.unpack(ARGV[1])\n';
 
 const prepared = new WeakSet<Redis>();
 
@@ -733,7 +740,7 @@ function prepare(connection: Redis): void {
   if (prepared.has(connection)) return;
   for (const [name, lua] of Object.entries(LUA)) {
     // defineCommand gives EVALSHA with a fallback to EVAL, in pipelines too, and a `${name}Buffer` twin.
-    connection.defineCommand(name, { lua });
+    connection.defineCommand(name, { lua: UNPACK_ARGV + lua });
   }
   prepared.add(connection);
 }
@@ -747,13 +754,13 @@ function caller(target: Redis | ChainableCommander, name: string): ScriptCaller 
 /** Run a script and get its reply (strings). */
 export function runScript(connection: Redis, name: ScriptName, keys: readonly string[], args: readonly Arg[]): Promise<unknown> {
   prepare(connection);
-  return caller(connection, name)(keys.length, ...keys, ...args);
+  return caller(connection, name)(keys.length, ...keys, packArgs(args));
 }
 
 /** Run a script and get its reply with bulk strings as Buffers. */
 export function runScriptBuffer(connection: Redis, name: ScriptName, keys: readonly string[], args: readonly Arg[]): Promise<unknown> {
   prepare(connection);
-  return caller(connection, `${name}Buffer`)(keys.length, ...keys, ...args);
+  return caller(connection, `${name}Buffer`)(keys.length, ...keys, packArgs(args));
 }
 
 /** A MULTI/EXEC transaction on `connection` that can hold script calls. */
@@ -770,5 +777,5 @@ export function pipeline(connection: Redis): ChainableCommander {
 
 /** Add a script call to a pipeline or MULTI made by `pipeline()` or `multi()`. */
 export function queueScript(target: ChainableCommander, name: ScriptName, keys: readonly string[], args: readonly Arg[]): void {
-  void caller(target, name)(keys.length, ...keys, ...args);
+  void caller(target, name)(keys.length, ...keys, packArgs(args));
 }
