@@ -15,9 +15,9 @@ import { killAll } from './procs.js';
 import { findPythonRq } from './python.js';
 import { startRedis, type BenchRedis } from './redis.js';
 import { formatTable, writeResults, type Row } from './report.js';
-import type { Scenario } from './scenarios/common.js';
+import { NODE_WARMUP, PYTHON_WARMUP, type Scenario } from './scenarios/common.js';
 import { defaultWorker } from './scenarios/default-worker.js';
-import { drain } from './scenarios/drain.js';
+import { DRAIN_WARMUP, drain } from './scenarios/drain.js';
 import { enqueueBulk, enqueueOneByOne } from './scenarios/enqueue.js';
 import { multiWorker } from './scenarios/multi-worker.js';
 import { payloadJobs } from './scenarios/payload.js';
@@ -110,7 +110,7 @@ async function main(): Promise<number> {
       seconds: took,
       environment: { ...env, loadAverageAtEnd: loadavg() },
       method: {
-        jobsPerSec: 'median over rounds; each round: fresh database, jobs pre-enqueued, worker(s) started, rate = jobs ended in the steady window / window (the window opens when every worker has run its warm-up jobs: 200 for Node workers, 2,000 in the drain scenario, 5 for python-rq; it closes when the first worker runs out of work)',
+        jobsPerSec: `median over rounds; each round: fresh database, jobs pre-enqueued, worker(s) started, rate = jobs ended in the steady window / window (the window opens when every worker has run its warm-up jobs: ${NODE_WARMUP.toLocaleString('en-US')} for Node workers, ${DRAIN_WARMUP.toLocaleString('en-US')} in the drain scenario, ${PYTHON_WARMUP} for python-rq; it closes when the first worker runs out of work)`,
         latencyMs: 'started_at (rq; rq-ts +0.5 ms for its whole-ms timestamps) or processedOn + 0.5 (BullMQ) minus a sub-ms clock read just before enqueue; idle worker; samples pooled over rounds',
         rssMiB: 'VmRSS from /proc at the end of the throughput run (median over rounds); children = horse (rq-ts Worker) or sandbox process (BullMQ)',
       },

@@ -20,6 +20,7 @@ export interface Scenario {
  * was before, both systems ran partly unoptimized code. python-rq gets 5 (no JIT; it forks).
  */
 export const NODE_WARMUP = 5000;
+export const PYTHON_WARMUP = 5;
 
 /** A 1 KB string argument (ASCII, so 1024 bytes once serialized). */
 export const PAYLOAD_1KB = 'abcdefghijklmnopqrstuvwxyz012345'.repeat(32);

@@ -6,7 +6,7 @@ import { runBullmqRound } from '../bullmq.js';
 import { scaled } from '../context.js';
 import { compare, latencyTarget } from '../report.js';
 import { runRqRound } from '../rq-workers.js';
-import { latencyPerRound, measureAll, NODE_WARMUP, type Scenario } from './common.js';
+import { latencyPerRound, measureAll, NODE_WARMUP, PYTHON_WARMUP, type Scenario } from './common.js';
 
 export const defaultWorker: Scenario = {
   id: '1',
@@ -32,7 +32,7 @@ export const defaultWorker: Scenario = {
         ? {
             system: 'python-rq Worker (fork per job)',
             worker: () =>
-              runRqRound(ctx, { system: 'python-rq', workerClass: 'Worker', jobs: scaled(ctx, 300, 50), warmup: 5, latencySamples: Math.ceil(latencySamples / 6) }),
+              runRqRound(ctx, { system: 'python-rq', workerClass: 'Worker', jobs: scaled(ctx, 300, 50), warmup: PYTHON_WARMUP, latencySamples: Math.ceil(latencySamples / 6) }),
           }
         : { system: 'python-rq Worker (fork per job)', skipped: 'python-rq not installed' },
     ]);

@@ -9,7 +9,7 @@ import type { Row } from '../report.js';
 import { runRqRound } from '../rq-workers.js';
 import { measureWorker, type Scenario } from './common.js';
 
-const DRAIN_WARMUP = 2000;
+export const DRAIN_WARMUP = 2000;
 
 function withPerJob(row: Row): Row {
   if (row.jobsPerSec !== null) row.perJobUs = 1e6 / row.jobsPerSec;

@@ -3,7 +3,7 @@ import { runBullmqRound } from '../bullmq.js';
 import { scaled } from '../context.js';
 import { compare, latencyTarget } from '../report.js';
 import { runRqRound } from '../rq-workers.js';
-import { latencyPerRound, measureAll, NODE_WARMUP, type Scenario } from './common.js';
+import { latencyPerRound, measureAll, NODE_WARMUP, PYTHON_WARMUP, type Scenario } from './common.js';
 
 export const simpleWorker: Scenario = {
   id: '2',
@@ -36,7 +36,7 @@ export const simpleWorker: Scenario = {
         ? {
             system: 'python-rq SimpleWorker',
             worker: () =>
-              runRqRound(ctx, { system: 'python-rq', workerClass: 'SimpleWorker', jobs: scaled(ctx, 1000, 100), warmup: 5, latencySamples: Math.ceil(latencySamples / 6) }),
+              runRqRound(ctx, { system: 'python-rq', workerClass: 'SimpleWorker', jobs: scaled(ctx, 1000, 100), warmup: PYTHON_WARMUP, latencySamples: Math.ceil(latencySamples / 6) }),
           }
         : { system: 'python-rq SimpleWorker', skipped: 'python-rq not installed' },
     ]);
