@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { Queue } from '../../lib/index.js';
+import { Queue, StartedJobRegistry, connect } from '../../lib/index.js';
 import { DEFAULT_LOG_LINE, JOBS_TS, describeRun, distIndex, linesOf, runRq, spawnRq, waitUntilBlocked, useCliRedis } from '../helpers/cli.js';
 import { waitFor } from '../helpers/redis.js';
 import { excText, returnValue, status } from '../helpers/worker.js';
@@ -574,6 +574,34 @@ describe('rq worker -w rq.SimpleWorker: a job that blocks the event loop past it
     const r = await runRq(['worker', '-b', '-u', url, '-w', 'rq.SimpleWorker'], { cwd: dir });
     assert.equal(r.code, 0, describeRun(r));
     assert.equal(await returnValue(redis, next.id), 3, 'a new worker runs the job after it');
+  });
+
+  it('under another key prefix (REDIS_PREFIX), the failure and the death are written there', async () => {
+    const { url, redis } = freshDb();
+    const dir = projects.make({ 'jobs.ts': SPIN_TS });
+    const app = connect({ url, prefix: 'app:' });
+    const spin = await new Queue('default', { connection: app }).enqueueCall({ func: 'jobs.spin', timeout: 1 });
+    app.disconnect();
+    const w = spawnRq(['worker', '-b', '-u', url, '-w', 'rq.SimpleWorker', '-n', 'pfx'], { cwd: dir, env: { RQ_REDIS_PREFIX: 'app:' }, timeoutMs: 20_000 });
+    assert.equal((await w.exited).signal, 'SIGKILL', w.output);
+    assert.equal(await redis.hget(`app:job:${spin.id}`, 'status'), 'failed');
+    assert.notEqual(await redis.zscore('app:failed:default', spin.id), null);
+    assert.notEqual(await redis.hget('app:worker:pfx', 'death'), null);
+    assert.deepEqual(await redis.keys('rq:*'), [], 'nothing under rq:');
+  });
+
+  it('a job id too long for the shared memory: the death is registered and maintenance fails the job later', async () => {
+    const { url, redis, queue } = freshDb();
+    const dir = projects.make({ 'jobs.ts': SPIN_TS });
+    const id = 'j'.repeat(1100);
+    await queue().enqueueCall({ func: 'jobs.spin', timeout: 1, jobId: id });
+    const w = spawnRq(['worker', '-b', '-u', url, '-w', 'rq.SimpleWorker', '-n', 'long'], { cwd: dir, timeoutMs: 20_000 });
+    assert.equal((await w.exited).signal, 'SIGKILL', w.output);
+    assert.match(w.stderr, /job \(id too long to show\) is [\d.]+ s past its timeout/);
+    assert.notEqual(await redis.hget('rq:worker:long', 'death'), null);
+    assert.equal(await status(redis, id), 'started', 'left as it was');
+    const outcomes = await new StartedJobRegistry('default', { connection: redis }).cleanupExpired(Date.now() / 1000 + 3600);
+    assert.equal(outcomes.get(id), 'failed', 'failed as abandoned once its heartbeat TTL has passed');
   });
 
   it('a job with retries left is requeued instead of failed', async () => {
