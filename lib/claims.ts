@@ -213,6 +213,22 @@ export class Claims {
     this.inflight.push(entry);
   }
 
+  /**
+   * An outcome script whose reply the caller awaits itself (no job launched): it counts as in flight
+   * too, until its reply is absorbed or it fails, so that the hold timer does not give back the jobs
+   * held ahead while it takes the ones after them.
+   */
+  awaiting(next: NextBlock, p: Promise<unknown>): void {
+    const entry: InFlight = {
+      next,
+      done: p.then(
+        () => undefined,
+        () => undefined,
+      ).finally(() => this.forget(next)),
+    };
+    this.inflight.push(entry);
+  }
+
   private forget(next: NextBlock): void {
     const i = this.inflight.findIndex((f) => f.next === next);
     if (i >= 0) this.inflight.splice(i, 1);

@@ -147,7 +147,9 @@ export class CleanupPlugin {
     }
     let reply: [Buffer, unknown[] | null, number];
     try {
-      reply = await write();
+      const sent = write();
+      claims.awaiting(next, sent);
+      reply = await sent;
     } catch (err) {
       await unrecordable(err);
       return;
@@ -208,7 +210,9 @@ export class CleanupPlugin {
     );
     let reply: [Buffer, unknown[] | null, number];
     try {
-      reply = (await write()) as [Buffer, unknown[] | null, number];
+      const sent = write();
+      claims.awaiting(next, sent);
+      reply = (await sent) as [Buffer, unknown[] | null, number];
     } catch (err) {
       if (!isReplyError(err)) throw err;
       // Nothing more can be written for this job: it stays started, and maintenance fails it as
