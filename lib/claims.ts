@@ -204,29 +204,24 @@ export class Claims {
 
   /** Keeps a script in flight until its reply is handled; its failures are logged (the script itself retries until Redis takes it). */
   push(next: NextBlock, p: Promise<void>): void {
-    const entry: InFlight = {
-      next,
-      done: p
-        .catch((err: unknown) => this.worker.logger.error(`Could not record a job's outcome: ${err instanceof Error ? err.message : String(err)}`))
-        .finally(() => this.forget(next)),
-    };
-    this.inflight.push(entry);
+    this.track(next, p.catch((err: unknown) => this.worker.logger.error(`Could not record a job's outcome: ${err instanceof Error ? err.message : String(err)}`)));
   }
 
   /**
-   * An outcome script whose reply the caller awaits itself (no job launched): it counts as in flight
-   * too, until its reply is absorbed or it fails, so that the hold timer does not give back the jobs
-   * held ahead while it takes the ones after them.
+   * An outcome script whose reply the caller awaits itself (no job launched; the caller handles its
+   * failure): it counts as in flight too, so that the hold timer does not give back the jobs held
+   * ahead while it takes the ones after them.
    */
   awaiting(next: NextBlock, p: Promise<unknown>): void {
-    const entry: InFlight = {
-      next,
-      done: p.then(
-        () => undefined,
-        () => undefined,
-      ).finally(() => this.forget(next)),
-    };
-    this.inflight.push(entry);
+    this.track(next, p.then(
+      () => undefined,
+      () => undefined,
+    ));
+  }
+
+  /** Lists a script as in flight until `settled` (its reply absorbed, or its failure handled). */
+  private track(next: NextBlock, settled: Promise<void>): void {
+    this.inflight.push({ next, done: settled.finally(() => this.forget(next)) });
   }
 
   private forget(next: NextBlock): void {

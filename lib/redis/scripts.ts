@@ -725,7 +725,6 @@ return n
 } as const;
 
 export type ScriptName = keyof typeof LUA;
-type Arg = PackedArg;
 type ScriptCaller = (numKeys: number, ...keysAndArgs: (string | Buffer)[]) => Promise<unknown>;
 
 /**
@@ -752,13 +751,13 @@ function caller(target: Redis | ChainableCommander, name: string): ScriptCaller 
 }
 
 /** Run a script and get its reply (strings). */
-export function runScript(connection: Redis, name: ScriptName, keys: readonly string[], args: readonly Arg[]): Promise<unknown> {
+export function runScript(connection: Redis, name: ScriptName, keys: readonly string[], args: readonly PackedArg[]): Promise<unknown> {
   prepare(connection);
   return caller(connection, name)(keys.length, ...keys, packArgs(args));
 }
 
 /** Run a script and get its reply with bulk strings as Buffers. */
-export function runScriptBuffer(connection: Redis, name: ScriptName, keys: readonly string[], args: readonly Arg[]): Promise<unknown> {
+export function runScriptBuffer(connection: Redis, name: ScriptName, keys: readonly string[], args: readonly PackedArg[]): Promise<unknown> {
   prepare(connection);
   return caller(connection, `${name}Buffer`)(keys.length, ...keys, packArgs(args));
 }
@@ -776,6 +775,6 @@ export function pipeline(connection: Redis): ChainableCommander {
 }
 
 /** Add a script call to a pipeline or MULTI made by `pipeline()` or `multi()`. */
-export function queueScript(target: ChainableCommander, name: ScriptName, keys: readonly string[], args: readonly Arg[]): void {
+export function queueScript(target: ChainableCommander, name: ScriptName, keys: readonly string[], args: readonly PackedArg[]): void {
   void caller(target, name)(keys.length, ...keys, packArgs(args));
 }
