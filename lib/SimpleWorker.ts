@@ -1,8 +1,6 @@
-import type { Job } from './Job.js';
 import type { DeathPenaltyClass } from './timeouts/BaseDeathPenalty.js';
 import { TimerDeathPenalty } from './timeouts/TimerDeathPenalty.js';
-import { Worker, type RqPlugin } from './Worker.js';
-import { defaultPlugins } from '../plugins/index.js';
+import { Worker } from './Worker.js';
 
 /**
  * A worker that runs each job in its own process (no horse): faster, but a job that crashes the
@@ -14,17 +12,7 @@ import { defaultPlugins } from '../plugins/index.js';
 export class SimpleWorker extends Worker {
   static override deathPenaltyClass: DeathPenaltyClass = TimerDeathPenalty;
 
-  protected override defaultPlugins(): RqPlugin[] {
-    return defaultPlugins(this, 'inline');
-  }
-
-  override get claimMode(): 'inline' | 'process' {
+  protected override get horseKind(): 'process' | 'inline' {
     return 'inline';
-  }
-
-  /** rq's SimpleWorker rule: no heartbeat can be relied on while a job runs in-process. */
-  override heartbeatTtl(job: Job): number {
-    const timeout = job.timeout ?? 180;
-    return timeout <= 0 ? 420 : timeout + 60;
   }
 }

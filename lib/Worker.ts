@@ -27,12 +27,23 @@ export interface RqPlugin {
 export type ExceptionHandler = (job: Job, error: Error, worker: Worker) => unknown;
 
 export type WorkerState = 'starting' | 'started' | 'idle' | 'busy' | 'suspended';
-/** `worker`: the process that dequeues; `horse`: the child process that runs jobs for it. */
+/**
+ * `worker`: the process started by `rq worker` (or `work()` in your code); `horse`: the child process
+ * that runs its jobs — sent one by one, or taken by the horse itself (`horseLoop`, HorseOptions.loop).
+ */
 export type WorkerRole = 'worker' | 'horse';
 export type QueueClass = typeof Queue;
 
 /** Options of the warm work horse (the child process that runs jobs for `Worker`). */
 export interface HorseOptions {
+  /**
+   * The horse takes, runs and records its jobs itself, as SimpleWorker does, while the worker
+   * process supervises it (signals, commands, a horse that dies, replacing it): one process hand-over
+   * less per job. Default: on when nothing per job has to run in the worker process (see
+   * Worker.horseLoopBlockers); `false` keeps every job's stages in the worker; `true` fails at start
+   * with the reasons when it cannot be on.
+   */
+  loop?: boolean;
   /** Replace the horse after this many jobs (default: never). */
   maxJobs?: number;
   /** Replace the horse when its resident memory passes this many MiB after a job (default: never). */
@@ -51,6 +62,8 @@ export interface HorseOptions {
   connectionClass?: string;
   /** Dotted path of the serializer the horse uses. */
   serializer?: string;
+  /** Dotted paths of the exception handlers, for a horse that takes its own jobs (the CLI's --exception-handler). */
+  exceptionHandlers?: string[];
   /** Extra arguments for node in the horse (e.g. `--max-old-space-size=512`). */
   execArgv?: string[];
 }
@@ -164,6 +177,11 @@ export class Worker {
   private readonly stopController = new AbortController();
   private readonly installSignals: boolean;
   private pluginsApplied = false;
+  /**
+   * The horse takes, runs and records its own jobs: in a worker, decided when the plugins are applied
+   * (HorseOptions.loop); in a horse, given by its worker.
+   */
+  horseLoop: boolean;
 
   constructor(queues: string | Queue | readonly (string | Queue)[], options: WorkerOptions) {
     if (!options?.connection) throw new RqError('A worker needs a connection: new Worker(queues, { connection })');
@@ -200,6 +218,7 @@ export class Worker {
     this.allowedModules = options.allowedModules ? [...options.allowedModules] : undefined;
     this.callbackTimeout = positive(options.callbackTimeout ?? 60, 'callbackTimeout');
     this.installSignals = options.installSignalHandlers ?? this.role === 'worker';
+    this.horseLoop = this.role === 'horse' && options.horse?.loop === true;
     this.stopSignal = this.stopController.signal;
   }
 
@@ -228,6 +247,8 @@ export class Worker {
    */
   heartbeatTtl(job: Job, workingSeconds = 0): number {
     const timeout = job.timeout ?? 180;
+    // No heartbeat can be relied on while a job runs in the event loop that would send it (rq's SimpleWorker rule).
+    if (this.runsJobsInline) return timeout <= 0 ? 420 : timeout + 60;
     if (timeout > 0) return Math.ceil(Math.min(timeout - workingSeconds, this.jobMonitoringInterval) + 60);
     return this.jobMonitoringInterval + 60;
   }
@@ -237,25 +258,71 @@ export class Worker {
    * (rq's SimpleWorker rule). A subclass that overrides heartbeatTtl overrides this to match.
    */
   get claimMode(): 'inline' | 'process' {
+    return this.runsJobsInline ? 'inline' : 'process';
+  }
+
+  /**
+   * Jobs run in the event loop that would send their heartbeats: SimpleWorker. (A horse that takes
+   * its own jobs keeps Worker's rule: its worker process sends the heartbeats too.)
+   */
+  get runsJobsInline(): boolean {
+    return this.horseKind === 'inline';
+  }
+
+  /** Where jobs run: `process` in a warm horse (Worker), `inline` in the worker's process (SimpleWorker). */
+  protected get horseKind(): 'process' | 'inline' {
     return 'process';
   }
 
   /** The built-in plugins of this class and role, applied after the user's. */
   protected defaultPlugins(): RqPlugin[] {
-    return defaultPlugins(this, 'process');
+    return defaultPlugins(this, this.horseKind);
   }
 
-  /** Applies user plugins, then the built-in ones (once). */
+  /**
+   * Why the horse cannot take its own jobs (HorseOptions.loop): everything a job's stages use must
+   * be rebuilt in the horse from names (dotted paths, plain settings), so code given as objects
+   * keeps those stages in the worker process. Call it after the user's plugins are applied.
+   */
+  horseLoopBlockers(): string[] {
+    const why: string[] = [];
+    if (this.role !== 'worker' || this.horseKind !== 'process') return ['jobs do not run in a horse process'];
+    const h = this.horseOptions;
+    const perJob = ['dequeue', 'prepare', 'fork', 'perform', 'cleanup', 'exception'] as const;
+    for (const stage of perJob) {
+      for (const tap of this.hooks[stage].taps) why.push(`the plugin tap "${tap.name}" on the ${stage} hook runs in the worker process`);
+    }
+    if (this.exceptionHandlers.length > 0 && h.exceptionHandlers?.length !== this.exceptionHandlers.length) {
+      why.push('exception handlers are functions of the worker process (name them by dotted path in horse.exceptionHandlers)');
+    }
+    if (this.deathPenaltyClass !== TimerDeathPenalty) why.push(`the death penalty ${this.deathPenaltyClass.name} is a class of the worker process`);
+    if (!this.logger.settings) why.push('the logger is an object of your own (the horse can only rebuild a createLogger() logger writing to stderr)');
+    if (Object.getPrototypeOf(this) !== Worker.prototype && !h.workerClass) why.push(`the worker class ${this.constructor.name} has no dotted path (horse.workerClass)`);
+    if (this.jobClass !== Job && !h.jobClass && !h.queueClass) why.push(`the job class ${this.jobClass.name} has no dotted path (horse.jobClass)`);
+    if (this.queueClass !== Queue && !h.queueClass) why.push(`the queue class ${this.queueClass.name} has no dotted path (horse.queueClass)`);
+    if (this.serializer !== defaultSerializer && !h.serializer) why.push('the serializer has no dotted path (horse.serializer)');
+    return why;
+  }
+
+  /** Applies user plugins, then the built-in ones (once); decides whether the horse takes its own jobs. */
   applyPlugins(): void {
     if (this.pluginsApplied) return;
     this.pluginsApplied = true;
-    for (const plugin of [...this.plugins, ...this.defaultPlugins()]) plugin.apply(this);
+    for (const plugin of this.plugins) plugin.apply(this);
+    if (this.role === 'worker' && this.horseKind === 'process' && this.horseOptions.loop !== false) {
+      const why = this.horseLoopBlockers();
+      if (why.length > 0 && this.horseOptions.loop === true) {
+        throw new RqError(`horse.loop is true, but the horse cannot take its own jobs: ${why.join('; ')}. Leave horse.loop unset to fall back, or name these by dotted path.`);
+      }
+      this.horseLoop = why.length === 0;
+    }
+    for (const plugin of this.defaultPlugins()) plugin.apply(this);
   }
 
   /** Warm shutdown: finish the current job (if any), then stop. */
-  requestStop(reason = 'Warm shut down requested'): void {
+  requestStop(reason = 'Warm shut down requested', log = true): void {
     if (this.stopRequested) return;
-    this.logger.info(reason);
+    if (log) this.logger.info(reason);
     this.stopController.abort(new RqError(reason));
   }
 
@@ -272,23 +339,27 @@ export class Worker {
    * stopped (signal, burst drained, maxJobs). Returns whether any job was run.
    */
   async work(options: WorkOptions = {}): Promise<boolean> {
-    if (this.role !== 'worker') throw new RqError('A worker in role "horse" does not dequeue; it runs jobs sent by its worker');
+    if (this.role === 'horse' && !this.horseLoop) throw new RqError('A worker in role "horse" does not dequeue; it runs jobs sent by its worker');
     this.burst = options.burst ?? false;
     if (options.maxJobs !== undefined) this.maxJobs = positive(options.maxJobs, 'maxJobs');
     this.applyPlugins();
     const removeSignals = this.installSignals ? this.installSignalHandlers() : () => {};
-    let didWork = false;
+    const doneBefore = this.jobsDone;
     try {
-      await this.hooks.startup.promise(this);
-      await this.hooks.register.promise(this);
+      // A horse that takes its own jobs started up when it was spawned, and its worker is registered.
+      if (this.role === 'worker') {
+        await this.hooks.startup.promise(this);
+        await this.hooks.register.promise(this);
+      }
       while (!this.stopRequested) {
+        // When the horse takes its own jobs, the worker's dequeue stage returns once the horse's loop ends.
         const job = await this.hooks.dequeue.promise(this, this.queues);
         if (!job) break;
-        didWork = true;
         await this.executeJob(job);
         this.jobsDone++;
         if (this.maxJobs !== null && this.jobsDone >= this.maxJobs) {
-          this.logger.info(`Worker ${this.key}: finished executing ${this.jobsDone} jobs, quitting`);
+          // A horse's loop also ends at the jobs left before it is replaced: its worker says when it quits.
+          if (this.role === 'worker') this.logger.info(`Worker ${this.key}: finished executing ${this.jobsDone} jobs, quitting`);
           break;
         }
       }
@@ -301,7 +372,7 @@ export class Worker {
         this.logger.flush?.();
       }
     }
-    return didWork;
+    return this.jobsDone > doneBefore;
   }
 
   /** One job through prepare, fork, perform and cleanup; a failure at any stage fails the job, never the worker. */

@@ -26,6 +26,51 @@ export const HOLD_MS = 10;
 
 const claimedFrom = new WeakMap<Job, string>();
 
+/** A job in its queue's intermediate list: taken, not yet registered as started. */
+export interface IntermediateJob {
+  queue: string;
+  id: string;
+}
+
+/**
+ * The jobs this worker's last scripts took ahead, oldest first: Redis keeps each script's summary in
+ * the worker's hash for replays (four slots, by token). A horse that takes its own jobs dies holding
+ * at most the jobs its last scripts took; those it started since are no longer in their
+ * intermediate lists, and giving them back does nothing.
+ */
+export async function recentlyTaken(worker: Worker): Promise<IntermediateJob[]> {
+  const values = await worker.connection.hmget(worker.key, 'rqts_call0', 'rqts_call1', 'rqts_call2', 'rqts_call3');
+  const calls: { seq: number; ahead: unknown[] }[] = [];
+  for (const v of values) {
+    const space = v?.indexOf(' ') ?? -1;
+    if (!v || space < 0) continue;
+    let saved: { a?: unknown; n?: { a?: unknown } };
+    try {
+      saved = JSON.parse(v.slice(space + 1)) as typeof saved;
+    } catch {
+      continue;
+    }
+    // rqTake saves its NEXT summary itself, rqFinish and rqFail under `n`; `a`: [queue number, id, slot] per job.
+    const ahead = saved.n?.a ?? saved.a;
+    if (Array.isArray(ahead)) calls.push({ seq: Number(/(\d+)$/.exec(v.slice(0, space))?.[1] ?? 0), ahead });
+  }
+  const jobs: IntermediateJob[] = [];
+  for (const { ahead } of calls.sort((x, y) => x.seq - y.seq)) {
+    for (const e of ahead) {
+      if (!Array.isArray(e)) continue;
+      const queue = worker.queues[Number(e[0]) - 1];
+      if (queue && typeof e[1] === 'string') jobs.push({ queue: queue.name, id: e[1] });
+    }
+  }
+  return jobs;
+}
+
+/** Puts a job taken ahead back at the head of its queue, if it is still in the intermediate list (1), else nothing (0). */
+export async function giveBack(worker: Worker, queue: string, id: string): Promise<number> {
+  const keys = worker.keys;
+  return (await runScript(worker.connection, 'rqRelease', [keys.intermediate(queue), keys.queue(queue)], [id])) as number;
+}
+
 /**
  * The queue a job was claimed from: its StartedJobRegistry entry is there, whatever its `origin`
  * field says (a hand-written hash may name another queue).
@@ -403,8 +448,7 @@ export class Claims {
   }
 
   private async giveBack(held: Held): Promise<void> {
-    const keys = this.worker.keys;
-    await runScript(this.worker.connection, 'rqRelease', [keys.intermediate(held.queue.name), held.queue.key], [held.id]);
+    await giveBack(this.worker, held.queue.name, held.id);
   }
 
   /** giveBack where nobody waits for it: a failure leaves the id in the intermediate list, for maintenance. */

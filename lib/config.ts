@@ -58,6 +58,8 @@ export interface RqConfig {
   PRELOAD?: string[];
   HORSE_MAX_JOBS?: number;
   HORSE_MAX_MEMORY_MB?: number;
+  /** The horse takes its own jobs (default: when it can; false: never; true: fail at start when it cannot). */
+  HORSE_LOOP?: boolean;
 }
 
 export interface SentinelConfig {
@@ -119,6 +121,7 @@ export const CONFIG_KEYS: Record<keyof RqConfig, KeyKind> = {
   JOB_MODULES: 'string[]',
   HORSE_MAX_JOBS: 'int',
   HORSE_MAX_MEMORY_MB: 'number',
+  HORSE_LOOP: 'boolean',
 };
 
 /** Levenshtein distance, for "did you mean". */

@@ -22,8 +22,12 @@ export interface Horse {
  * The lifecycle stages of a worker, as tapable hooks (one set per Worker instance: tapable has no
  * untap). Each stage's built-in behaviour is a plugin from plugins/, applied after user plugins.
  *
- * In the worker process every hook fires; in a work horse process (role `horse`) only `startup`,
- * `perform` and `shutdown` fire, `perform` once per job around the function call.
+ * When the horse takes its own jobs (`horseLoop`, the default for Worker), the job stages (dequeue to
+ * cleanup, exception) fire in the horse process, as in a SimpleWorker, and the worker process fires
+ * startup, register, dequeue (once: it waits while the horse's loop runs), heartbeat and shutdown,
+ * plus cleanup and exception for a job whose horse died. Otherwise every hook fires in the worker
+ * process, and in the horse (role `horse`) only `startup`, `perform` (around the function call) and
+ * `shutdown`.
  */
 export interface WorkerHooks {
   /** Boot: once, before registration (the horse: once when it starts). */

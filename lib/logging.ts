@@ -14,6 +14,15 @@ export interface Logger {
   isEnabledFor?(level: LogLevel): boolean;
   /** Writes out lines kept back (the worker calls it before each job runs); absent = nothing kept back. */
   flush?(): void;
+  /** How createLogger built it, when it writes to stderr: what a horse needs to log the same way. */
+  readonly settings?: LoggerSettings;
+}
+
+export interface LoggerSettings {
+  format: string;
+  dateFormat: string;
+  level: LogLevel;
+  name: string;
 }
 
 export interface LoggerOptions {
@@ -121,6 +130,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     }
   };
   return {
+    // Only a logger writing to stderr can be rebuilt in another process (a horse that takes its own jobs).
+    ...(stream === process.stderr ? { settings: { format, dateFormat, level: options.level ?? 'INFO', name } } : {}),
     debug: log('DEBUG'),
     info: log('INFO'),
     warning: log('WARNING'),

@@ -12,9 +12,12 @@ import { sleep } from '../lib/suspension.js';
 
 const PLUGIN_NAME = 'CleanupPlugin';
 
-/** How many more jobs this worker will run after the current one: what its outcome script may claim or take ahead. */
+/**
+ * How many more jobs this worker will run after the current one: what its outcome script may claim
+ * or take ahead. A worker whose horse takes its own jobs records only a dead horse's job, and takes none.
+ */
 function remaining(w: Worker): number {
-  if (w.stopRequested) return 0;
+  if (w.stopRequested || w.horseLoop) return 0;
   return w.maxJobs === null ? Number.POSITIVE_INFINITY : w.maxJobs - w.jobsDone - 1;
 }
 

@@ -27,6 +27,28 @@ export class CommandsPlugin {
       else early = { jobId: w.currentJobId, reason };
     };
 
+    // When the horse takes its own jobs, only Redis knows which job it runs (the worker's hash names it).
+    const runningJob = async (w: Worker): Promise<string | null> => (w.horseLoop ? (await w.connection.hget(w.key, 'current_job')) || null : w.currentJobId);
+    const onJobCommand = async (w: Worker, command: 'kill-horse' | 'stop-job', jobId: unknown): Promise<void> => {
+      const current = await runningJob(w);
+      if (command === 'kill-horse') {
+        w.logger.info('Received kill horse command');
+        if (!current) return;
+        if (w.horseLoop) w.horse?.kill('killed by the kill-horse command');
+        else killCurrent(w, 'killed by the kill-horse command');
+        return;
+      }
+      if (typeof jobId !== 'string' || jobId !== current) return;
+      w.logger.info(`Received stop job command for ${jobId}`);
+      if (w.horseLoop) {
+        // HorseLoopPlugin records the job as stopped when the horse was killed with this reason.
+        w.horse?.kill(STOPPED_TEXT);
+        return;
+      }
+      stopJobId = jobId;
+      killCurrent(w, STOPPED_TEXT);
+    };
+
     worker.hooks.register.tapPromise(PLUGIN_NAME, async (w) => {
       // ioredis's own resubscribe after a reconnect has no rejection handler: a shutdown that closes the
       // connection while it is in flight crashed the worker ("Connection is closed."). This one has.
@@ -54,15 +76,10 @@ export class CommandsPlugin {
             w.requestStop('Received shutdown command, warm shut down requested');
             break;
           case 'kill-horse':
-            w.logger.info('Received kill horse command');
-            killCurrent(w, 'killed by the kill-horse command');
-            break;
           case 'stop-job':
-            if (typeof message.job_id === 'string' && message.job_id === w.currentJobId) {
-              w.logger.info(`Received stop job command for ${message.job_id}`);
-              stopJobId = message.job_id;
-              killCurrent(w, STOPPED_TEXT);
-            }
+            onJobCommand(w, message.command, message.job_id).catch((err: unknown) =>
+              w.logger.warning(`Could not carry out the ${String(message.command)} command: ${err instanceof Error ? err.message : String(err)}`),
+            );
             break;
           default:
             w.logger.warning(`Ignored an unknown command: ${raw.slice(0, 80)}`);

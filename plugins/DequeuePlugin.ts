@@ -95,7 +95,8 @@ export class DequeuePlugin {
               continue;
             case 'empty':
               if (w.burst) {
-                w.logger.info('No more work, burst finished.');
+                // A horse's loop ends here; its worker says so.
+                if (w.role === 'worker') w.logger.info('No more work, burst finished.');
                 return undefined;
               }
               await this.idleHeartbeat(w);

@@ -77,8 +77,11 @@ export class LoggingPlugin {
       }
     });
 
-    worker.hooks.shutdown.tapPromise(PLUGIN_NAME, async (w) => {
-      w.logger.info('Registering death.');
-    });
+    // A horse's loop ending is not its worker's death.
+    if (worker.role === 'worker') {
+      worker.hooks.shutdown.tapPromise(PLUGIN_NAME, async (w) => {
+        w.logger.info('Registering death.');
+      });
+    }
   }
 }

@@ -21,15 +21,28 @@ export const INTERMEDIATE_GRACE_SECONDS = 60;
 export class MaintenancePlugin {
   apply(worker: Worker): void {
     let nextRun = 0;
-    worker.hooks.dequeue.tapPromise({ name: PLUGIN_NAME, stage: -10 }, async (w) => {
-      if (Date.now() < nextRun) return undefined;
+    const run = async (w: Worker): Promise<void> => {
       nextRun = Date.now() + w.maintenanceInterval * 1000;
       try {
         await cleanRegistries(w);
       } catch (err) {
         w.logger.error(`Registry maintenance failed: ${err instanceof Error ? err.message : String(err)}`);
       }
+    };
+    worker.hooks.dequeue.tapPromise({ name: PLUGIN_NAME, stage: -10 }, async (w) => {
+      if (Date.now() >= nextRun) await run(w);
       return undefined;
+    });
+    // The worker's dequeue stage lasts as long as its horse's loop when the horse takes its own jobs:
+    // maintenance then runs on a timer.
+    if (!worker.horseLoop) return;
+    let timer: NodeJS.Timeout | null = null;
+    worker.hooks.register.tapPromise(PLUGIN_NAME, async (w) => {
+      timer = setInterval(() => void run(w), w.maintenanceInterval * 1000);
+      timer.unref();
+    });
+    worker.hooks.shutdown.tapPromise(PLUGIN_NAME, async () => {
+      if (timer) clearInterval(timer);
     });
   }
 }

@@ -8,9 +8,9 @@ import { epochSeconds, utcformat } from '../lib/time.js';
 const PLUGIN_NAME = 'PerformPlugin';
 
 /** rq's maintain_heartbeats while a job runs: worker key, job's last_heartbeat, StartedJobRegistry score. */
-export async function busyHeartbeat(w: Worker, job: Job): Promise<void> {
+export async function busyHeartbeat(w: Worker, job: Job, startedAt = w.jobStartedAt): Promise<void> {
   const now = new Date();
-  const working = w.jobStartedAt ? (now.getTime() - w.jobStartedAt.getTime()) / 1000 : 0;
+  const working = startedAt ? (now.getTime() - startedAt.getTime()) / 1000 : 0;
   const ttl = w.heartbeatTtl(job, working);
   await runScript(
     w.connection,

@@ -40,6 +40,18 @@ export function horseSpec(worker: Worker): HorseSpec {
   if (h.connectionClass) spec.connectionClass = h.connectionClass;
   if (h.serializer) spec.serializer = h.serializer;
   if (worker.allowedModules) spec.allowedModules = worker.allowedModules;
+  if (worker.horseLoop && worker.logger.settings) {
+    spec.loop = {
+      resultTtl: worker.resultTtl,
+      workerTtl: worker.workerTtl,
+      jobMonitoringInterval: worker.jobMonitoringInterval,
+      disableDefaultExceptionHandler: worker.disableDefaultExceptionHandler,
+      disableJobDescLogging: worker.disableJobDescLogging,
+      logger: worker.logger.settings,
+      exceptionHandlers: h.exceptionHandlers ?? [],
+      ...(h.maxMemoryMb !== undefined ? { maxMemoryMb: h.maxMemoryMb } : {}),
+    };
+  }
   return spec;
 }
 

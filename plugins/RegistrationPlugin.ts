@@ -47,8 +47,8 @@ export class RegistrationPlugin {
       w.stopSignal.addEventListener(
         'abort',
         () => {
-          if (!w.currentJob) return;
-          w.connection.hset(w.key, 'shutdown_requested_date', utcformat(new Date())).catch((err: unknown) => {
+          const busy = w.horseLoop ? w.connection.hget(w.key, 'current_job').then((id) => !!id) : Promise.resolve(w.currentJob !== null);
+          busy.then((b) => (b ? w.connection.hset(w.key, 'shutdown_requested_date', utcformat(new Date())) : 0)).catch((err: unknown) => {
             w.logger.warning(`Could not record the shutdown request: ${err instanceof Error ? err.message : String(err)}`);
           });
         },

@@ -4,6 +4,7 @@ import { CommandsPlugin } from './CommandsPlugin.js';
 import { DequeuePlugin } from './DequeuePlugin.js';
 import { ExceptionHandlersPlugin } from './ExceptionHandlersPlugin.js';
 import { ExecutePlugin } from './ExecutePlugin.js';
+import { HorseLoopPlugin } from './HorseLoopPlugin.js';
 import { InlineHorsePlugin } from './InlineHorsePlugin.js';
 import { LoggingPlugin } from './LoggingPlugin.js';
 import { MaintenancePlugin } from './MaintenancePlugin.js';
@@ -20,6 +21,7 @@ export {
   DequeuePlugin,
   ExceptionHandlersPlugin,
   ExecutePlugin,
+  HorseLoopPlugin,
   InlineHorsePlugin,
   LoggingPlugin,
   MaintenancePlugin,
@@ -34,10 +36,28 @@ export {
 /**
  * The built-in plugins, in the order they are applied (after the user's). `process`: jobs run in
  * a warm horse process (Worker); `inline`: in the worker's own process (SimpleWorker). A worker in
- * role `horse` only performs.
+ * role `horse` only performs, unless it takes its own jobs (`horseLoop`): then it runs every
+ * stage of a job as SimpleWorker does, and its worker supervises it.
  */
 export function defaultPlugins(worker: Worker, horse: 'process' | 'inline'): RqPlugin[] {
-  if (worker.role === 'horse') return [new ExecutePlugin()];
+  const perJob = (): RqPlugin[] => [new PerformPlugin(), new CleanupPlugin(), new LoggingPlugin(), new ExceptionHandlersPlugin()];
+  if (worker.role === 'horse') {
+    return worker.horseLoop ? [new ProcessTitlePlugin(), new DequeuePlugin(), new InlineHorsePlugin(), ...perJob()] : [new ExecutePlugin()];
+  }
+  if (worker.horseLoop) {
+    return [
+      new ProcessTitlePlugin(),
+      new RegistrationPlugin(),
+      new CommandsPlugin(),
+      ...(worker.withScheduler ? [new SchedulerPlugin()] : []),
+      new MaintenancePlugin(),
+      // Cleanup, logging and the (empty) handlers chain stay: the worker records the job of a horse that died.
+      new HorseLoopPlugin(),
+      new CleanupPlugin(),
+      new LoggingPlugin(),
+      new ExceptionHandlersPlugin(),
+    ];
+  }
   return [
     new ProcessTitlePlugin(),
     new RegistrationPlugin(),
@@ -46,9 +66,6 @@ export function defaultPlugins(worker: Worker, horse: 'process' | 'inline'): RqP
     new MaintenancePlugin(),
     new DequeuePlugin(),
     horse === 'process' ? new ProcessHorsePlugin() : new InlineHorsePlugin(),
-    new PerformPlugin(),
-    new CleanupPlugin(),
-    new LoggingPlugin(),
-    new ExceptionHandlersPlugin(),
+    ...perJob(),
   ];
 }

@@ -37,6 +37,7 @@ interface WorkerFlags extends SharedFlags {
   allowModule: string[];
   horseMaxJobs?: number;
   horseMaxMemory?: number;
+  horseLoop?: boolean;
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -68,7 +69,9 @@ export function workerCommand(): Command {
     .option('--allow-module <prefix>', 'Module prefix job functions may come from, repeatable (default: any module under the paths, no installed package) [config: JOB_MODULES]', collect, [])
     .option('--preload <module>', 'Module the work horse imports before its first job, repeatable', collect, [])
     .option('--horse-max-jobs <n>', 'Replace the work horse after this many jobs', intArg(1, 'a whole number >= 1'))
-    .option('--horse-max-memory <MiB>', 'Replace the work horse when it uses more memory than this after a job', intArg(1, 'a whole number of MiB >= 1'));
+    .option('--horse-max-memory <MiB>', 'Replace the work horse when it uses more memory than this after a job', intArg(1, 'a whole number of MiB >= 1'))
+    .option('--horse-loop', 'The work horse takes, runs and records its jobs itself; fail at start if it cannot (default: when it can) [config: HORSE_LOOP]')
+    .option('--no-horse-loop', 'Every job goes from the worker to the work horse and back [config: HORSE_LOOP = false]');
   addSharedOptions(cmd);
   cmd.action(async (queues: string[], flags: WorkerFlags, command: Command) => {
     process.exitCode = await runWorker(queues, flags, command);
@@ -160,6 +163,10 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
   const horseMaxMemory = flags.horseMaxMemory ?? c.HORSE_MAX_MEMORY_MB;
   if (horseMaxJobs !== undefined) horse.maxJobs = horseMaxJobs;
   if (horseMaxMemory !== undefined) horse.maxMemoryMb = horseMaxMemory;
+  const horseLoop = flags.horseLoop ?? c.HORSE_LOOP;
+  if (horseLoop !== undefined) horse.loop = horseLoop;
+  // Handlers named by dotted path are resolved again in a horse that takes its own jobs.
+  if (handlerPaths.length > 0 && handlerPaths.every((h): h is string => typeof h === 'string')) horse.exceptionHandlers = handlerPaths;
 
   const connection = await connectChecked(settings);
   try {

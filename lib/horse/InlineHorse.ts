@@ -34,6 +34,11 @@ export class InlineHorse implements Horse {
         )
         .then((returnValue): Outcome => ({ status: 'finished', returnValue, endedAt: new Date() }), (err: unknown) => failedOutcome(err));
       const outcome = await Promise.race([run, killed]);
+      // In a horse that takes its own jobs, a job left running past its timeout ends the horse after
+      // its failure is recorded (its worker starts another), as a timed-out job's horse is killed.
+      if (worker.role === 'horse' && outcome.status === 'failed' && outcome.error instanceof JobTimeoutException) {
+        worker.requestStop(`after job ${job.id} was left running past its timeout of ${timeout} s`, false);
+      }
       return outcome.status === 'pending' ? outcome : await applyCallbacks(job, worker, outcome);
     } finally {
       watchdog?.disarm(slot);

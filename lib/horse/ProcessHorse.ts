@@ -6,7 +6,7 @@ import type { Horse, Outcome } from '../hooks.js';
 import { DEFAULT_TIMEOUT, type Job } from '../Job.js';
 import { JobTimeoutException } from '../timeouts/JobTimeoutException.js';
 import type { Worker } from '../Worker.js';
-import type { FromHorse, HorseSpec, ToHorse, WireOutcome } from './protocol.js';
+import type { FromHorse, HorseSpec, LoopReport, ToHorse, WireOutcome } from './protocol.js';
 import { failedOutcome } from './runJob.js';
 
 const ENTRY = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -32,7 +32,10 @@ export class ProcessHorse implements Horse {
   private current: { id: string; resolve: (o: Outcome) => void } | null = null;
   private exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   private killReason: string | null = null;
+  private report: LoopReport | null = null;
   readonly exited: Promise<void>;
+  /** The horse has exited and every message it sent has been read (its IPC channel closed). */
+  private readonly gone: Promise<void>;
 
   private constructor(private readonly child: ChildProcess) {
     this.pid = child.pid ?? 0;
@@ -47,7 +50,12 @@ export class ProcessHorse implements Horse {
         resolve();
       });
     });
+    this.gone = Promise.all([
+      this.exited,
+      child.connected ? new Promise<void>((resolve) => child.once('disconnect', () => resolve())) : Promise.resolve(),
+    ]).then(() => undefined);
     child.on('message', (msg: FromHorse) => {
+      if (msg.t === 'looped') this.report = msg;
       if (msg.t !== 'done' || !this.current || this.current.id !== msg.id) return;
       const current = this.current;
       this.current = null;
@@ -122,6 +130,24 @@ export class ProcessHorse implements Horse {
       this.killReason = null;
       this.child.send({ t: 'job', id: job.id, hash: job.toHash() } satisfies ToHorse);
     });
+  }
+
+  /**
+   * Lets a horse started with `spec.loop` take, run and record jobs until its loop ends (burst done,
+   * `maxJobs` jobs, stopLoop(), or a reason to replace it); the horse exits after it. Resolves with
+   * its report, or with rq's text for a horse that died (and the kill reason, if it was killed).
+   */
+  async loop(burst: boolean, maxJobs: number | null): Promise<{ report: LoopReport } | { died: string; killReason: string | null }> {
+    if (this.alive) this.child.send({ t: 'loop', burst, maxJobs } satisfies ToHorse);
+    await this.gone;
+    if (this.report) return { report: this.report };
+    const { code = null, signal = null } = this.exit ?? {};
+    return { died: `${terminatedText(code, signal)}${this.killReason ?? ''}`, killReason: this.killReason };
+  }
+
+  /** Asks a looping horse to finish its current job and end its loop (warm shutdown). */
+  stopLoop(): void {
+    if (this.alive && this.child.connected) this.child.send({ t: 'stop' } satisfies ToHorse);
   }
 
   /** Kills the horse and everything it started (its process group), at once. */

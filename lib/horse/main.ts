@@ -1,17 +1,19 @@
 /**
  * Entry point of a work horse process (started by ProcessHorse). It rebuilds the worker in role
  * `horse` from the spec, applies the plugins, imports the preload modules, then runs each job it is
- * sent through the `perform` hook.
+ * sent through the `perform` hook. With `spec.loop` it takes, runs and records jobs itself instead
+ * (`horseLoop`), when told to, until its loop ends; then it exits.
  */
 import type { Redis } from 'ioredis';
 import { formatException } from '../execute.js';
 import { Job } from '../Job.js';
 import type { JobClass } from '../Queue.js';
+import { createLogger } from '../logging.js';
 import { connect, type ConnectionSettings } from '../redis/connection.js';
 import { importModule, instantiatePlugin, resolveDotted, type ResolveOptions } from '../resolve.js';
 import { defaultSerializer, type Serializer } from '../serializers.js';
-import { Worker, type RqPlugin } from '../Worker.js';
-import type { FromHorse, HorseSpec, ToHorse, WireOutcome } from './protocol.js';
+import { Worker, type ExceptionHandler, type RqPlugin } from '../Worker.js';
+import type { FromHorse, HorseSpec, LoopReport, ToHorse, WireOutcome } from './protocol.js';
 import { failedOutcome } from './runJob.js';
 
 let worker: Worker | null = null;
@@ -19,6 +21,8 @@ let jobClass: JobClass = Job;
 let serializer: Serializer = defaultSerializer;
 let connection: Redis | null = null;
 let reportRss = false;
+/** The worker asked the loop to end (warm shutdown); any other stop of the loop means: replace this horse. */
+let stopAsked = false;
 
 const send = (msg: FromHorse): void => {
   process.send?.(msg);
@@ -50,6 +54,9 @@ async function init(spec: HorseSpec): Promise<void> {
   connection.on('error', () => {});
   const plugins: RqPlugin[] = [];
   for (const p of spec.plugins) plugins.push(await instantiatePlugin(p, where));
+  const loop = spec.loop;
+  const exceptionHandlers: ExceptionHandler[] = [];
+  for (const h of loop?.exceptionHandlers ?? []) exceptionHandlers.push((await resolveDotted(h, where, 'function', 'exception handler')) as ExceptionHandler);
   worker = new WorkerClass(spec.queues, {
     connection,
     name: spec.workerName,
@@ -60,8 +67,28 @@ async function init(spec: HorseSpec): Promise<void> {
     serializer,
     ...(spec.allowedModules ? { allowedModules: spec.allowedModules } : {}),
     callbackTimeout: spec.callbackTimeout,
+    ...(loop
+      ? {
+          horse: { loop: true },
+          resultTtl: loop.resultTtl,
+          workerTtl: loop.workerTtl,
+          jobMonitoringInterval: loop.jobMonitoringInterval,
+          disableDefaultExceptionHandler: loop.disableDefaultExceptionHandler,
+          exceptionHandlers,
+          disableJobDescLogging: loop.disableJobDescLogging,
+          logger: createLogger(loop.logger),
+        }
+      : {}),
   });
   worker.applyPlugins();
+  const ceiling = loop?.maxMemoryMb;
+  if (ceiling !== undefined) {
+    worker.hooks.cleanup.tap({ name: 'HorseMemoryCeiling', stage: 200 }, (_job, _outcome, w) => {
+      const rss = process.memoryUsage.rss();
+      // The reason completes its worker's line "Replacing the work horse (pid N) ...".
+      if (rss > ceiling * 1048576) w.requestStop(`after ${w.jobsDone + 1} jobs, ${Math.round(rss / 1048576)} MiB`, false);
+    });
+  }
   for (const m of spec.preload) await importModule(m, where);
   await worker.hooks.startup.promise(worker);
 }
@@ -98,6 +125,33 @@ async function run(id: string, hash: Record<string, string | Uint8Array>): Promi
   return { status: 'failed', name: 'RqError', message: 'no plugin performed the job', excString: 'RqError: no plugin performed the job' };
 }
 
+/** One loop of a horse that takes its own jobs, then the process ends (a horse runs one loop). */
+async function runLoop(burst: boolean, maxJobs: number | null): Promise<void> {
+  const w = worker!;
+  let report: LoopReport;
+  try {
+    w.maxJobs = maxJobs;
+    await w.work({ burst });
+    const reason = w.stopSignal.reason as unknown;
+    report = {
+      jobs: w.jobsDone,
+      successful: w.successfulJobCount,
+      failed: w.failedJobCount,
+      workingTime: w.totalWorkingTime,
+      replace: w.stopRequested && !stopAsked ? (reason instanceof Error ? reason.message : String(reason)) : null,
+    };
+  } catch (err) {
+    report = { jobs: w.jobsDone, successful: w.successfulJobCount, failed: w.failedJobCount, workingTime: w.totalWorkingTime, replace: `after its loop failed: ${formatException(err)}` };
+  }
+  // Exiting also ends what a job left running past its timeout; the report goes out first.
+  const exit = (): void => {
+    connection?.disconnect();
+    process.exit(0);
+  };
+  if (process.send) process.send({ t: 'looped', ...report } satisfies FromHorse, undefined, {}, exit);
+  else exit();
+}
+
 process.on('message', (msg: ToHorse) => {
   if (msg.t === 'init') {
     init(msg.spec).then(
@@ -106,6 +160,12 @@ process.on('message', (msg: ToHorse) => {
     );
   } else if (msg.t === 'job') {
     void run(msg.id, msg.hash).then((outcome) => send({ t: 'done', id: msg.id, outcome, rss: reportRss ? process.memoryUsage.rss() : null }));
+  } else if (msg.t === 'loop') {
+    void runLoop(msg.burst, msg.maxJobs);
+  } else if (msg.t === 'stop') {
+    stopAsked = true;
+    // The worker has logged its shutdown already.
+    worker?.requestStop('Warm shut down requested', false);
   } else if (msg.t === 'exit') {
     const w = worker;
     void (w ? w.hooks.shutdown.promise(w) : Promise.resolve()).finally(() => {

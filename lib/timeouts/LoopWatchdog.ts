@@ -84,6 +84,7 @@ export class LoopWatchdog {
         prefix: worker.keys.prefix,
         key: worker.key,
         queueNames: [...worker.queueNames],
+        horse: worker.role === 'horse',
       };
       this.thread.postMessage(watched);
     }

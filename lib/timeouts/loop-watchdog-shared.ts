@@ -24,6 +24,8 @@ export interface WatchedWorker {
   prefix: string;
   key: string;
   queueNames: string[];
+  /** A horse (taking its own jobs): its worker lives on, records nothing more and starts another horse. */
+  horse: boolean;
 }
 
 /** Where in `ints` the event loop's tick counter is (after the slots; one more int keeps `floats` 8-aligned). */

@@ -60,10 +60,12 @@ function say(line: string): void {
 
 async function endProcess(o: Overdue): Promise<void> {
   const overdue = ((Date.now() - o.deadline) / 1000).toFixed(1);
+  const blocked = `job ${o.jobId ?? '(id too long to show)'} is ${overdue} s past its timeout of ${o.timeout} s and has blocked the event loop of `;
   say(
-    `job ${o.jobId ?? '(id too long to show)'} is ${overdue} s past its timeout of ${o.timeout} s and has blocked the event loop of ` +
-      `process ${process.pid} for ${(o.blockedFor / 1000).toFixed(1)} s; no timer can run, so the process is ended (SIGKILL). Run such ` +
-      `jobs in a Worker (each job in a horse process), or choose rq.timeouts.InProcessDeathPenalty, which interrupts them in-process at a cost per job.`,
+    o.worker?.horse
+      ? `${blocked}work horse ${process.pid} for ${(o.blockedFor / 1000).toFixed(1)} s; the horse is ended (SIGKILL) and its worker starts another.`
+      : `${blocked}process ${process.pid} for ${(o.blockedFor / 1000).toFixed(1)} s; no timer can run, so the process is ended (SIGKILL). Run such ` +
+          `jobs in a Worker (each job in a horse process), or choose rq.timeouts.InProcessDeathPenalty, which interrupts them in-process at a cost per job.`,
   );
   try {
     await Promise.race([
@@ -93,12 +95,14 @@ async function record({ jobId, worker, timeout }: Overdue): Promise<void> {
     const origin = jobId === null ? null : await connection.hget(keysOf(connection).job(jobId), 'origin');
     if (jobId !== null && origin !== null) {
       const err = new JobTimeoutException(`Task exceeded maximum timeout value (${timeout} seconds)`);
-      const excInfo = `${err.name}: ${err.message}\nThe job kept the event loop of worker ${worker.key} (process ${process.pid}) blocked past its timeout; the watchdog ended the process.`;
+      const excInfo = `${err.name}: ${err.message}\nThe job kept the event loop of worker ${worker.key} (${worker.horse ? 'work horse' : 'process'} ${process.pid}) blocked past its timeout; the watchdog ended the process.`;
       const outcome = await new StartedJobRegistry(origin, { connection }).abandon(jobId, zlibCompress(Buffer.from(excInfo, 'utf8')));
       say(`job ${jobId}: ${outcome === 'failed' ? 'moved to FailedJobRegistry' : outcome === 'gone' ? 'no longer registered as started' : outcome}`);
     }
-    await registerDeath(connection, worker.key, worker.queueNames);
-    say(`registered the death of ${worker.key}`);
+    if (!worker.horse) {
+      await registerDeath(connection, worker.key, worker.queueNames);
+      say(`registered the death of ${worker.key}`);
+    }
   } finally {
     connection.disconnect();
   }

@@ -18,8 +18,8 @@ import { Redis } from ${JSON.stringify(ioredisEntry)};
 
 export class MyWorker extends Worker {
   override applyPlugins(): void {
-    process.stderr.write(\`MyWorker in use: role=\${this.role} pid=\${process.pid}\\n\`);
     super.applyPlugins();
+    process.stderr.write(\`MyWorker in use: role=\${this.role} loop=\${this.horseLoop} pid=\${process.pid}\\n\`);
   }
 }
 
@@ -71,14 +71,14 @@ function pidsOf(output: string, marker: string): number[] {
 }
 
 describe('rq worker: custom classes from dotted paths', { concurrency: 4 }, () => {
-  it('-w mymod.MyWorker is used by the worker and by its horse', async () => {
+  it('-w mymod.MyWorker is used by the worker and by its horse (taking its own jobs, or sent each one)', async () => {
     const { url, redis, queue } = freshDb();
-    for (const flag of ['-w']) {
+    for (const [extra, loop] of [[[], true], [['--no-horse-loop'], false]] as const) {
       const job = await queue().enqueue('jobs.add', 2, 3);
-      const r = await runRq(['worker', '-b', '-u', url, flag, 'mymod.MyWorker'], { cwd: project() });
+      const r = await runRq(['worker', '-b', '-u', url, '-w', 'mymod.MyWorker', ...extra], { cwd: project() });
       assert.equal(r.code, 0, describeRun(r));
-      assert.ok(r.output.includes(`MyWorker in use: role=worker pid=${r.pid}`), describeRun(r));
-      assert.match(r.output, /MyWorker in use: role=horse pid=\d+/);
+      assert.ok(r.output.includes(`MyWorker in use: role=worker loop=${loop} pid=${r.pid}`), describeRun(r));
+      assert.ok(new RegExp(`MyWorker in use: role=horse loop=${loop} pid=\\d+`).test(r.output), describeRun(r));
       assert.equal(await returnValue(redis, job.id), 5);
     }
   });
@@ -87,10 +87,10 @@ describe('rq worker: custom classes from dotted paths', { concurrency: 4 }, () =
     const { url } = freshDb();
     const viaConfig = await runRq(['worker', '-b', '-u', url, '-c', 'settings'], { cwd: project({ 'settings.ts': "export const WORKER_CLASS = 'mymod.MyWorker';\n" }) });
     assert.equal(viaConfig.code, 0, describeRun(viaConfig));
-    assert.ok(viaConfig.output.includes(`MyWorker in use: role=worker pid=${viaConfig.pid}`), describeRun(viaConfig));
+    assert.ok(viaConfig.output.includes(`MyWorker in use: role=worker loop=true pid=${viaConfig.pid}`), describeRun(viaConfig));
     const viaEnv = await runRq(['worker', '-b', '-u', url], { cwd: project(), env: { RQ_WORKER_CLASS: 'mymod.MyWorker' } });
     assert.equal(viaEnv.code, 0, describeRun(viaEnv));
-    assert.ok(viaEnv.output.includes(`MyWorker in use: role=worker pid=${viaEnv.pid}`), describeRun(viaEnv));
+    assert.ok(viaEnv.output.includes(`MyWorker in use: role=worker loop=true pid=${viaEnv.pid}`), describeRun(viaEnv));
   });
 
   it('-w rq.SimpleWorker runs the job in the worker process; --worker-class rq.Worker in a horse', async () => {
@@ -108,14 +108,14 @@ describe('rq worker: custom classes from dotted paths', { concurrency: 4 }, () =
     assert.notEqual(horsePid, forked.pid);
   });
 
-  it('-j mymod.MyJob builds the jobs, in the worker and in the horse', async () => {
+  it('-j mymod.MyJob builds the jobs: in the horse that takes its own jobs; in the worker and the horse with --no-horse-loop', async () => {
     const { url, redis, queue } = freshDb();
-    for (const flag of ['-j']) {
+    for (const loop of [true, false]) {
       const job = await queue().enqueue('jobs.add', 2, 3);
-      const r = await runRq(['worker', '-b', '-u', url, flag, 'mymod.MyJob'], { cwd: project() });
+      const r = await runRq(['worker', '-b', '-u', url, '-j', 'mymod.MyJob', ...(loop ? [] : ['--no-horse-loop'])], { cwd: project() });
       assert.equal(r.code, 0, describeRun(r));
       const pids = pidsOf(r.output, `MyJob.fromHash ${job.id}`);
-      assert.ok(pids.includes(r.pid), `MyJob in the worker; ${describeRun(r)}`);
+      assert.equal(pids.includes(r.pid), !loop, `MyJob in the worker only without the horse loop; ${describeRun(r)}`);
       assert.ok(pids.some((p) => p !== r.pid), `MyJob in the horse; ${describeRun(r)}`);
       assert.equal(await returnValue(redis, job.id), 5);
     }
@@ -124,10 +124,16 @@ describe('rq worker: custom classes from dotted paths', { concurrency: 4 }, () =
   it('--queue-class mymod.MyQueue: its static jobClass (MyJob) is the job class of the worker (seed 15)', async () => {
     const { url, redis, queue } = freshDb();
     const job = await queue().enqueue('jobs.add', 2, 3);
-    const r = await runRq(['worker', '-b', '-u', url, '--queue-class', 'mymod.MyQueue'], { cwd: project() });
+    const r = await runRq(['worker', '-b', '-u', url, '--queue-class', 'mymod.MyQueue', '--no-horse-loop'], { cwd: project() });
     assert.equal(r.code, 0, describeRun(r));
     assert.equal(await returnValue(redis, job.id), 5);
     assert.ok(pidsOf(r.output, `MyJob.fromHash ${job.id}`).includes(r.pid), `the worker should load jobs with MyQueue.jobClass; ${describeRun(r)}`);
+    // A horse that takes its own jobs loads them with it too.
+    const next = await queue().enqueue('jobs.add', 3, 4);
+    const looping = await runRq(['worker', '-b', '-u', url, '--queue-class', 'mymod.MyQueue'], { cwd: project() });
+    assert.equal(looping.code, 0, describeRun(looping));
+    assert.equal(await returnValue(redis, next.id), 7);
+    assert.ok(pidsOf(looping.output, `MyJob.fromHash ${next.id}`).some((p) => p !== looping.pid), describeRun(looping));
   });
 
   it('QUEUE_CLASS and JOB_CLASS config keys', async () => {
@@ -137,7 +143,8 @@ describe('rq worker: custom classes from dotted paths', { concurrency: 4 }, () =
       cwd: project({ 'settings.ts': "export const QUEUE_CLASS = 'mymod.MyQueue';\nexport const JOB_CLASS = 'mymod.MyJob';\n" }),
     });
     assert.equal(r.code, 0, describeRun(r));
-    assert.ok(pidsOf(r.output, `MyJob.fromHash ${job.id}`).includes(r.pid), describeRun(r));
+    // Loaded by the horse, which takes its own jobs.
+    assert.ok(pidsOf(r.output, `MyJob.fromHash ${job.id}`).some((p) => p !== r.pid), describeRun(r));
   });
 
   it('DEATH_PENALTY_CLASS from the config enforces the timeout with its own kill', async () => {

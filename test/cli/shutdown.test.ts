@@ -298,9 +298,11 @@ describe('rq worker: process title', () => {
     await waitFor(() => title(w.pid).startsWith('rq: Listening on title-a,title-b'), `the idle title (ps shows ${JSON.stringify(title(w.pid))})`, 5000);
 
     const job = await new Queue('title-b', { connection: redis }).enqueueCall({ func: task('slowAdd'), args: [1, 1, 1500] });
+    // The horse takes its own jobs (the default): it shows the job, as python-rq's horse does.
+    const horse = await horsePid(w);
     await waitFor(
-      () => title(w.pid).startsWith('rq: Processing test.fixtures.tasks.slowAdd'),
-      `the busy title (ps shows ${JSON.stringify(title(w.pid))})`,
+      () => title(horse).startsWith('rq: Processing test.fixtures.tasks.slowAdd'),
+      `the horse's busy title (ps shows ${JSON.stringify(title(horse))})`,
       10_000,
     );
     assert.equal(await redis.hget(job.key, 'status'), 'started', 'the title was shown while the job ran');

@@ -6,7 +6,9 @@ import type { Redis } from 'ioredis';
 import {
   PluginError,
   Queue,
+  SimpleWorker,
   Worker,
+  createLogger,
   epochSeconds,
   utcformat,
   utcparse,
@@ -563,5 +565,40 @@ describe('Worker: maintenance', () => {
     assert.equal(await redis.exists(marker), 0);
     await worker.work({ burst: true });
     assert.equal(await returnValue(redis, job.id), 11);
+  });
+});
+
+describe('Worker: whether the horse takes its own jobs (horse.loop)', () => {
+  const build = (options: Partial<WorkerOptions> = {}, W: typeof Worker = Worker): Worker => {
+    const w = new W(['q'], { connection: redis, installSignalHandlers: false, logger: createLogger({ level: 'ERROR' }), ...options });
+    w.applyPlugins();
+    return w;
+  };
+
+  it('on by default; off, with the reason, for what the horse cannot rebuild from names', () => {
+    assert.equal(build().horseLoop, true);
+    assert.equal(build({ horse: { loop: false } }).horseLoop, false, 'horse.loop false');
+    assert.equal(build({}, SimpleWorker).horseLoop, false, 'SimpleWorker has no horse');
+    const cases: [Partial<WorkerOptions>, RegExp][] = [
+      [{ exceptionHandlers: [() => true] }, /exception handlers are functions of the worker process/],
+      [{ logger: collectingLogger() }, /the logger is an object of your own/],
+      [{ plugins: [{ apply: (w) => w.hooks.cleanup.tapPromise('Mine', async () => {}) }] }, /the plugin tap "Mine" on the cleanup hook runs in the worker process/],
+      [{ serializer: { dumps: (v: unknown) => Buffer.from(JSON.stringify(v)), loads: (b: Buffer) => JSON.parse(b.toString()) as unknown } }, /the serializer has no dotted path/],
+    ];
+    for (const [options, reason] of cases) {
+      const w = build(options);
+      assert.equal(w.horseLoop, false, String(reason));
+      assert.match(w.horseLoopBlockers().join('; '), reason);
+    }
+    // A plugin that taps only worker-wide hooks does not matter.
+    assert.equal(build({ plugins: [{ apply: (w) => w.hooks.startup.tapPromise('Boot', async () => {}) }] }).horseLoop, true);
+  });
+
+  it('a subclass needs its dotted path (horse.workerClass) for its horse; horse.loop true fails at start with the reasons', () => {
+    class Mine extends Worker {}
+    assert.match(build({}, Mine).horseLoopBlockers().join('; '), /the worker class Mine has no dotted path/);
+    assert.equal(build({ horse: { workerClass: 'mine.Mine' } }, Mine).horseLoop, true);
+    const forced = new Worker(['q'], { connection: redis, installSignalHandlers: false, logger: collectingLogger(), exceptionHandlers: [() => true], horse: { loop: true } });
+    assert.throws(() => forced.applyPlugins(), /horse\.loop is true, but the horse cannot take its own jobs: exception handlers are functions .*; the logger is an object of your own/);
   });
 });
