@@ -75,6 +75,8 @@ export class HorseLoopPlugin {
         }
         this.count(w, result.report);
         if (result.report.replace) {
+          // As when Worker kills a horse at a timeout: what the timed-out job started ends too.
+          h.endGroup();
           w.logger.info(`Replacing the work horse (pid ${h.pid}) ${result.report.replace}`);
           continue;
         }
@@ -132,8 +134,9 @@ export class HorseLoopPlugin {
   private async recordDeath(w: Worker, h: ProcessHorse, died: string, killReason: string | null): Promise<void> {
     const keys = w.keys;
     let job: Job | null = null;
+    let id: string | null = null;
     try {
-      const id = await w.connection.hget(w.key, 'current_job');
+      id = await w.connection.hget(w.key, 'current_job');
       if (id) {
         const found = await w.jobClass.fetch(id, { connection: w.connection, serializer: w.serializer }).catch(() => null);
         // Only a job still registered as started has no outcome yet.
@@ -144,7 +147,7 @@ export class HorseLoopPlugin {
       return;
     }
     if (!job) {
-      w.logger.warning(`The work horse (pid ${h.pid}) died between jobs: ${died}`);
+      w.logger.warning(`The work horse (pid ${h.pid}) died ${id ? `after its job ${id} was recorded` : 'between jobs'}: ${died}`);
       return;
     }
     const stopped = killReason === STOPPED_TEXT;

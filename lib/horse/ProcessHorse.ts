@@ -150,6 +150,15 @@ export class ProcessHorse implements Horse {
     if (this.alive && this.child.connected) this.child.send({ t: 'stop' } satisfies ToHorse);
   }
 
+  /** Once the horse has exited: kills what is left of its process group (processes its jobs started). */
+  endGroup(): void {
+    try {
+      process.kill(-this.pid, 'SIGKILL');
+    } catch {
+      // nothing left in the group
+    }
+  }
+
   /** Kills the horse and everything it started (its process group), at once. */
   kill(reason: string): void {
     if (!this.alive) return;

@@ -29,6 +29,12 @@ export async function exitSoon(code: number): Promise<never> {
 }
 export function exitNow(code: number): never { process.exit(code); }
 export function forever(): Promise<never> { return new Promise(() => {}); }
+export async function spawnAndWait(): Promise<never> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn('sleep', ['300'], { stdio: 'ignore' });
+  process.stderr.write(\`spawned \${child.pid}\\n\`);
+  return new Promise(() => {});
+}
 export function block(ms: number): string { const end = Date.now() + ms; while (Date.now() < end) {} return 'unblocked'; }
 `;
 
@@ -123,6 +129,26 @@ export const PLUGINS = [{ apply(w: any) { w.hooks.prepare.tapPromise('Peek', asy
     assert.match(r.output, new RegExp(`Replacing the work horse \\(pid \\d+\\) after job ${stuck.id} was left running past its timeout of 1 s`));
     const [p1, p2] = [await returnValue(redis, before.id), await returnValue(redis, after.id)];
     assert.notEqual(p1, p2, 'a new horse after the timeout');
+  });
+
+  it('a process a timed-out job started ends with its horse (the horse\'s process group)', async () => {
+    const { url, redis, queue } = freshDb();
+    const dir = projects.make({ 'jobs.ts': JOBS_TS, 'more.ts': MORE_JOBS_TS });
+    const stuck = await queue().enqueueCall({ func: 'more.spawnAndWait', timeout: 1 });
+    const r = await runRq(['worker', '-b', '-u', url], { cwd: dir });
+    assert.equal(r.code, 0, describeRun(r));
+    assert.equal(await status(redis, stuck.id), 'failed');
+    const m = /spawned (\d+)/.exec(r.output);
+    assert.ok(m, describeRun(r));
+    const alive = (): boolean => {
+      try {
+        process.kill(Number(m[1]), 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await waitFor(() => !alive(), `the job's child process ${m[1]} to be gone`, 5000);
   });
 
   it('while a job blocks the horse\'s event loop, the worker keeps the busy heartbeat going', async () => {
