@@ -17,7 +17,7 @@ const PLUGIN_NAME = 'CleanupPlugin';
  * or take ahead. A worker whose horse takes its own jobs records only a dead horse's job, and takes none.
  */
 function remaining(w: Worker): number {
-  if (w.stopRequested || w.horseLoop) return 0;
+  if (w.stopRequested || (w.horseLoop && w.role === 'worker')) return 0;
   return w.maxJobs === null ? Number.POSITIVE_INFINITY : w.maxJobs - w.jobsDone - 1;
 }
 

@@ -52,6 +52,11 @@ describe('rq worker: the horse takes its own jobs', { concurrency: 4 }, () => {
     assert.deepEqual(await redis.lrange('cleanup', 0, -1), [`horse:${horse}`, `horse:${horse}`, `horse:${horse}`], 'the horse recorded each job');
     assert.equal(await returnValue(redis, jobs[1]!.id), 7);
     assert.equal(await redis.hget('rq:worker:loop-w', 'successful_job_count'), '3', 'the stats are the worker\'s');
+    // The horse's outcome scripts took the following jobs ahead (one round trip per job), as a
+    // SimpleWorker's do: Redis kept what each took in the worker's replay slots.
+    const slots = await redis.hmget('rq:worker:loop-w', 'rqts_call0', 'rqts_call1', 'rqts_call2', 'rqts_call3');
+    const tookAhead = slots.some((v) => v !== null && (JSON.parse(v.slice(v.indexOf(' ') + 1)) as { n?: { a?: unknown[] } }).n?.a?.length);
+    assert.ok(tookAhead, `an outcome script took a job ahead: ${JSON.stringify(slots)}`);
 
     await redis.del('cleanup');
     const classic = await queue().enqueue('jobs.add', 5, 6);
