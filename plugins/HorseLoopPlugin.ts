@@ -13,6 +13,12 @@ import { horseSpec } from './ProcessHorsePlugin.js';
 
 const PLUGIN_NAME = 'HorseLoopPlugin';
 
+/** The job counts the horse's scripts keep in the worker's hash. */
+async function counted(w: Worker): Promise<{ successful: number; failed: number; workingTime: number }> {
+  const [s, f, t] = await w.connection.hmget(w.key, 'successful_job_count', 'failed_job_count', 'total_working_time');
+  return { successful: Number(s) || 0, failed: Number(f) || 0, workingTime: Number(t) || 0 };
+}
+
 /**
  * `Worker` when its horse takes its own jobs (HorseOptions.loop): the horse runs every stage of a job
  * as SimpleWorker does — one hand-over between processes per job fewer than sending it each job —
@@ -60,10 +66,18 @@ export class HorseLoopPlugin {
         const beat = setInterval(() => {
           this.heartbeat(w).catch((err: unknown) => w.logger.warning(`Heartbeat failed: ${err instanceof Error ? err.message : String(err)}`));
         }, w.jobMonitoringInterval * 1000);
+        const countedBefore = await counted(w).catch(() => null);
         const result = await h.loop(w.burst, limit).finally(() => clearInterval(beat));
         w.horse = null;
         horse = null;
         if ('died' in result) {
+          // A dead horse reports nothing: what it recorded is read from the worker's hash (for maxJobs and the stats).
+          const after = countedBefore && (await counted(w).catch(() => null));
+          if (countedBefore && after) {
+            const successful = after.successful - countedBefore.successful;
+            const failed = after.failed - countedBefore.failed;
+            this.count(w, { jobs: successful + failed, successful, failed, workingTime: after.workingTime - countedBefore.workingTime, replace: null });
+          }
           // Read before the death is recorded: recording it is a script that takes a replay slot.
           const taken = await recentlyTaken(w).catch((err: unknown) => {
             w.logger.warning(`Could not look up the jobs taken ahead by the work horse that died (maintenance will give them back): ${err instanceof Error ? err.message : String(err)}`);

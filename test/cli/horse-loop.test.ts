@@ -121,6 +121,20 @@ export const PLUGINS = [{ apply(w: any) { w.hooks.prepare.tapPromise('Peek', asy
     });
   }
 
+  it('--max-jobs counts the jobs a horse ran before it died', async () => {
+    const { url, redis, queue } = freshDb();
+    const dir = projects.make({ 'jobs.ts': JOBS_TS, 'more.ts': MORE_JOBS_TS });
+    const first = await queue().enqueue('jobs.add', 1, 1);
+    const dying = await queue().enqueue('more.exitSoon', 3);
+    const jobs = [await queue().enqueue('jobs.add', 2, 2), await queue().enqueue('jobs.add', 3, 3), await queue().enqueue('jobs.add', 4, 4)];
+    const r = await runRq(['worker', '-b', '-u', url, '--max-jobs', '3'], { cwd: dir });
+    assert.equal(r.code, 0, describeRun(r));
+    assert.equal(await status(redis, first.id), 'finished');
+    assert.equal(await status(redis, dying.id), 'failed');
+    assert.deepEqual(await Promise.all(jobs.map((j) => status(redis, j.id))), ['finished', 'queued', 'queued'], describeRun(r));
+    assert.match(r.output, /finished executing 3 jobs, quitting/);
+  });
+
   it('a job left running past its timeout fails, and the next job runs in a new horse', async () => {
     const { url, redis, queue } = freshDb();
     const dir = projects.make({ 'jobs.ts': JOBS_TS, 'more.ts': MORE_JOBS_TS });
