@@ -44,28 +44,16 @@ export function defaultPlugins(worker: Worker, horse: 'process' | 'inline'): RqP
   if (worker.role === 'horse') {
     return worker.horseLoop ? [new ProcessTitlePlugin(), new DequeuePlugin(), new InlineHorsePlugin(), ...perJob()] : [new ExecutePlugin()];
   }
-  if (worker.horseLoop) {
-    return [
-      new ProcessTitlePlugin(),
-      new RegistrationPlugin(),
-      new CommandsPlugin(),
-      ...(worker.withScheduler ? [new SchedulerPlugin()] : []),
-      new MaintenancePlugin(),
-      // Cleanup, logging and the (empty) handlers chain stay: the worker records the job of a horse that died.
-      new HorseLoopPlugin(),
-      new CleanupPlugin(),
-      new LoggingPlugin(),
-      new ExceptionHandlersPlugin(),
-    ];
-  }
-  return [
+  const supervision = [
     new ProcessTitlePlugin(),
     new RegistrationPlugin(),
     new CommandsPlugin(),
     ...(worker.withScheduler ? [new SchedulerPlugin()] : []),
     new MaintenancePlugin(),
-    new DequeuePlugin(),
-    horse === 'process' ? new ProcessHorsePlugin() : new InlineHorsePlugin(),
-    ...perJob(),
   ];
+  if (worker.horseLoop) {
+    // Cleanup, logging and the exception handlers stay: the worker records the job of a horse that died.
+    return [...supervision, new HorseLoopPlugin(), new CleanupPlugin(), new LoggingPlugin(), new ExceptionHandlersPlugin()];
+  }
+  return [...supervision, new DequeuePlugin(), horse === 'process' ? new ProcessHorsePlugin() : new InlineHorsePlugin(), ...perJob()];
 }
