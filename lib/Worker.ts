@@ -177,6 +177,8 @@ export class Worker {
   private readonly stopController = new AbortController();
   private readonly installSignals: boolean;
   private pluginsApplied = false;
+  /** Why the horse cannot take its own jobs, as found when the user's plugins were applied. */
+  private loopBlockers: string[] | null = null;
   /**
    * The horse takes, runs and records its own jobs: in a worker, decided when the plugins are applied
    * (HorseOptions.loop); in a horse, given by its worker.
@@ -282,9 +284,14 @@ export class Worker {
   /**
    * Why the horse cannot take its own jobs (HorseOptions.loop): everything a job's stages use must
    * be rebuilt in the horse from names (dotted paths, plain settings), so code given as objects
-   * keeps those stages in the worker process. Call it after the user's plugins are applied.
+   * keeps those stages in the worker process. Empty when it can (or does).
    */
   horseLoopBlockers(): string[] {
+    // Once the plugins are applied, the built-in ones tap the job hooks too: the reasons are those found before.
+    return [...(this.loopBlockers ?? this.findLoopBlockers())];
+  }
+
+  private findLoopBlockers(): string[] {
     const why: string[] = [];
     if (this.role !== 'worker' || this.horseKind !== 'process') return ['jobs do not run in a horse process'];
     const h = this.horseOptions;
@@ -309,8 +316,9 @@ export class Worker {
     if (this.pluginsApplied) return;
     this.pluginsApplied = true;
     for (const plugin of this.plugins) plugin.apply(this);
+    this.loopBlockers = this.findLoopBlockers();
     if (this.role === 'worker' && this.horseKind === 'process' && this.horseOptions.loop !== false) {
-      const why = this.horseLoopBlockers();
+      const why = this.loopBlockers;
       if (why.length > 0 && this.horseOptions.loop === true) {
         throw new RqError(`horse.loop is true, but the horse cannot take its own jobs: ${why.join('; ')}. Leave horse.loop unset to fall back, or name these by dotted path.`);
       }

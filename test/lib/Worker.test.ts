@@ -576,7 +576,9 @@ describe('Worker: whether the horse takes its own jobs (horse.loop)', () => {
   };
 
   it('on by default; off, with the reason, for what the horse cannot rebuild from names', () => {
-    assert.equal(build().horseLoop, true);
+    const plain = build();
+    assert.equal(plain.horseLoop, true);
+    assert.deepEqual(plain.horseLoopBlockers(), [], 'the built-in plugins\' taps are no reason');
     assert.equal(build({ horse: { loop: false } }).horseLoop, false, 'horse.loop false');
     assert.equal(build({}, SimpleWorker).horseLoop, false, 'SimpleWorker has no horse');
     const cases: [Partial<WorkerOptions>, RegExp][] = [
@@ -590,6 +592,8 @@ describe('Worker: whether the horse takes its own jobs (horse.loop)', () => {
       assert.equal(w.horseLoop, false, String(reason));
       assert.match(w.horseLoopBlockers().join('; '), reason);
     }
+    const tapping = build({ plugins: [{ apply: (w) => w.hooks.exception.tapPromise('Report', async () => undefined) }] });
+    assert.deepEqual(tapping.horseLoopBlockers(), ['the plugin tap "Report" on the exception hook runs in the worker process']);
     // A plugin that taps only worker-wide hooks does not matter.
     assert.equal(build({ plugins: [{ apply: (w) => w.hooks.startup.tapPromise('Boot', async () => {}) }] }).horseLoop, true);
   });
