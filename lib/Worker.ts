@@ -14,6 +14,7 @@ import { utcparse } from './time.js';
 import type { DeathPenaltyClass } from './timeouts/BaseDeathPenalty.js';
 import { TimerDeathPenalty } from './timeouts/TimerDeathPenalty.js';
 import { defaultPlugins } from '../plugins/index.js';
+import type { SentryPluginOptions } from '../plugins/SentryPlugin.js';
 
 /** A plugin: taps the worker's hooks in `apply`. One class per file in plugins/, tap name = class name. */
 export interface RqPlugin {
@@ -62,6 +63,8 @@ export interface HorseOptions {
   connectionClass?: string;
   /** Dotted path of the serializer the horse uses. */
   serializer?: string;
+  /** Sentry's settings, for a horse that takes its own jobs: it reports its jobs' failures itself (the CLI's --sentry-dsn). */
+  sentry?: SentryPluginOptions;
   /** Dotted paths of the exception handlers, for a horse that takes its own jobs (the CLI's --exception-handler). */
   exceptionHandlers?: string[];
   /** Extra arguments for node in the horse (e.g. `--max-old-space-size=512`). */
@@ -297,7 +300,11 @@ export class Worker {
     const h = this.horseOptions;
     const perJob = ['dequeue', 'prepare', 'fork', 'perform', 'cleanup', 'exception'] as const;
     for (const stage of perJob) {
-      for (const tap of this.hooks[stage].taps) why.push(`the plugin tap "${tap.name}" on the ${stage} hook runs in the worker process`);
+      for (const tap of this.hooks[stage].taps) {
+        // The horse applies its own SentryPlugin from horse.sentry.
+        if (tap.name === 'SentryPlugin' && h.sentry) continue;
+        why.push(`the plugin tap "${tap.name}" on the ${stage} hook runs in the worker process`);
+      }
     }
     if (this.exceptionHandlers.length > 0 && h.exceptionHandlers?.length !== this.exceptionHandlers.length) {
       why.push('exception handlers are functions of the worker process (name them by dotted path in horse.exceptionHandlers)');

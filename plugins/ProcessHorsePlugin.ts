@@ -50,6 +50,7 @@ export function horseSpec(worker: Worker): HorseSpec {
       logger: worker.logger.settings,
       exceptionHandlers: h.exceptionHandlers ?? [],
       ...(h.maxMemoryMb !== undefined ? { maxMemoryMb: h.maxMemoryMb } : {}),
+      ...(h.sentry ? { sentry: h.sentry } : {}),
     };
   }
   return spec;

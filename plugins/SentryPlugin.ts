@@ -19,14 +19,15 @@ export interface SentryPluginOptions {
 /**
  * Reports job exceptions to Sentry through the official `@sentry/node` SDK (an optional dependency,
  * imported only when a DSN is configured: `SENTRY_DSN` / `--sentry-dsn`). Each event carries the job
- * id, function, queue and worker as tags. Runs in the worker process, so it also reports timeouts
- * and horse crashes.
+ * id, function, queue and worker as tags. Runs where jobs are recorded: in the worker process, and
+ * in a horse that takes its own jobs (horse.sentry), so it also reports timeouts and horse crashes.
  */
 export class SentryPlugin {
-  constructor(private readonly options: SentryPluginOptions) {}
+  constructor(readonly options: SentryPluginOptions) {}
 
   apply(worker: Worker): void {
-    if (worker.role !== 'worker') return;
+    // A horse that takes its own jobs reports their failures; its worker reports those of a horse that died.
+    if (worker.role !== 'worker' && !worker.horseLoop) return;
     let sdk: SentrySdk | null = null;
 
     worker.hooks.startup.tapPromise(PLUGIN_NAME, async () => {
@@ -36,7 +37,9 @@ export class SentryPlugin {
         throw new RqError('SENTRY_DSN is set but @sentry/node is not installed: npm install @sentry/node', { cause });
       }
       const init: Record<string, unknown> = { dsn: this.options.dsn, debug: this.options.debug ?? false, defaultIntegrations: false };
-      if (this.options.caCerts) init.transportOptions = { caCerts: this.options.caCerts };
+      // In a horse the PEM arrives over IPC as a Uint8Array.
+      const ca = this.options.caCerts;
+      if (ca) init.transportOptions = { caCerts: typeof ca === 'string' ? ca : Buffer.from(ca) };
       sdk.init(init);
     });
 
@@ -51,6 +54,9 @@ export class SentryPlugin {
         tags: { 'rq.job_id': job.id, 'rq.func': func, 'rq.queue': job.origin ?? '', 'rq.worker': w.name },
         extra: { description: job.description, excInfo: job.excInfo },
       });
+      // A horse may die in its next job, before the SDK has sent the event: it goes out first (as
+      // python-rq's horse sends it when it exits after each job). Failures only, so no cost per success.
+      if (w.role === 'horse') await sdk?.flush(2000);
       return undefined;
     });
 

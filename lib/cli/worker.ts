@@ -149,6 +149,7 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
     }
     plugins.push(new SentryPlugin(sentry));
   }
+  const sentryOptions = plugins.find((p): p is SentryPlugin => p instanceof SentryPlugin)?.options;
 
   const horse: HorseOptions = {
     plugins: pluginSpecs.filter((p): p is string => typeof p === 'string'),
@@ -165,6 +166,7 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
   if (horseMaxMemory !== undefined) horse.maxMemoryMb = horseMaxMemory;
   const horseLoop = flags.horseLoop ?? c.HORSE_LOOP;
   if (horseLoop !== undefined) horse.loop = horseLoop;
+  if (sentryOptions) horse.sentry = sentryOptions;
   // Handlers named by dotted path are resolved again in a horse that takes its own jobs.
   if (handlerPaths.length > 0 && handlerPaths.every((h): h is string => typeof h === 'string')) horse.exceptionHandlers = handlerPaths;
 

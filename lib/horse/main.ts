@@ -15,6 +15,7 @@ import { defaultSerializer, type Serializer } from '../serializers.js';
 import { Worker, type ExceptionHandler, type RqPlugin } from '../Worker.js';
 import type { FromHorse, HorseSpec, LoopReport, ToHorse, WireOutcome } from './protocol.js';
 import { failedOutcome } from './runJob.js';
+import { SentryPlugin } from '../../plugins/SentryPlugin.js';
 
 let worker: Worker | null = null;
 let jobClass: JobClass = Job;
@@ -55,6 +56,7 @@ async function init(spec: HorseSpec): Promise<void> {
   const plugins: RqPlugin[] = [];
   for (const p of spec.plugins) plugins.push(await instantiatePlugin(p, where));
   const loop = spec.loop;
+  if (loop?.sentry) plugins.push(new SentryPlugin(loop.sentry));
   const exceptionHandlers: ExceptionHandler[] = [];
   for (const h of loop?.exceptionHandlers ?? []) exceptionHandlers.push((await resolveDotted(h, where, 'function', 'exception handler')) as ExceptionHandler);
   worker = new WorkerClass(spec.queues, {

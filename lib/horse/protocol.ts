@@ -1,5 +1,6 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { LoggerSettings } from '../logging.js';
+import type { SentryPluginOptions } from '../../plugins/SentryPlugin.js';
 
 /** The worker's settings a horse that takes its own jobs needs to run them as the worker would. */
 export interface LoopSpec {
@@ -11,6 +12,8 @@ export interface LoopSpec {
   logger: LoggerSettings;
   /** Dotted paths of the exception handlers. */
   exceptionHandlers: string[];
+  /** Report the horse's job failures to Sentry. */
+  sentry?: SentryPluginOptions;
   /** Replace the horse when its resident memory passes this many MiB after a job. */
   maxMemoryMb?: number;
 }

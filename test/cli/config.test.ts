@@ -592,6 +592,17 @@ describe('rq worker: SENTRY_DSN and --sentry-* (a local ingest endpoint)', () =>
     await waitFor(() => envelopes.some((x) => x.includes(b.id)), 'the envelope of RQ_SENTRY_DSN', 5000);
   });
 
+  it('the horse that takes its own jobs reports them (--horse-loop starts with --sentry-dsn); its worker reports a dead horse\'s job', async () => {
+    const { url, queue } = freshDb();
+    const dir = projects.make({ 'jobs.ts': JOBS_TS, 'crash.ts': 'export function now(): never { process.exit(5); }\n' });
+    const failed = await queue().enqueue('jobs.boom', 'from-the-horse');
+    const died = await queue().enqueue('crash.now');
+    const r = await runRq(['worker', '-b', '-u', url, '--horse-loop', '--sentry-dsn', `http://pk@127.0.0.1:${port}/10`], { cwd: dir });
+    assert.equal(r.code, 0, describeRun(r));
+    await waitFor(() => envelopes.some((e) => e.includes(failed.id) && e.includes('from-the-horse')), 'the envelope of the job the horse failed', 5000);
+    await waitFor(() => envelopes.some((e) => e.includes(died.id) && e.includes('Work-horse terminated unexpectedly')), 'the envelope of the dead horse\'s job', 5000);
+  });
+
   it('--sentry-debug turns on the SDK\'s debug output', async () => {
     const { url, queue } = freshDb();
     await queue().enqueue('jobs.boom', 'debugged');
