@@ -180,7 +180,9 @@ it(
   { timeout: 55_000 },
   async (t) => {
     const q = 'blip-busy';
-    const JOBS = 2000;
+    // Enough that the drain outlasts ten blips with their gaps (~2.5 s) even when the worker is fast:
+    // 2,000 jobs were drained after 8 blips in one run.
+    const JOBS = 6000;
     const BLIPS = 40;
     const rand = prng(0xb11b);
     const queue = new Queue(q, { connection: redis });
