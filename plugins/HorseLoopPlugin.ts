@@ -71,6 +71,7 @@ export class HorseLoopPlugin {
         w.horse = null;
         horse = null;
         if ('died' in result) {
+          await h.released(w.connection);
           // A dead horse reports nothing: what it recorded is read from the worker's hash (for maxJobs and the stats).
           const after = countedBefore && (await counted(w).catch(() => null));
           if (countedBefore && after) {

@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import type { Redis } from 'ioredis';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { RqError } from '../errors/RqError.js';
@@ -6,7 +7,7 @@ import type { Horse, Outcome } from '../hooks.js';
 import { DEFAULT_TIMEOUT, type Job } from '../Job.js';
 import { JobTimeoutException } from '../timeouts/JobTimeoutException.js';
 import type { Worker } from '../Worker.js';
-import type { FromHorse, HorseSpec, LoopReport, ToHorse, WireOutcome } from './protocol.js';
+import { horseConnectionName, type FromHorse, type HorseSpec, type LoopReport, type ToHorse, type WireOutcome } from './protocol.js';
 import { failedOutcome } from './runJob.js';
 
 const ENTRY = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -148,6 +149,24 @@ export class ProcessHorse implements Horse {
   /** Asks a looping horse to finish its current job and end its loop (warm shutdown). */
   stopLoop(): void {
     if (this.alive && this.child.connected) this.child.send({ t: 'stop' } satisfies ToHorse);
+  }
+
+  /**
+   * Once the horse has died: waits (up to `timeoutMs`) until Redis has closed its connections, so that
+   * every command it sent before dying has run before the worker reads what it left. Redis reads a
+   * connection's last commands before it sees the connection close. Without CLIENT LIST (an ACL that
+   * denies it) it does not wait.
+   */
+  async released(connection: Redis, timeoutMs = 2000): Promise<void> {
+    const mine = new RegExp(`\\bname=${horseConnectionName(this.pid)}(\\s|$)`, 'm');
+    const deadline = Date.now() + timeoutMs;
+    try {
+      while (mine.test(String(await connection.call('CLIENT', 'LIST', 'TYPE', 'normal'))) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    } catch {
+      // CLIENT denied: the worker's reads come later than the horse's writes in nearly every case
+    }
   }
 
   /** Once the horse has exited: kills what is left of its process group (processes its jobs started). */

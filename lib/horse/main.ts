@@ -13,7 +13,7 @@ import { connect, type ConnectionSettings } from '../redis/connection.js';
 import { importModule, instantiatePlugin, resolveDotted, type ResolveOptions } from '../resolve.js';
 import { defaultSerializer, type Serializer } from '../serializers.js';
 import { Worker, type ExceptionHandler, type RqPlugin } from '../Worker.js';
-import type { FromHorse, HorseSpec, LoopReport, ToHorse, WireOutcome } from './protocol.js';
+import { horseConnectionName, type FromHorse, type HorseSpec, type LoopReport, type ToHorse, type WireOutcome } from './protocol.js';
 import { failedOutcome } from './runJob.js';
 import { SentryPlugin } from '../../plugins/SentryPlugin.js';
 
@@ -49,7 +49,11 @@ async function init(spec: HorseSpec): Promise<void> {
     ...plain,
     prefix: spec.prefix,
     ...(connectionClass ? { connectionClass } : {}),
-    redisOptions: sentinels ? { lazyConnect: true, sentinels, ...(name ? { name } : {}) } : { lazyConnect: true },
+    redisOptions: {
+      lazyConnect: true,
+      connectionName: horseConnectionName(process.pid),
+      ...(sentinels ? { sentinels, ...(name ? { name } : {}) } : {}),
+    },
   });
   // ioredis reconnects by itself; without a listener it would also print every failed attempt.
   connection.on('error', () => {});

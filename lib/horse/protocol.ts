@@ -2,6 +2,9 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { LoggerSettings } from '../logging.js';
 import type { SentryPluginOptions } from '../../plugins/SentryPlugin.js';
 
+/** The name a horse's Redis connections carry (CLIENT SETNAME), so that its worker can tell when Redis has let go of them. */
+export const horseConnectionName = (pid: number): string => `rq-horse-${pid}`;
+
 /** The worker's settings a horse that takes its own jobs needs to run them as the worker would. */
 export interface LoopSpec {
   resultTtl: number;
