@@ -63,8 +63,6 @@ export interface HorseOptions {
   connectionClass?: string;
   /** Dotted path of the serializer the horse uses. */
   serializer?: string;
-  /** Sentry's settings, for a horse that takes its own jobs: it reports its jobs' failures itself (the CLI's --sentry-dsn). */
-  sentry?: SentryPluginOptions;
   /** Dotted paths of the exception handlers, for a horse that takes its own jobs (the CLI's --exception-handler). */
   exceptionHandlers?: string[];
   /** Extra arguments for node in the horse (e.g. `--max-old-space-size=512`). */
@@ -99,6 +97,11 @@ export interface WorkerOptions {
   installSignalHandlers?: boolean;
   horse?: HorseOptions;
   role?: WorkerRole;
+  /**
+   * Report job failures to Sentry (rq's `--sentry-dsn`): a built-in plugin, in the worker process
+   * and in a horse that takes its own jobs.
+   */
+  sentry?: SentryPluginOptions;
   /** Also run rq's scheduler for these queues (rq's `--with-scheduler`). */
   withScheduler?: boolean;
   /** Seconds a success or failure callback may run (rq's CALLBACK_TIMEOUT, 60). */
@@ -149,6 +152,7 @@ export class Worker {
   readonly withScheduler: boolean;
   readonly allowedModules: string[] | undefined;
   readonly callbackTimeout: number;
+  readonly sentry: SentryPluginOptions | undefined;
 
   hostname: string = hostname();
   pid: number = process.pid;
@@ -222,6 +226,7 @@ export class Worker {
     this.withScheduler = options.withScheduler ?? false;
     this.allowedModules = options.allowedModules ? [...options.allowedModules] : undefined;
     this.callbackTimeout = positive(options.callbackTimeout ?? 60, 'callbackTimeout');
+    this.sentry = options.sentry;
     this.installSignals = options.installSignalHandlers ?? this.role === 'worker';
     this.horseLoop = this.role === 'horse' && options.horse?.loop === true;
     this.stopSignal = this.stopController.signal;
@@ -300,11 +305,7 @@ export class Worker {
     const h = this.horseOptions;
     const perJob = ['dequeue', 'prepare', 'fork', 'perform', 'cleanup', 'exception'] as const;
     for (const stage of perJob) {
-      for (const tap of this.hooks[stage].taps) {
-        // The horse applies its own SentryPlugin from horse.sentry.
-        if (tap.name === 'SentryPlugin' && h.sentry) continue;
-        why.push(`the plugin tap "${tap.name}" on the ${stage} hook runs in the worker process`);
-      }
+      for (const tap of this.hooks[stage].taps) why.push(`the plugin tap "${tap.name}" on the ${stage} hook runs in the worker process`);
     }
     if (this.exceptionHandlers.length > 0 && h.exceptionHandlers?.length !== this.exceptionHandlers.length) {
       why.push('exception handlers are functions of the worker process (name them by dotted path in horse.exceptionHandlers)');

@@ -20,10 +20,10 @@ export interface SentryPluginOptions {
  * Reports job exceptions to Sentry through the official `@sentry/node` SDK (an optional dependency,
  * imported only when a DSN is configured: `SENTRY_DSN` / `--sentry-dsn`). Each event carries the job
  * id, function, queue and worker as tags. Runs where jobs are recorded: in the worker process, and
- * in a horse that takes its own jobs (horse.sentry), so it also reports timeouts and horse crashes.
+ * in a horse that takes its own jobs (WorkerOptions.sentry), so it also reports timeouts and horse crashes.
  */
 export class SentryPlugin {
-  constructor(readonly options: SentryPluginOptions) {}
+  constructor(private readonly options: SentryPluginOptions) {}
 
   apply(worker: Worker): void {
     // A horse that takes its own jobs reports their failures; its worker reports those of a horse that died.

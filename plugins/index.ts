@@ -41,8 +41,10 @@ export {
  */
 export function defaultPlugins(worker: Worker, horse: 'process' | 'inline'): RqPlugin[] {
   const perJob = (): RqPlugin[] => [new PerformPlugin(), new CleanupPlugin(), new LoggingPlugin(), new ExceptionHandlersPlugin()];
+  // Where failures are recorded: the worker process, and a horse that takes its own jobs.
+  const sentry = worker.sentry ? [new SentryPlugin(worker.sentry)] : [];
   if (worker.role === 'horse') {
-    return worker.horseLoop ? [new ProcessTitlePlugin(), new DequeuePlugin(), new InlineHorsePlugin(), ...perJob()] : [new ExecutePlugin()];
+    return worker.horseLoop ? [new ProcessTitlePlugin(), new DequeuePlugin(), new InlineHorsePlugin(), ...perJob(), ...sentry] : [new ExecutePlugin()];
   }
   const supervision = [
     new ProcessTitlePlugin(),
@@ -50,6 +52,7 @@ export function defaultPlugins(worker: Worker, horse: 'process' | 'inline'): RqP
     new CommandsPlugin(),
     ...(worker.withScheduler ? [new SchedulerPlugin()] : []),
     new MaintenancePlugin(),
+    ...sentry,
   ];
   if (worker.horseLoop) {
     // Cleanup, logging and the exception handlers stay: the worker records the job of a horse that died.

@@ -9,7 +9,7 @@ import { keysOf } from '../redis/connection.js';
 import { instantiatePlugin, resolveDotted } from '../resolve.js';
 import type { DeathPenaltyClass } from '../timeouts/BaseDeathPenalty.js';
 import { Worker, type ExceptionHandler, type HorseOptions, type QueueClass, type RqPlugin, type WorkerOptions } from '../Worker.js';
-import { SentryPlugin, type SentryPluginOptions } from '../../plugins/SentryPlugin.js';
+import type { SentryPluginOptions } from '../../plugins/SentryPlugin.js';
 import { addSharedOptions, connectChecked, intArg, loadSettings, resolveSerializer, type SharedFlags } from './shared.js';
 
 interface WorkerFlags extends SharedFlags {
@@ -137,6 +137,7 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
   const plugins: RqPlugin[] = [];
   for (const p of pluginSpecs) plugins.push(typeof p === 'string' ? ((await instantiatePlugin(p, where)) as RqPlugin) : p);
   const sentryDsn = flags.sentryDsn ?? c.SENTRY_DSN;
+  let sentryOptions: SentryPluginOptions | undefined;
   if (sentryDsn) {
     const sentry: SentryPluginOptions = { dsn: sentryDsn, debug: flags.sentryDebug ?? c.SENTRY_DEBUG ?? false };
     const caCerts = flags.sentryCaCerts ?? c.SENTRY_CA_CERTS;
@@ -147,9 +148,8 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
         throw new UsageError(`--sentry-ca-certs ${caCerts}: cannot read the file (${cause instanceof Error ? cause.message : String(cause)})`, { cause });
       }
     }
-    plugins.push(new SentryPlugin(sentry));
+    sentryOptions = sentry;
   }
-  const sentryOptions = plugins.find((p): p is SentryPlugin => p instanceof SentryPlugin)?.options;
 
   const horse: HorseOptions = {
     plugins: pluginSpecs.filter((p): p is string => typeof p === 'string'),
@@ -166,7 +166,6 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
   if (horseMaxMemory !== undefined) horse.maxMemoryMb = horseMaxMemory;
   const horseLoop = flags.horseLoop ?? c.HORSE_LOOP;
   if (horseLoop !== undefined) horse.loop = horseLoop;
-  if (sentryOptions) horse.sentry = sentryOptions;
   // Handlers named by dotted path are resolved again in a horse that takes its own jobs.
   if (handlerPaths.length > 0 && handlerPaths.every((h): h is string => typeof h === 'string')) horse.exceptionHandlers = handlerPaths;
 
@@ -200,6 +199,7 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
     if (maxJobs !== undefined) options.maxJobs = maxJobs;
     if (flags.pid) writeFileSync(flags.pid, String(process.pid));
     if (flags.withScheduler) options.withScheduler = true;
+    if (sentryOptions) options.sentry = sentryOptions;
     const allowed = flags.allowModule.length > 0 ? flags.allowModule : c.JOB_MODULES;
     if (allowed) options.allowedModules = allowed;
     const worker = new WorkerClass(queueNames, options);

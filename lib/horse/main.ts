@@ -15,7 +15,6 @@ import { defaultSerializer, type Serializer } from '../serializers.js';
 import { Worker, type ExceptionHandler, type RqPlugin } from '../Worker.js';
 import { horseConnectionName, type FromHorse, type HorseSpec, type LoopReport, type ToHorse, type WireOutcome } from './protocol.js';
 import { failedOutcome } from './runJob.js';
-import { SentryPlugin } from '../../plugins/SentryPlugin.js';
 
 let worker: Worker | null = null;
 let jobClass: JobClass = Job;
@@ -60,7 +59,6 @@ async function init(spec: HorseSpec): Promise<void> {
   const plugins: RqPlugin[] = [];
   for (const p of spec.plugins) plugins.push(await instantiatePlugin(p, where));
   const loop = spec.loop;
-  if (loop?.sentry) plugins.push(new SentryPlugin(loop.sentry));
   const exceptionHandlers: ExceptionHandler[] = [];
   for (const h of loop?.exceptionHandlers ?? []) exceptionHandlers.push((await resolveDotted(h, where, 'function', 'exception handler')) as ExceptionHandler);
   worker = new WorkerClass(spec.queues, {
@@ -81,6 +79,7 @@ async function init(spec: HorseSpec): Promise<void> {
           jobMonitoringInterval: loop.jobMonitoringInterval,
           disableDefaultExceptionHandler: loop.disableDefaultExceptionHandler,
           exceptionHandlers,
+          ...(loop.sentry ? { sentry: loop.sentry } : {}),
           disableJobDescLogging: loop.disableJobDescLogging,
           logger: createLogger(loop.logger),
         }
