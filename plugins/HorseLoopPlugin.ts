@@ -1,7 +1,7 @@
 import type { Job } from '../lib/Job.js';
 import type { Worker } from '../lib/Worker.js';
 import { formatException } from '../lib/execute.js';
-import { ProcessHorse } from '../lib/horse/ProcessHorse.js';
+import type { ProcessHorse } from '../lib/horse/ProcessHorse.js';
 import type { LoopReport } from '../lib/horse/protocol.js';
 import { failedOutcome } from '../lib/horse/runJob.js';
 import { RqError } from '../lib/errors/RqError.js';
@@ -9,7 +9,7 @@ import { sleep } from '../lib/suspension.js';
 import { giveBack, recentlyTaken, type IntermediateJob } from '../lib/claims.js';
 import { STOPPED_TEXT } from './CommandsPlugin.js';
 import { busyHeartbeat } from './PerformPlugin.js';
-import { horseSpec } from './ProcessHorsePlugin.js';
+import { startHorse } from './ProcessHorsePlugin.js';
 
 const PLUGIN_NAME = 'HorseLoopPlugin';
 
@@ -31,12 +31,10 @@ async function counted(w: Worker): Promise<{ successful: number; failed: number;
 export class HorseLoopPlugin {
   apply(worker: Worker): void {
     let horse: ProcessHorse | null = null;
-    const start = (w: Worker): Promise<ProcessHorse> =>
-      ProcessHorse.start(horseSpec(w), w.horseOptions.execArgv ? { execArgv: w.horseOptions.execArgv } : {});
 
     // Started with the worker, so that a broken config fails at start.
     worker.hooks.startup.tapPromise(PLUGIN_NAME, async (w) => {
-      horse = await start(w);
+      horse = await startHorse(w);
     });
     worker.stopSignal.addEventListener('abort', () => horse?.stopLoop(), { once: true });
 
@@ -47,7 +45,7 @@ export class HorseLoopPlugin {
         if (left !== null && left <= 0) break;
         if (!horse) {
           try {
-            horse = await start(w);
+            horse = await startHorse(w);
             backoff = 1;
           } catch (err) {
             w.logger.error(`Could not start a new work horse: ${err instanceof Error ? err.message : String(err)}; retrying in ${backoff} s`);
@@ -112,12 +110,18 @@ export class HorseLoopPlugin {
     });
   }
 
+  /** The job the worker's hash names as current (its id, and the job if it still has a hash with an origin). */
+  private async current(w: Worker): Promise<{ id: string | null; job: Job | null }> {
+    const id = await w.connection.hget(w.key, 'current_job');
+    if (!id) return { id: null, job: null };
+    const job = await w.jobClass.fetch(id, { connection: w.connection, serializer: w.serializer }).catch(() => null);
+    return { id, job: job?.origin ? job : null };
+  }
+
   /** rq's busy heartbeat for the job the horse runs, as the worker's hash names it. */
   private async heartbeat(w: Worker): Promise<void> {
-    const id = await w.connection.hget(w.key, 'current_job');
-    if (!id) return;
-    const job = await w.jobClass.fetch(id, { connection: w.connection, serializer: w.serializer }).catch(() => null);
-    if (job?.origin) await busyHeartbeat(w, job, job.startedAt);
+    const { job } = await this.current(w);
+    if (job) await busyHeartbeat(w, job, job.startedAt);
   }
 
   /**
@@ -151,12 +155,10 @@ export class HorseLoopPlugin {
     let job: Job | null = null;
     let id: string | null = null;
     try {
-      id = await w.connection.hget(w.key, 'current_job');
-      if (id) {
-        const found = await w.jobClass.fetch(id, { connection: w.connection, serializer: w.serializer }).catch(() => null);
-        // Only a job still registered as started has no outcome yet.
-        if (found?.origin && (await w.connection.zscore(keys.started(found.origin), id)) !== null) job = found;
-      }
+      const found = await this.current(w);
+      id = found.id;
+      // Only a job still registered as started has no outcome yet.
+      if (found.job && (await w.connection.zscore(keys.started(found.job.origin!), found.job.id)) !== null) job = found.job;
     } catch (err) {
       w.logger.error(`The work horse (pid ${h.pid}) died (${died}) and its job could not be looked up (maintenance will fail it): ${formatException(err)}`);
       return;

@@ -50,10 +50,15 @@ export function horseSpec(worker: Worker): HorseSpec {
       logger: worker.logger.settings,
       exceptionHandlers: h.exceptionHandlers ?? [],
       ...(h.maxMemoryMb !== undefined ? { maxMemoryMb: h.maxMemoryMb } : {}),
-      ...(h.sentry ? { sentry: h.sentry } : {}),
+      ...(worker.sentry ? { sentry: worker.sentry } : {}),
     };
   }
   return spec;
+}
+
+/** Starts a warm horse for `worker`, with its node flags. */
+export function startHorse(worker: Worker): Promise<ProcessHorse> {
+  return ProcessHorse.start(horseSpec(worker), worker.horseOptions.execArgv ? { execArgv: worker.horseOptions.execArgv } : {});
 }
 
 /**
@@ -67,7 +72,7 @@ export class ProcessHorsePlugin {
     let starting: Promise<ProcessHorse> | null = null;
 
     const start = (): Promise<ProcessHorse> => {
-      starting ??= ProcessHorse.start(horseSpec(worker), worker.horseOptions.execArgv ? { execArgv: worker.horseOptions.execArgv } : {})
+      starting ??= startHorse(worker)
         .then((h) => (horse = h))
         .finally(() => (starting = null));
       return starting;
