@@ -12,7 +12,7 @@ import { Worker } from './Worker.js';
 export class SimpleWorker extends Worker {
   static override deathPenaltyClass: DeathPenaltyClass = TimerDeathPenalty;
 
-  protected override get horseKind(): 'process' | 'inline' {
+  override get horseKind(): 'process' | 'inline' {
     return 'inline';
   }
 }

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
+import { PluginError } from './errors/PluginError.js';
 import { RqError } from './errors/RqError.js';
-import { formatException, toError } from './execute.js';
-import { createHooks, type Horse, type Outcome, type WorkerHooks } from './hooks.js';
+import { createHooks, JOB_HOOKS, type Horse, type WorkerHooks } from './hooks.js';
+import { HorseSupervisor } from './horse/HorseSupervisor.js';
+import { JobEngine } from './JobEngine.js';
 import { DEFAULT_RESULT_TTL, Job } from './Job.js';
 import { createLogger, type Logger } from './logging.js';
 import { Queue, validateQueueName, type JobClass } from './Queue.js';
@@ -13,12 +15,23 @@ import { defaultSerializer, type Serializer } from './serializers.js';
 import { utcparse } from './time.js';
 import type { DeathPenaltyClass } from './timeouts/BaseDeathPenalty.js';
 import { TimerDeathPenalty } from './timeouts/TimerDeathPenalty.js';
-import { defaultPlugins } from '../plugins/index.js';
-import type { SentryPluginOptions } from '../plugins/SentryPlugin.js';
 
 /** A plugin: taps the worker's hooks in `apply`. One class per file in plugins/, tap name = class name. */
 export interface RqPlugin {
   apply(worker: Worker): void;
+}
+
+/**
+ * The built-in plugins for a worker, applied after the user's. lib/ does not know them: the edges
+ * that hand out workers (the package entry, the CLI, the horse process) register plugins/'s
+ * assembly with useBuiltins, as webpack's WebpackOptionsApply applies its defaults from outside Compiler.
+ */
+export type BuiltinPlugins = (worker: Worker) => RqPlugin[];
+let builtins: BuiltinPlugins | null = null;
+
+/** Registers the built-in plugins every Worker applies after the user's (see BuiltinPlugins). */
+export function useBuiltins(assembly: BuiltinPlugins): void {
+  builtins = assembly;
 }
 
 /**
@@ -69,6 +82,14 @@ export interface HorseOptions {
   execArgv?: string[];
 }
 
+/** Where to report job failures (rq's `--sentry-dsn`, `--sentry-ca-certs`, `--sentry-debug`). */
+export interface SentryOptions {
+  dsn: string;
+  /** PEM of the CA that signs the Sentry server's certificate (the contents of rq's --sentry-ca-certs file). */
+  caCerts?: string | Buffer;
+  debug?: boolean;
+}
+
 export interface WorkerOptions {
   connection: Redis;
   name?: string;
@@ -101,7 +122,7 @@ export interface WorkerOptions {
    * Report job failures to Sentry (rq's `--sentry-dsn`): a built-in plugin, in the worker process
    * and in a horse that takes its own jobs.
    */
-  sentry?: SentryPluginOptions;
+  sentry?: SentryOptions;
   /** Also run rq's scheduler for these queues (rq's `--with-scheduler`). */
   withScheduler?: boolean;
   /** Seconds a success or failure callback may run (rq's CALLBACK_TIMEOUT, 60). */
@@ -112,6 +133,18 @@ export interface WorkerOptions {
    */
   allowedModules?: string[];
 }
+
+/**
+ * The options that are objects of this process (a connection, classes, functions): a horse rebuilds
+ * each from a name (HorseOptions' dotted paths) or does without.
+ */
+type LiveOptions = 'connection' | 'jobClass' | 'queueClass' | 'deathPenaltyClass' | 'exceptionHandlers' | 'plugins' | 'serializer' | 'logger';
+
+/**
+ * The worker's options that are plain data: carried to its horse as they are (HorseSpec.settings),
+ * so an option added to WorkerOptions reaches the horse without being copied by hand.
+ */
+export type WorkerSettings = Omit<WorkerOptions, LiveOptions>;
 
 export interface WorkOptions {
   /** Drain the queues and stop (rq's `--burst`). */
@@ -130,6 +163,8 @@ export class Worker {
   static jobClass: JobClass = Job;
 
   readonly hooks: WorkerHooks = createHooks();
+  /** The job loop and its look-ahead: runs where jobs run (see runsJobs). */
+  readonly engine: JobEngine = new JobEngine(this);
   readonly name: string;
   readonly connection: Redis;
   readonly queues: Queue[];
@@ -152,7 +187,9 @@ export class Worker {
   readonly withScheduler: boolean;
   readonly allowedModules: string[] | undefined;
   readonly callbackTimeout: number;
-  readonly sentry: SentryPluginOptions | undefined;
+  readonly sentry: SentryOptions | undefined;
+  /** The options given that are plain data (see WorkerSettings). */
+  readonly settings: Readonly<WorkerSettings>;
 
   hostname: string = hostname();
   pid: number = process.pid;
@@ -195,6 +232,8 @@ export class Worker {
   constructor(queues: string | Queue | readonly (string | Queue)[], options: WorkerOptions) {
     if (!options?.connection) throw new RqError('A worker needs a connection: new Worker(queues, { connection })');
     const ctor = new.target as typeof Worker;
+    const { connection: _c, jobClass: _j, queueClass: _q, deathPenaltyClass: _d, exceptionHandlers: _e, plugins: _p, serializer: _s, logger: _l, ...settings } = options;
+    this.settings = Object.freeze(settings);
     this.connection = options.connection;
     this.role = options.role ?? 'worker';
     this.queueClass = options.queueClass ?? ctor.queueClass;
@@ -279,14 +318,20 @@ export class Worker {
     return this.horseKind === 'inline';
   }
 
-  /** Where jobs run: `process` in a warm horse (Worker), `inline` in the worker's process (SimpleWorker). */
-  protected get horseKind(): 'process' | 'inline' {
+  /** Where jobs run: `process` in a warm horse (Worker), `inline` in the worker's own process (SimpleWorker). */
+  get horseKind(): 'process' | 'inline' {
     return 'process';
   }
 
-  /** The built-in plugins of this class and role, applied after the user's. */
-  protected defaultPlugins(): RqPlugin[] {
-    return defaultPlugins(this, this.horseKind);
+  /**
+   * Whether the job engine runs in this process, so that the job hooks (dequeue to cleanup,
+   * exception) fire here: SimpleWorker, a horse that takes its own jobs, and a Worker whose horse
+   * cannot. Plugins that tap job hooks check it at apply(), where it is already final unless a
+   * plugin object taps a job hook of a Worker whose horse would take its own jobs (see applyPlugins).
+   */
+  get runsJobs(): boolean {
+    if (this.role === 'horse') return this.horseLoop;
+    return this.horseKind === 'inline' || !this.horseLoop;
   }
 
   /**
@@ -295,18 +340,14 @@ export class Worker {
    * keeps those stages in the worker process. Empty when it can (or does).
    */
   horseLoopBlockers(): string[] {
-    // Once the plugins are applied, the built-in ones tap the job hooks too: the reasons are those found before.
-    return [...(this.loopBlockers ?? this.findLoopBlockers())];
+    return [...(this.loopBlockers ?? [...this.optionBlockers(), ...this.jobTaps()])];
   }
 
-  private findLoopBlockers(): string[] {
+  /** What of the options keeps the job stages in the worker process: known before any plugin is applied. */
+  private optionBlockers(): string[] {
     const why: string[] = [];
     if (this.role !== 'worker' || this.horseKind !== 'process') return ['jobs do not run in a horse process'];
     const h = this.horseOptions;
-    const perJob = ['dequeue', 'prepare', 'fork', 'perform', 'cleanup', 'exception'] as const;
-    for (const stage of perJob) {
-      for (const tap of this.hooks[stage].taps) why.push(`the plugin tap "${tap.name}" on the ${stage} hook runs in the worker process`);
-    }
     if (this.exceptionHandlers.length > 0 && h.exceptionHandlers?.length !== this.exceptionHandlers.length) {
       why.push('exception handlers are functions of the worker process (name them by dotted path in horse.exceptionHandlers)');
     }
@@ -319,20 +360,51 @@ export class Worker {
     return why;
   }
 
-  /** Applies user plugins, then the built-in ones (once); decides whether the horse takes its own jobs. */
+  /** The taps the user's plugins made on job hooks in this process. */
+  private jobTaps(): string[] {
+    const why: string[] = [];
+    for (const stage of JOB_HOOKS) {
+      for (const tap of this.hooks[stage].taps) why.push(`the plugin tap "${tap.name}" on the ${stage} hook runs in the worker process`);
+    }
+    return why;
+  }
+
+  /**
+   * Applies the user's plugins, then the built-in ones (once). Whether the horse takes its own jobs
+   * is decided from the options before the plugins see the worker, so that they see the real mode;
+   * only a plugin object that taps a job hook here changes it afterwards, and the worker says so.
+   */
   applyPlugins(): void {
     if (this.pluginsApplied) return;
+    if (!builtins) throw new RqError('No built-in plugins are registered: import Worker from the package entry ("rq-ts"), which registers them');
     this.pluginsApplied = true;
-    for (const plugin of this.plugins) plugin.apply(this);
-    this.loopBlockers = this.findLoopBlockers();
-    if (this.role === 'worker' && this.horseKind === 'process' && this.horseOptions.loop !== false) {
-      const why = this.loopBlockers;
-      if (why.length > 0 && this.horseOptions.loop === true) {
-        throw new RqError(`horse.loop is true, but the horse cannot take its own jobs: ${why.join('; ')}. Leave horse.loop unset to fall back, or name these by dotted path.`);
-      }
-      this.horseLoop = why.length === 0;
+    const decides = this.role === 'worker' && this.horseKind === 'process' && this.horseOptions.loop !== false;
+    const refuse = (why: string[]): RqError =>
+      new RqError(`horse.loop is true, but the horse cannot take its own jobs: ${why.join('; ')}. Leave horse.loop unset to fall back, or name these by dotted path.`);
+    const before = this.optionBlockers();
+    if (decides) {
+      if (before.length > 0 && this.horseOptions.loop === true) throw refuse(before);
+      this.horseLoop = before.length === 0;
     }
-    for (const plugin of this.defaultPlugins()) plugin.apply(this);
+    for (const plugin of this.plugins) {
+      try {
+        plugin.apply(this);
+      } catch (err) {
+        throw new PluginError('apply', plugin.constructor?.name && plugin.constructor !== Object ? plugin.constructor.name : 'plugin object', err);
+      }
+    }
+    const taps = this.jobTaps();
+    this.loopBlockers = [...before, ...taps];
+    if (decides && this.horseLoop && taps.length > 0) {
+      if (this.horseOptions.loop === true) throw refuse(taps);
+      this.horseLoop = false;
+    }
+    if (decides && !this.horseLoop) {
+      this.logger.warning(
+        `Job stages run in this worker process and each job goes to the work horse and back, about half the throughput of a horse that takes its own jobs, because ${this.loopBlockers.join('; ')}. Set horse.loop false (--no-horse-loop) to choose this without the warning.`,
+      );
+    }
+    for (const plugin of builtins(this)) plugin.apply(this);
   }
 
   /** Warm shutdown: finish the current job (if any), then stop. */
@@ -351,8 +423,9 @@ export class Worker {
   }
 
   /**
-   * Runs the loop: register, then dequeue -> prepare -> fork -> perform -> cleanup per job, until
-   * stopped (signal, burst drained, maxJobs). Returns whether any job was run.
+   * Runs the worker: startup and register, then the job engine (or, when the horse takes its own
+   * jobs, the supervision of horses that run it), until stopped (signal, burst drained, maxJobs);
+   * then shutdown. Returns whether any job was run.
    */
   async work(options: WorkOptions = {}): Promise<boolean> {
     if (this.role === 'horse' && !this.horseLoop) throw new RqError('A worker in role "horse" does not dequeue; it runs jobs sent by its worker');
@@ -361,26 +434,20 @@ export class Worker {
     this.applyPlugins();
     const removeSignals = this.installSignals ? this.installSignalHandlers() : () => {};
     const doneBefore = this.jobsDone;
+    const supervisor = this.runsJobs ? null : new HorseSupervisor(this);
     try {
       // A horse that takes its own jobs started up when it was spawned, and its worker is registered.
       if (this.role === 'worker') {
         await this.hooks.startup.promise(this);
+        // Started with the worker, so that a broken config fails before it registers.
+        await supervisor?.start();
         await this.hooks.register.promise(this);
       }
-      while (!this.stopRequested) {
-        // When the horse takes its own jobs, the worker's dequeue stage returns once the horse's loop ends.
-        const job = await this.hooks.dequeue.promise(this, this.queues);
-        if (!job) break;
-        await this.executeJob(job);
-        this.jobsDone++;
-        if (this.maxJobs !== null && this.jobsDone >= this.maxJobs) {
-          // A horse's loop also ends at the jobs left before it is replaced: its worker says when it quits.
-          if (this.role === 'worker') this.logger.info(`Worker ${this.key}: finished executing ${this.jobsDone} jobs, quitting`);
-          break;
-        }
-      }
+      if (supervisor) await supervisor.run();
+      else await this.engine.run();
     } finally {
       try {
+        await supervisor?.retire();
         await this.hooks.shutdown.promise(this);
       } finally {
         removeSignals();
@@ -389,37 +456,6 @@ export class Worker {
       }
     }
     return this.jobsDone > doneBefore;
-  }
-
-  /** One job through prepare, fork, perform and cleanup; a failure at any stage fails the job, never the worker. */
-  async executeJob(claimed: Job): Promise<Outcome> {
-    let job = claimed;
-    let outcome: Outcome = { status: 'pending' };
-    this.currentJob = job;
-    this.currentJobId = job.id;
-    this.jobStartedAt = job.startedAt ?? new Date();
-    try {
-      job = await this.hooks.prepare.promise(job, this);
-      this.currentJob = job;
-      this.horse = (await this.hooks.fork.promise(job, this)) ?? null;
-      outcome = await this.hooks.perform.promise(outcome, job, this);
-      if (outcome.status === 'pending') {
-        throw new RqError(`No plugin performed job ${job.id}: a tap of the "perform" hook must return an outcome`);
-      }
-    } catch (err) {
-      const error = toError(err);
-      outcome = { status: 'failed', error, excString: formatException(error), endedAt: new Date() };
-    } finally {
-      try {
-        await this.hooks.cleanup.promise(job, outcome, this);
-      } finally {
-        this.currentJob = null;
-        this.currentJobId = null;
-        this.horse = null;
-        this.jobStartedAt = null;
-      }
-    }
-    return outcome;
   }
 
   private installSignalHandlers(): () => void {

@@ -115,8 +115,9 @@ const LOOKAHEAD = 2;
 const NONE: NextBlock = { keys: [], args: ['0', '', '', '', '', '', '', '', '', '', '0'], launched: null, held: null, takes: 0 };
 
 /**
- * Per-worker state of job claiming, shared by the dequeue and cleanup stages so that the script
- * that records a job's outcome also gets the next one (one round trip per job while busy):
+ * The look-ahead of one job engine (JobEngine.lookahead), used by the default dequeue and cleanup
+ * stages so that the script that records a job's outcome also gets the next one (one round trip
+ * per job while busy):
  * - `peeks`: the head ids seen after the last reply, so that a later script can read their hashes;
  * - `ahead`: a job already claimed (or started) for the next dequeue;
  * - `held`: jobs taken ahead into their intermediate lists, not started, in order. The outcome
@@ -125,17 +126,6 @@ const NONE: NextBlock = { keys: [], args: ['0', '', '', '', '', '', '', '', '', 
  *   outcome scripts are in flight: Redis records jobs while the next one runs.
  */
 export class Claims {
-  private static readonly byWorker = new WeakMap<Worker, Claims>();
-
-  static of(worker: Worker): Claims {
-    let c = Claims.byWorker.get(worker);
-    if (!c) {
-      c = new Claims(worker);
-      Claims.byWorker.set(worker, c);
-    }
-    return c;
-  }
-
   private peeks: string[] = [];
   private ahead: Job | null = null;
   private held: Held[] = [];
@@ -148,7 +138,34 @@ export class Claims {
   private readonly tokenPrefix = randomUUID().slice(0, 8);
   private seq = 0;
 
-  private constructor(private readonly worker: Worker) {}
+  /** The jobs this worker's own takes handed out (the default dequeue's): only these have jobs taken after them. */
+  private readonly taken = new WeakSet<Job>();
+
+  constructor(private readonly worker: Worker) {}
+
+  /** Whether `job` came from this worker's own takes, not from another tap of the dequeue hook. */
+  took(job: Job): boolean {
+    return this.taken.has(job);
+  }
+
+  /**
+   * Registers a job another tap of the dequeue hook handed out as started by this worker (status,
+   * StartedJobRegistry, the worker busy with it), as the default dequeue's script does for its own.
+   * A job without a hash in Redis is left as it is: nothing of it can be recorded.
+   */
+  async register(job: Job): Promise<void> {
+    const w = this.worker;
+    const now = new Date();
+    const queue = job.origin ?? w.queueNames[0]!;
+    const reply = await this.claim(w.queues, queue, job.id, now);
+    if (typeof reply === 'number') return;
+    claimedFrom.set(job, queue);
+    job.status = 'started';
+    job.startedAt = now;
+    job.workerName = w.name;
+    w.state = 'busy';
+    w.lastHeartbeat = now;
+  }
 
   /** A token for one logical script call (all its attempts), for the scripts' replay check. */
   token(): string {
@@ -395,6 +412,7 @@ export class Claims {
 
   private markClaimed(job: Job, queue: Queue, now: Date): void {
     claimedFrom.set(job, queue.name);
+    this.taken.add(job);
     this.worker.state = 'busy';
     this.worker.lastHeartbeat = now;
   }

@@ -4,6 +4,9 @@ import { Job } from './Job.js';
 import { keysOf } from './redis/connection.js';
 import { pythonJsonDumps } from './serializers.js';
 
+/** rq's text for a job stopped with the stop-job command (its exc_info, and the reason its horse was killed). */
+export const STOPPED_TEXT = 'Job stopped by user, work-horse terminated.';
+
 /** The commands rq workers take on `rq:pubsub:<name>` (rq-wire-protocol.md §4.14). */
 export type WorkerCommand = 'shutdown' | 'kill-horse' | 'stop-job';
 

@@ -1,3 +1,10 @@
+// The package entry hands out Workers with the built-in plugins: it is one of the edges that apply them
+// (with the CLI and the horse process); the rest of lib/ never imports plugins/.
+import { builtinPlugins } from '../plugins/index.js';
+import { useBuiltins } from './Worker.js';
+
+useBuiltins(builtinPlugins);
+
 export * from './errors/index.js';
 export { DEFAULT_FAILURE_TTL, DEFAULT_RESULT_TTL, DEFAULT_TIMEOUT, Job, JobStatus, parseTimeout, validateJobId } from './Job.js';
 export type { CreateJobOptions, JobConnectionOptions, JobHash, Retry } from './Job.js';
@@ -9,7 +16,7 @@ export { JSONSerializer, defaultSerializer, pythonJsonDumps, type Serializer } f
 export { callString, pyrepr } from './pyrepr.js';
 export { epochSeconds, utcformat, utcparse } from './time.js';
 export { defineConfig, loadConfig, CONFIG_KEYS, type RqConfig, type SentinelConfig } from './config.js';
-export { Worker, type ExceptionHandler, type HorseOptions, type QueueClass, type RqPlugin, type WorkOptions, type WorkerOptions, type WorkerRole, type WorkerState } from './Worker.js';
+export { Worker, useBuiltins, type BuiltinPlugins, type SentryOptions, type ExceptionHandler, type HorseOptions, type QueueClass, type RqPlugin, type WorkOptions, type WorkerOptions, type WorkerRole, type WorkerState } from './Worker.js';
 export { SimpleWorker } from './SimpleWorker.js';
 export { createHooks, type Horse, type Outcome, type WorkerHooks } from './hooks.js';
 export { getCurrentJob, callJobFunction, formatException, resolveJobFunction } from './execute.js';
@@ -22,3 +29,8 @@ export { sendCommand, sendKillHorseCommand, sendShutdownCommand, sendStopJobComm
 export { enqueueDependents } from './dependencies.js';
 export { Scheduler, enqueueScheduledJobs, SCHEDULER_LOCK_TTL } from './scheduler.js';
 export { Claims } from './claims.js';
+export { JobEngine } from './JobEngine.js';
+export { HorseSupervisor } from './horse/HorseSupervisor.js';
+export { RQ_TS_VERSION } from './version.js';
+export { STOPPED_TEXT } from './commands.js';
+

@@ -6,20 +6,11 @@ import type { Worker } from '../lib/Worker.js';
 import { formatException, toError } from '../lib/execute.js';
 import { runScriptBuffer } from '../lib/redis/scripts.js';
 import { epochSeconds, utcformat } from '../lib/time.js';
-import { Claims, claimedQueueOf, type NextBlock } from '../lib/claims.js';
+import { claimedQueueOf, type NextBlock } from '../lib/claims.js';
 import { enqueueDependents } from '../lib/dependencies.js';
 import { sleep } from '../lib/suspension.js';
 
 const PLUGIN_NAME = 'CleanupPlugin';
-
-/**
- * How many more jobs this worker will run after the current one: what its outcome script may claim
- * or take ahead. A worker whose horse takes its own jobs records only a dead horse's job, and takes none.
- */
-function remaining(w: Worker): number {
-  if (w.stopRequested || (w.horseLoop && w.role === 'worker')) return 0;
-  return w.maxJobs === null ? Number.POSITIVE_INFINITY : w.maxJobs - w.jobsDone - 1;
-}
 
 /** An error reply from Redis itself (a script that failed on the data it met): sending it again fails again. */
 function isReplyError(err: unknown): err is Error {
@@ -91,7 +82,7 @@ export class CleanupPlugin {
 
   /** The next job the outcome script claimed or started is kept for the next dequeue. */
   private async keepNext(w: Worker, reply: unknown[] | null, now: Date, next: NextBlock | null): Promise<void> {
-    const claims = Claims.of(w);
+    const claims = w.engine.lookahead;
     const taken = await claims.absorb(w.queues, reply, now, next);
     if (taken.kind === 'job') claims.holdAhead(taken.job);
     else if (taken.kind === 'skipped') w.logger.warning(`Job ${taken.id} was taken from ${taken.queue.name} but ${taken.reason}; skipped`);
@@ -107,12 +98,12 @@ export class CleanupPlugin {
     const keys = w.keys;
     const queue = claimedQueueOf(job, w.queueNames[0]!);
     const resultTtl = job.resultTtl ?? w.resultTtl;
-    const claims = Claims.of(w);
+    const claims = w.engine.lookahead;
     await claims.ready();
     job.endedAt = endedAt;
     w.state = 'idle';
     const now = new Date();
-    const next = claims.next(remaining(w), now);
+    const next = claims.next(w.engine.jobsAfter(job), now);
     claims.ending(job);
     // One token for every attempt of this write: a repeat after a lost reply is replayed, not rerun.
     const token = claims.token();
@@ -169,10 +160,10 @@ export class CleanupPlugin {
     const queue = claimedQueueOf(job, w.queueNames[0]!);
     const failureTtl = job.failureTtl ?? DEFAULT_FAILURE_TTL;
     const excField = Result.failureFields(excString)[3];
-    const claims = Claims.of(w);
+    const claims = w.engine.lookahead;
     if (!inBackground) await claims.settle();
     const now = new Date();
-    const next = claims.next(inBackground ? 0 : remaining(w), now);
+    const next = claims.next(inBackground ? 0 : w.engine.jobsAfter(job), now);
     claims.ending(job);
     const token = claims.token();
     const write = (): Promise<unknown> => persistently(w, `the failure of job ${job.id}`, () =>

@@ -1,11 +1,9 @@
 import type { Redis } from 'ioredis';
 import type { Worker } from '../lib/Worker.js';
+import { STOPPED_TEXT } from '../lib/commands.js';
 import { duplicateConnection } from '../lib/redis/connection.js';
 
 const PLUGIN_NAME = 'CommandsPlugin';
-
-/** rq's text for a job stopped with the stop-job command. */
-export const STOPPED_TEXT = 'Job stopped by user, work-horse terminated.';
 
 /**
  * Listens on `rq:pubsub:<worker name>` for rq's commands (sent by rq-ts's send*Command functions or
@@ -14,7 +12,6 @@ export const STOPPED_TEXT = 'Job stopped by user, work-horse terminated.';
  */
 export class CommandsPlugin {
   apply(worker: Worker): void {
-    if (worker.role !== 'worker') return;
     let subscriber: Redis | null = null;
     let stopJobId: string | null = null;
     // A command for the current job that came before its horse was handed out (prepare, fork):
@@ -27,21 +24,21 @@ export class CommandsPlugin {
       else early = { jobId: w.currentJobId, reason };
     };
 
-    // When the horse takes its own jobs, only Redis knows which job it runs (the worker's hash names it).
-    const runningJob = async (w: Worker): Promise<string | null> => (w.horseLoop ? (await w.connection.hget(w.key, 'current_job')) || null : w.currentJobId);
+    // When the job engine runs in the horse, only Redis knows which job it runs (the worker's hash names it).
+    const runningJob = async (w: Worker): Promise<string | null> => (w.runsJobs ? w.currentJobId : (await w.connection.hget(w.key, 'current_job')) || null);
     const onJobCommand = async (w: Worker, command: 'kill-horse' | 'stop-job', jobId: unknown): Promise<void> => {
       const current = await runningJob(w);
       if (command === 'kill-horse') {
         w.logger.info('Received kill horse command');
         if (!current) return;
-        if (w.horseLoop) w.horse?.kill('killed by the kill-horse command');
+        if (!w.runsJobs) w.horse?.kill('killed by the kill-horse command');
         else killCurrent(w, 'killed by the kill-horse command');
         return;
       }
       if (typeof jobId !== 'string' || jobId !== current) return;
       w.logger.info(`Received stop job command for ${jobId}`);
-      if (w.horseLoop) {
-        // HorseLoopPlugin records the job as stopped when the horse was killed with this reason.
+      if (!w.runsJobs) {
+        // The HorseSupervisor records the job as stopped when the horse was killed with this reason.
         w.horse?.kill(STOPPED_TEXT);
         return;
       }

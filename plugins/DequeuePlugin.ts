@@ -1,7 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Queue } from '../lib/Queue.js';
 import type { Worker } from '../lib/Worker.js';
-import { Claims } from '../lib/claims.js';
 import { duplicateConnection } from '../lib/redis/connection.js';
 import { sleep, waitWhileSuspended } from '../lib/suspension.js';
 import { utcformat } from '../lib/time.js';
@@ -59,24 +58,16 @@ class QueueWaiter {
  * same Lua call that takes it (rqTake; rqClaim when the head was not the id peeked at the last claim).
  * A taken id waits in its queue's intermediate list until it is registered, so at no instant is a job
  * only in this process's memory and a SIGKILL loses nothing. A job claimed ahead by the previous
- * job's cleanup script is returned without a round trip. Empty queues: a blocking wait (rq's BLPOP
+ * job's cleanup script is returned without a round trip; the engine gives back what is taken ahead. Empty queues: a blocking wait (rq's BLPOP
  * timeout, worker_ttl - 15 s) with an idle heartbeat after each; burst mode stops. Suspension
  * (`rq suspend`) is checked by the same script.
  */
 export class DequeuePlugin {
   apply(worker: Worker): void {
     const waiter = new QueueWaiter(worker);
-    const claims = Claims.of(worker);
+    const claims = worker.engine.lookahead;
     worker.stopSignal.addEventListener('abort', () => waiter.close(), { once: true });
-    // Before the death is registered (stage 0): the jobs taken ahead go back to their queues first.
-    worker.hooks.shutdown.tapPromise({ name: PLUGIN_NAME, stage: -10 }, async (w) => {
-      waiter.close();
-      try {
-        await claims.release();
-      } catch (err) {
-        w.logger.error(`Could not give back the jobs taken ahead: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    });
+    worker.hooks.shutdown.tapPromise(PLUGIN_NAME, async () => waiter.close());
 
     worker.hooks.dequeue.tapPromise({ name: PLUGIN_NAME, stage: 100 }, async (w, queues) => {
       let backoff = 1;

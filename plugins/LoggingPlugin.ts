@@ -2,7 +2,7 @@ import type { Outcome } from '../lib/hooks.js';
 import type { Job } from '../lib/Job.js';
 import type { Worker } from '../lib/Worker.js';
 import { pyrepr } from '../lib/pyrepr.js';
-import { RQ_TS_VERSION } from './RegistrationPlugin.js';
+import { RQ_TS_VERSION } from '../lib/version.js';
 
 const PLUGIN_NAME = 'LoggingPlugin';
 
@@ -76,12 +76,5 @@ export class LoggingPlugin {
         w.logger.info(`Moving job ${job.id} to FailedJobRegistry`);
       }
     });
-
-    // A horse's loop ending is not its worker's death.
-    if (worker.role === 'worker') {
-      worker.hooks.shutdown.tapPromise(PLUGIN_NAME, async (w) => {
-        w.logger.info('Registering death.');
-      });
-    }
   }
 }

@@ -12,7 +12,7 @@ const PLUGIN_NAME = 'MaintenancePlugin';
 export const INTERMEDIATE_GRACE_SECONDS = 60;
 
 /**
- * Registry maintenance (rq-wire-protocol.md §4.12) at the first dequeue and every
+ * Registry maintenance (rq-wire-protocol.md §4.12) when the worker starts and every
  * `maintenanceInterval` seconds, per queue only under rq's lock `rq:clean_registries:<q>`
  * (SET NX EX 899, shared with Python workers): expired finished/failed entries dropped, expired
  * started entries (their worker died) failed or retried, dead workers out of the worker sets, and
@@ -20,24 +20,18 @@ export const INTERMEDIATE_GRACE_SECONDS = 60;
  */
 export class MaintenancePlugin {
   apply(worker: Worker): void {
-    let nextRun = 0;
     const run = async (w: Worker): Promise<void> => {
-      nextRun = Date.now() + w.maintenanceInterval * 1000;
       try {
         await cleanRegistries(w);
       } catch (err) {
         w.logger.error(`Registry maintenance failed: ${err instanceof Error ? err.message : String(err)}`);
       }
     };
-    worker.hooks.dequeue.tapPromise({ name: PLUGIN_NAME, stage: -10 }, async (w) => {
-      if (Date.now() >= nextRun) await run(w);
-      return undefined;
-    });
-    // The worker's dequeue stage lasts as long as its horse's loop when the horse takes its own jobs:
-    // maintenance then runs on a timer.
-    if (!worker.horseLoop) return;
+    // At the start (stage 100: after the worker's other register taps, as rq cleans after
+    // "Listening on"), then on a timer: wherever the jobs run, they need not wait for it.
     let timer: NodeJS.Timeout | null = null;
-    worker.hooks.register.tapPromise(PLUGIN_NAME, async (w) => {
+    worker.hooks.register.tapPromise({ name: PLUGIN_NAME, stage: 100 }, async (w) => {
+      await run(w);
       timer = setInterval(() => void run(w), w.maintenanceInterval * 1000);
       timer.unref();
     });

@@ -1,26 +1,8 @@
-import type { Job } from '../lib/Job.js';
 import type { Worker } from '../lib/Worker.js';
 import { RqError } from '../lib/errors/RqError.js';
-import { claimedQueueOf } from '../lib/claims.js';
-import { runScript } from '../lib/redis/scripts.js';
-import { epochSeconds, utcformat } from '../lib/time.js';
+import { busyHeartbeat } from '../lib/heartbeat.js';
 
 const PLUGIN_NAME = 'PerformPlugin';
-
-/** rq's maintain_heartbeats while a job runs: worker key, job's last_heartbeat, StartedJobRegistry score. */
-export async function busyHeartbeat(w: Worker, job: Job, startedAt = w.jobStartedAt): Promise<void> {
-  const now = new Date();
-  const working = startedAt ? (now.getTime() - startedAt.getTime()) / 1000 : 0;
-  const ttl = w.heartbeatTtl(job, working);
-  await runScript(
-    w.connection,
-    'rqBusyHeartbeat',
-    [w.key, job.key, w.keys.started(claimedQueueOf(job, w.queueNames[0]!))],
-    [ttl, utcformat(now), epochSeconds(now) + ttl, job.id, working.toFixed(6)],
-  );
-  w.lastHeartbeat = now;
-  await w.hooks.heartbeat.promise(w);
-}
 
 /**
  * The perform stage: runs the job on the horse handed out by the fork stage (which enforces the

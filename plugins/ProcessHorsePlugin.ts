@@ -1,65 +1,8 @@
 import type { Worker } from '../lib/Worker.js';
-import { ProcessHorse } from '../lib/horse/ProcessHorse.js';
-import type { HorseSpec } from '../lib/horse/protocol.js';
+import type { ProcessHorse } from '../lib/horse/ProcessHorse.js';
+import { startHorse } from '../lib/horse/spec.js';
 
 const PLUGIN_NAME = 'ProcessHorsePlugin';
-
-/** What the horse needs to rebuild this worker in its own process. */
-export function horseSpec(worker: Worker): HorseSpec {
-  const o = worker.connection.options;
-  const redis: HorseSpec['redis'] = {};
-  if (o.path) redis.path = o.path;
-  else {
-    if (o.host) redis.host = o.host;
-    if (o.port) redis.port = o.port;
-  }
-  if (o.db) redis.db = o.db;
-  if (o.username) redis.username = o.username;
-  if (o.password) redis.password = o.password;
-  if (o.tls) redis.tls = o.tls;
-  if (o.sentinels && o.sentinels.length > 0) {
-    redis.sentinels = o.sentinels.map((s) => ({ host: s.host ?? 'localhost', port: s.port ?? 26379 }));
-    if (o.name) redis.name = o.name;
-  }
-  const h = worker.horseOptions;
-  const spec: HorseSpec = {
-    workerName: worker.name,
-    queues: worker.queueNames,
-    paths: worker.paths,
-    cwd: process.cwd(),
-    plugins: h.plugins ?? [],
-    preload: h.preload ?? [],
-    redis,
-    prefix: worker.keys.prefix,
-    callbackTimeout: worker.callbackTimeout,
-    reportRss: h.maxMemoryMb !== undefined,
-  };
-  if (h.workerClass) spec.workerClass = h.workerClass;
-  if (h.jobClass) spec.jobClass = h.jobClass;
-  if (h.queueClass) spec.queueClass = h.queueClass;
-  if (h.connectionClass) spec.connectionClass = h.connectionClass;
-  if (h.serializer) spec.serializer = h.serializer;
-  if (worker.allowedModules) spec.allowedModules = worker.allowedModules;
-  if (worker.horseLoop && worker.logger.settings) {
-    spec.loop = {
-      resultTtl: worker.resultTtl,
-      workerTtl: worker.workerTtl,
-      jobMonitoringInterval: worker.jobMonitoringInterval,
-      disableDefaultExceptionHandler: worker.disableDefaultExceptionHandler,
-      disableJobDescLogging: worker.disableJobDescLogging,
-      logger: worker.logger.settings,
-      exceptionHandlers: h.exceptionHandlers ?? [],
-      ...(h.maxMemoryMb !== undefined ? { maxMemoryMb: h.maxMemoryMb } : {}),
-      ...(worker.sentry ? { sentry: worker.sentry } : {}),
-    };
-  }
-  return spec;
-}
-
-/** Starts a warm horse for `worker`, with its node flags. */
-export function startHorse(worker: Worker): Promise<ProcessHorse> {
-  return ProcessHorse.start(horseSpec(worker), worker.horseOptions.execArgv ? { execArgv: worker.horseOptions.execArgv } : {});
-}
 
 /**
  * The fork stage of `Worker`: one warm horse process, started with the worker (so a broken
@@ -73,7 +16,10 @@ export class ProcessHorsePlugin {
 
     const start = (): Promise<ProcessHorse> => {
       starting ??= startHorse(worker)
-        .then((h) => (horse = h))
+        .then(async (h) => {
+          await worker.hooks.horseStarted.promise(worker, h);
+          return (horse = h);
+        })
         .finally(() => (starting = null));
       return starting;
     };
@@ -90,10 +36,12 @@ export class ProcessHorsePlugin {
       return start();
     });
 
-    worker.hooks.cleanup.tapPromise({ name: PLUGIN_NAME, stage: 100 }, async (_job, _outcome, w) => {
+    worker.hooks.cleanup.tapPromise({ name: PLUGIN_NAME, stage: 100 }, async (_job, outcome, w) => {
       if (!horse) return;
       if (!horse.alive) {
+        const dead = horse;
         horse = null;
+        await w.hooks.horseDied.promise(w, dead, outcome.status === 'failed' ? outcome.error.message : 'the work horse ended');
         if (!w.stopRequested) warm();
         return;
       }

@@ -2,11 +2,9 @@ import type { Worker } from '../lib/Worker.js';
 import { RqError } from '../lib/errors/RqError.js';
 import { registerDeath } from '../lib/registries/workerRegistry.js';
 import { utcformat } from '../lib/time.js';
+import { RQ_TS_VERSION } from '../lib/version.js';
 
 const PLUGIN_NAME = 'RegistrationPlugin';
-
-/** rq-ts's version, written where rq writes its own (`version`), so `rq info` can tell workers apart. */
-export const RQ_TS_VERSION = '0.1.0';
 
 /**
  * Birth and death of the worker in Redis (rq-wire-protocol.md §3, §4.11): the `rq:worker:<name>`
@@ -47,7 +45,7 @@ export class RegistrationPlugin {
       w.stopSignal.addEventListener(
         'abort',
         () => {
-          const busy = w.horseLoop ? w.connection.hget(w.key, 'current_job').then((id) => !!id) : Promise.resolve(w.currentJob !== null);
+          const busy = w.runsJobs ? Promise.resolve(w.currentJob !== null) : w.connection.hget(w.key, 'current_job').then((id) => !!id);
           busy.then((b) => (b ? w.connection.hset(w.key, 'shutdown_requested_date', utcformat(new Date())) : 0)).catch((err: unknown) => {
             w.logger.warning(`Could not record the shutdown request: ${err instanceof Error ? err.message : String(err)}`);
           });
@@ -57,6 +55,7 @@ export class RegistrationPlugin {
     });
 
     worker.hooks.shutdown.tapPromise(PLUGIN_NAME, async (w) => {
+      w.logger.info('Registering death.');
       if (!w.birthDate) return;
       await registerDeath(w.connection, w.key, w.queueNames);
       w.deathDate = new Date();

@@ -10,7 +10,6 @@ const PLUGIN_NAME = 'SchedulerPlugin';
  */
 export class SchedulerPlugin {
   apply(worker: Worker): void {
-    if (worker.role !== 'worker') return;
     let scheduler: Scheduler | null = null;
     worker.hooks.register.tapPromise(PLUGIN_NAME, async (w) => {
       scheduler = new Scheduler(w.connection, w.queueNames, (err) =>

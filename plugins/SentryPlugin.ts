@@ -1,4 +1,4 @@
-import type { Worker } from '../lib/Worker.js';
+import type { SentryOptions, Worker } from '../lib/Worker.js';
 import { RqError } from '../lib/errors/RqError.js';
 
 const PLUGIN_NAME = 'SentryPlugin';
@@ -9,13 +9,6 @@ interface SentrySdk {
   flush(timeoutMs?: number): Promise<boolean>;
 }
 
-export interface SentryPluginOptions {
-  dsn: string;
-  /** PEM of the CA that signs the Sentry server's certificate (the contents of rq's --sentry-ca-certs file). */
-  caCerts?: string | Buffer;
-  debug?: boolean;
-}
-
 /**
  * Reports job exceptions to Sentry through the official `@sentry/node` SDK (an optional dependency,
  * imported only when a DSN is configured: `SENTRY_DSN` / `--sentry-dsn`). Each event carries the job
@@ -23,11 +16,9 @@ export interface SentryPluginOptions {
  * in a horse that takes its own jobs (WorkerOptions.sentry), so it also reports timeouts and horse crashes.
  */
 export class SentryPlugin {
-  constructor(private readonly options: SentryPluginOptions) {}
+  constructor(private readonly options: SentryOptions) {}
 
   apply(worker: Worker): void {
-    // A horse that takes its own jobs reports their failures; its worker reports those of a horse that died.
-    if (worker.role !== 'worker' && !worker.horseLoop) return;
     let sdk: SentrySdk | null = null;
 
     worker.hooks.startup.tapPromise(PLUGIN_NAME, async () => {

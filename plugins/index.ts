@@ -4,11 +4,11 @@ import { CommandsPlugin } from './CommandsPlugin.js';
 import { DequeuePlugin } from './DequeuePlugin.js';
 import { ExceptionHandlersPlugin } from './ExceptionHandlersPlugin.js';
 import { ExecutePlugin } from './ExecutePlugin.js';
-import { HorseLoopPlugin } from './HorseLoopPlugin.js';
 import { InlineHorsePlugin } from './InlineHorsePlugin.js';
 import { LoggingPlugin } from './LoggingPlugin.js';
 import { MaintenancePlugin } from './MaintenancePlugin.js';
 import { PerformPlugin } from './PerformPlugin.js';
+import { PreparePlugin } from './PreparePlugin.js';
 import { ProcessHorsePlugin } from './ProcessHorsePlugin.js';
 import { ProcessTitlePlugin } from './ProcessTitlePlugin.js';
 import { RegistrationPlugin } from './RegistrationPlugin.js';
@@ -21,11 +21,11 @@ export {
   DequeuePlugin,
   ExceptionHandlersPlugin,
   ExecutePlugin,
-  HorseLoopPlugin,
   InlineHorsePlugin,
   LoggingPlugin,
   MaintenancePlugin,
   PerformPlugin,
+  PreparePlugin,
   ProcessHorsePlugin,
   ProcessTitlePlugin,
   RegistrationPlugin,
@@ -34,19 +34,29 @@ export {
 };
 
 /**
- * The built-in plugins, in the order they are applied (after the user's). `process`: jobs run in
- * a warm horse process (Worker); `inline`: in the worker's own process (SimpleWorker). A worker in
- * role `horse` only performs, unless it takes its own jobs (`horseLoop`): then it runs every
- * stage of a job as SimpleWorker does, and its worker supervises it.
+ * The job engine's stages (see lib/JobEngine.ts), where it runs: SimpleWorker's process, a horse that
+ * takes its own jobs, or a Worker whose horse cannot. The fork stage hands out a horse process only
+ * when this process is a worker whose horse runs each job it is sent.
  */
-export function defaultPlugins(worker: Worker, horse: 'process' | 'inline'): RqPlugin[] {
-  const perJob = (): RqPlugin[] => [new PerformPlugin(), new CleanupPlugin(), new LoggingPlugin(), new ExceptionHandlersPlugin()];
-  // Where failures are recorded: the worker process, and a horse that takes its own jobs.
+function jobStages(worker: Worker): RqPlugin[] {
+  const fork = worker.role === 'worker' && worker.horseKind === 'process' ? new ProcessHorsePlugin() : new InlineHorsePlugin();
+  return [new DequeuePlugin(), new PreparePlugin(), fork, new PerformPlugin(), new CleanupPlugin(), new LoggingPlugin(), new ExceptionHandlersPlugin()];
+}
+
+/**
+ * The assembly of the built-in plugins, in the order they are applied (after the user's): the one
+ * place that decides which plugin runs in which process, so that the plugins need not ask. The edges
+ * register it with useBuiltins (lib/index.ts, the CLI, the horse process).
+ * - A worker process: its registration, commands, scheduler and maintenance; then the job stages
+ *   if the engine runs here, else (its horse takes its own jobs) the cleanup and exception stages
+ *   with which it records the job of a horse that died.
+ * - A horse that takes its own jobs: the job stages. One that is sent each job: only the function call.
+ * Sentry reports failures wherever they are recorded.
+ */
+export function builtinPlugins(worker: Worker): RqPlugin[] {
   const sentry = worker.sentry ? [new SentryPlugin(worker.sentry)] : [];
-  if (worker.role === 'horse') {
-    return worker.horseLoop ? [new ProcessTitlePlugin(), new DequeuePlugin(), new InlineHorsePlugin(), ...perJob(), ...sentry] : [new ExecutePlugin()];
-  }
-  const supervision = [
+  if (worker.role === 'horse') return worker.runsJobs ? [new ProcessTitlePlugin(), ...jobStages(worker), ...sentry] : [new ExecutePlugin()];
+  const own = [
     new ProcessTitlePlugin(),
     new RegistrationPlugin(),
     new CommandsPlugin(),
@@ -54,9 +64,6 @@ export function defaultPlugins(worker: Worker, horse: 'process' | 'inline'): RqP
     new MaintenancePlugin(),
     ...sentry,
   ];
-  if (worker.horseLoop) {
-    // Cleanup, logging and the exception handlers stay: the worker records the job of a horse that died.
-    return [...supervision, new HorseLoopPlugin(), new CleanupPlugin(), new LoggingPlugin(), new ExceptionHandlersPlugin()];
-  }
-  return [...supervision, new DequeuePlugin(), horse === 'process' ? new ProcessHorsePlugin() : new InlineHorsePlugin(), ...perJob()];
+  if (worker.runsJobs) return [...own, ...jobStages(worker)];
+  return [...own, new CleanupPlugin(), new LoggingPlugin(), new ExceptionHandlersPlugin()];
 }

@@ -3,14 +3,15 @@ import type { RqPlugin, Worker } from '../../lib/index.js';
 const PLUGIN_NAME = 'JobTimingPlugin';
 
 /**
- * Example plugin (docs/plugins.md): logs how long each job took, measured in the worker process
+ * Example plugin (docs/plugins.md): logs how long each job took, measured where the job runs
  * from the prepare stage to the cleanup stage, and counts outcomes.
  */
 export class JobTimingPlugin implements RqPlugin {
   readonly counts = { finished: 0, failed: 0 };
 
   apply(worker: Worker): void {
-    if (worker.role !== 'worker') return;
+    // The job stages fire where the job engine runs: SimpleWorker's process, or the horse of a Worker.
+    if (!worker.runsJobs) return;
     const started = new Map<string, bigint>();
     worker.hooks.prepare.tapPromise(PLUGIN_NAME, async (job) => {
       started.set(job.id, process.hrtime.bigint());

@@ -6,13 +6,18 @@ import { InvalidRedisUrlError } from '../errors/InvalidRedisUrlError.js';
 import { RedisConnectionError } from '../errors/RedisConnectionError.js';
 import { ResolveError } from '../errors/ResolveError.js';
 import { UsageError } from '../errors/UsageError.js';
-import { RQ_TS_VERSION } from '../../plugins/RegistrationPlugin.js';
+import { RQ_TS_VERSION } from '../version.js';
+import { builtinPlugins } from '../../plugins/index.js';
+import { useBuiltins } from '../Worker.js';
 import { emptyCommand } from './empty.js';
 import { enqueueCommand } from './enqueue.js';
 import { infoCommand } from './info.js';
 import { requeueCommand } from './requeue.js';
 import { resumeCommand } from './resume.js';
 import { suspendCommand } from './suspend.js';
+
+// The CLI is an edge: the workers it starts get the built-in plugins.
+useBuiltins(builtinPlugins);
 import { workerCommand } from './worker.js';
 
 /** rq's exit codes: 2 for usage errors (bad flags, config, dotted paths), 1 when Redis cannot be reached. */

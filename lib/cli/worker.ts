@@ -8,8 +8,7 @@ import { Queue, type JobClass } from '../Queue.js';
 import { keysOf } from '../redis/connection.js';
 import { instantiatePlugin, resolveDotted } from '../resolve.js';
 import type { DeathPenaltyClass } from '../timeouts/BaseDeathPenalty.js';
-import { Worker, type ExceptionHandler, type HorseOptions, type QueueClass, type RqPlugin, type WorkerOptions } from '../Worker.js';
-import type { SentryPluginOptions } from '../../plugins/SentryPlugin.js';
+import { Worker, type ExceptionHandler, type HorseOptions, type QueueClass, type RqPlugin, type SentryOptions, type WorkerOptions } from '../Worker.js';
 import { addSharedOptions, connectChecked, intArg, loadSettings, resolveSerializer, type SharedFlags } from './shared.js';
 
 interface WorkerFlags extends SharedFlags {
@@ -137,9 +136,9 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
   const plugins: RqPlugin[] = [];
   for (const p of pluginSpecs) plugins.push(typeof p === 'string' ? ((await instantiatePlugin(p, where)) as RqPlugin) : p);
   const sentryDsn = flags.sentryDsn ?? c.SENTRY_DSN;
-  let sentryOptions: SentryPluginOptions | undefined;
+  let sentryOptions: SentryOptions | undefined;
   if (sentryDsn) {
-    const sentry: SentryPluginOptions = { dsn: sentryDsn, debug: flags.sentryDebug ?? c.SENTRY_DEBUG ?? false };
+    const sentry: SentryOptions = { dsn: sentryDsn, debug: flags.sentryDebug ?? c.SENTRY_DEBUG ?? false };
     const caCerts = flags.sentryCaCerts ?? c.SENTRY_CA_CERTS;
     if (caCerts) {
       try {

@@ -12,9 +12,13 @@ import { createLogger } from '../logging.js';
 import { connect, type ConnectionSettings } from '../redis/connection.js';
 import { importModule, instantiatePlugin, resolveDotted, type ResolveOptions } from '../resolve.js';
 import { defaultSerializer, type Serializer } from '../serializers.js';
-import { Worker, type ExceptionHandler, type RqPlugin } from '../Worker.js';
+import { useBuiltins, Worker, type ExceptionHandler, type RqPlugin } from '../Worker.js';
+import { builtinPlugins } from '../../plugins/index.js';
 import { horseConnectionName, type FromHorse, type HorseSpec, type LoopReport, type ToHorse, type WireOutcome } from './protocol.js';
 import { failedOutcome } from './runJob.js';
+
+// A horse process is an edge: it applies the built-in plugins to the worker it rebuilds.
+useBuiltins(builtinPlugins);
 
 let worker: Worker | null = null;
 let jobClass: JobClass = Job;
@@ -34,15 +38,17 @@ process.on('SIGINT', () => {});
 process.on('disconnect', () => process.exit(0));
 
 async function init(spec: HorseSpec): Promise<void> {
-  const where: ResolveOptions = { paths: spec.paths, cwd: spec.cwd };
-  reportRss = spec.reportRss ?? false;
-  const WorkerClass = spec.workerClass ? ((await resolveDotted(spec.workerClass, where, 'class', 'worker class')) as typeof Worker) : Worker;
-  if (spec.jobClass) jobClass = (await resolveDotted(spec.jobClass, where, 'class', 'job class')) as JobClass;
-  else if (spec.queueClass) jobClass = ((await resolveDotted(spec.queueClass, where, 'class', 'queue class')) as { jobClass: JobClass }).jobClass;
-  const connectionClass = spec.connectionClass
-    ? ((await resolveDotted(spec.connectionClass, where, 'class', 'connection class')) as ConnectionSettings['connectionClass'])
+  const settings = spec.settings;
+  const h = settings.horse ?? {};
+  const where: ResolveOptions = { paths: settings.paths ?? [], cwd: spec.cwd };
+  reportRss = h.maxMemoryMb !== undefined;
+  const WorkerClass = h.workerClass ? ((await resolveDotted(h.workerClass, where, 'class', 'worker class')) as typeof Worker) : Worker;
+  if (h.jobClass) jobClass = (await resolveDotted(h.jobClass, where, 'class', 'job class')) as JobClass;
+  else if (h.queueClass) jobClass = ((await resolveDotted(h.queueClass, where, 'class', 'queue class')) as { jobClass: JobClass }).jobClass;
+  const connectionClass = h.connectionClass
+    ? ((await resolveDotted(h.connectionClass, where, 'class', 'connection class')) as ConnectionSettings['connectionClass'])
     : undefined;
-  if (spec.serializer) serializer = (await resolveDotted(spec.serializer, where, 'any', 'serializer')) as Serializer;
+  if (h.serializer) serializer = (await resolveDotted(h.serializer, where, 'any', 'serializer')) as Serializer;
   const { sentinels, name, ...plain } = spec.redis;
   connection = connect({
     ...plain,
@@ -57,44 +63,36 @@ async function init(spec: HorseSpec): Promise<void> {
   // ioredis reconnects by itself; without a listener it would also print every failed attempt.
   connection.on('error', () => {});
   const plugins: RqPlugin[] = [];
-  for (const p of spec.plugins) plugins.push(await instantiatePlugin(p, where));
-  const loop = spec.loop;
+  for (const p of h.plugins ?? []) plugins.push(await instantiatePlugin(p, where));
+  // Handlers run where failures are recorded: here only when this horse takes its own jobs.
   const exceptionHandlers: ExceptionHandler[] = [];
-  for (const h of loop?.exceptionHandlers ?? []) exceptionHandlers.push((await resolveDotted(h, where, 'function', 'exception handler')) as ExceptionHandler);
+  if (spec.loop) {
+    for (const handler of h.exceptionHandlers ?? []) exceptionHandlers.push((await resolveDotted(handler, where, 'function', 'exception handler')) as ExceptionHandler);
+  }
   worker = new WorkerClass(spec.queues, {
-    connection,
+    ...settings,
+    // What makes this worker the horse of the one that sent the spec.
     name: spec.workerName,
     role: 'horse',
+    horse: { ...h, loop: spec.loop },
+    installSignalHandlers: false,
+    connection,
     plugins,
-    paths: spec.paths,
     jobClass,
     serializer,
-    ...(spec.allowedModules ? { allowedModules: spec.allowedModules } : {}),
-    callbackTimeout: spec.callbackTimeout,
-    ...(loop
-      ? {
-          horse: { loop: true },
-          resultTtl: loop.resultTtl,
-          workerTtl: loop.workerTtl,
-          jobMonitoringInterval: loop.jobMonitoringInterval,
-          disableDefaultExceptionHandler: loop.disableDefaultExceptionHandler,
-          exceptionHandlers,
-          ...(loop.sentry ? { sentry: loop.sentry } : {}),
-          disableJobDescLogging: loop.disableJobDescLogging,
-          logger: createLogger(loop.logger),
-        }
-      : {}),
+    exceptionHandlers,
+    ...(spec.logger ? { logger: createLogger(spec.logger) } : {}),
   });
   worker.applyPlugins();
-  const ceiling = loop?.maxMemoryMb;
-  if (ceiling !== undefined) {
+  const ceiling = h.maxMemoryMb;
+  if (spec.loop && ceiling !== undefined) {
     worker.hooks.cleanup.tap({ name: 'HorseMemoryCeiling', stage: 200 }, (_job, _outcome, w) => {
       const rss = process.memoryUsage.rss();
       // The reason completes its worker's line "Replacing the work horse (pid N) ...".
       if (rss > ceiling * 1048576) w.requestStop(`after ${w.jobsDone + 1} jobs, ${Math.round(rss / 1048576)} MiB`, false);
     });
   }
-  for (const m of spec.preload) await importModule(m, where);
+  for (const m of h.preload ?? []) await importModule(m, where);
   await worker.hooks.startup.promise(worker);
 }
 

@@ -1,43 +1,25 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { LoggerSettings } from '../logging.js';
-import type { SentryPluginOptions } from '../../plugins/SentryPlugin.js';
+import type { WorkerSettings } from '../Worker.js';
 
 /** The name a horse's Redis connections carry (CLIENT SETNAME), so that its worker can tell when Redis has let go of them. */
 export const horseConnectionName = (pid: number): string => `rq-horse-${pid}`;
 
-/** The worker's settings a horse that takes its own jobs needs to run them as the worker would. */
-export interface LoopSpec {
-  resultTtl: number;
-  workerTtl: number;
-  jobMonitoringInterval: number;
-  disableDefaultExceptionHandler: boolean;
-  disableJobDescLogging: boolean;
-  logger: LoggerSettings;
-  /** Dotted paths of the exception handlers. */
-  exceptionHandlers: string[];
-  /** Report the horse's job failures to Sentry. */
-  sentry?: SentryPluginOptions;
-  /** Replace the horse when its resident memory passes this many MiB after a job. */
-  maxMemoryMb?: number;
-}
-
-/** What a horse process needs to rebuild its worker (in role `horse`): sent once over IPC, never in argv/env. */
+/**
+ * What a horse process needs to rebuild its worker (in role `horse`): sent once over IPC, never in
+ * argv/env. The worker's plain options travel as they are (`settings`); what is an object in the
+ * worker process is rebuilt from the dotted paths in settings.horse.
+ */
 export interface HorseSpec {
+  /** The worker's name (the horse records jobs under it). */
   workerName: string;
   queues: string[];
-  paths: string[];
   cwd: string;
-  plugins: string[];
-  preload: string[];
-  workerClass?: string;
-  jobClass?: string;
-  queueClass?: string;
-  connectionClass?: string;
-  serializer?: string;
-  allowedModules?: string[];
-  callbackTimeout: number;
-  /** Report resident memory after each job (only when the worker has a memory ceiling: reading it is a system call). */
-  reportRss?: boolean;
+  settings: WorkerSettings;
+  /** The horse takes, runs and records its own jobs (the job engine runs there). */
+  loop: boolean;
+  /** The worker's logger, when it is a createLogger() logger (the horse writes its own lines with it). */
+  logger?: LoggerSettings;
   redis: {
     host?: string;
     port?: number;
@@ -51,8 +33,6 @@ export interface HorseSpec {
     name?: string;
   };
   prefix: string;
-  /** Set when the horse takes its own jobs (HorseOptions.loop). */
-  loop?: LoopSpec;
 }
 
 /** An outcome as it crosses the IPC channel (errors as text, return values already serialized). */

@@ -1,0 +1,197 @@
+import { giveBack, recentlyTaken, type IntermediateJob } from '../claims.js';
+import { STOPPED_TEXT } from '../commands.js';
+import { RqError } from '../errors/RqError.js';
+import { formatException } from '../execute.js';
+import { busyHeartbeat } from '../heartbeat.js';
+import type { Job } from '../Job.js';
+import { sleep } from '../suspension.js';
+import type { Worker } from '../Worker.js';
+import type { ProcessHorse } from './ProcessHorse.js';
+import type { LoopReport } from './protocol.js';
+import { failedOutcome } from './runJob.js';
+import { startHorse } from './spec.js';
+
+/** The job counts the horse's scripts keep in the worker's hash. */
+async function counted(w: Worker): Promise<{ successful: number; failed: number; workingTime: number }> {
+  const [s, f, t] = await w.connection.hmget(w.key, 'successful_job_count', 'failed_job_count', 'total_working_time');
+  return { successful: Number(s) || 0, failed: Number(f) || 0, workingTime: Number(t) || 0 };
+}
+
+/**
+ * What a `Worker` process does while its horse takes, runs and records its own jobs (the job engine
+ * runs in the horse, HorseOptions.loop): it starts the horse, lets its loop run until it ends (burst
+ * done, maxJobs, warm shutdown), replaces a horse that must be replaced (a job left running past its
+ * timeout, horse.maxJobs, horse.maxMemoryMb) or that died, keeps the busy heartbeat going (a job can
+ * block the horse's event loop), and records the job of a horse that died mid-job (a crash, a kill,
+ * cold shutdown, the kill-horse and stop-job commands) as failed or stopped, as rq's worker does for
+ * its horse. Fires horseStarted and horseDied.
+ */
+export class HorseSupervisor {
+  private horse: ProcessHorse | null = null;
+
+  constructor(private readonly worker: Worker) {
+    worker.stopSignal.addEventListener('abort', () => this.horse?.stopLoop(), { once: true });
+  }
+
+  /** Starts the first horse (at the worker's start, so that a broken config fails before it registers). */
+  async start(): Promise<void> {
+    this.horse = await this.startHorse();
+  }
+
+  private async startHorse(): Promise<ProcessHorse> {
+    const horse = await startHorse(this.worker);
+    await this.worker.hooks.horseStarted.promise(this.worker, horse);
+    return horse;
+  }
+
+  /** Runs horses until the worker stops. */
+  async run(): Promise<void> {
+    const w = this.worker;
+    let backoff = 1;
+    while (!w.stopRequested) {
+      const left = w.maxJobs === null ? null : w.maxJobs - w.jobsDone;
+      if (left !== null && left <= 0) break;
+      if (!this.horse) {
+        try {
+          this.horse = await this.startHorse();
+          backoff = 1;
+        } catch (err) {
+          w.logger.error(`Could not start a new work horse: ${err instanceof Error ? err.message : String(err)}; retrying in ${backoff} s`);
+          await sleep(backoff * 1000, w.stopSignal);
+          backoff = Math.min(backoff * 2, 60);
+          continue;
+        }
+      }
+      const h = this.horse;
+      const perHorse = w.horseOptions.maxJobs ?? null;
+      const limit = left === null ? perHorse : perHorse === null ? left : Math.min(left, perHorse);
+      w.horse = h;
+      // A stop that came while the horse was starting: its loop ends before its first job.
+      if (w.stopRequested) h.stopLoop();
+      const beat = setInterval(() => {
+        this.heartbeat().catch((err: unknown) => w.logger.warning(`Heartbeat failed: ${err instanceof Error ? err.message : String(err)}`));
+      }, w.jobMonitoringInterval * 1000);
+      const countedBefore = await counted(w).catch(() => null);
+      const result = await h.loop(w.burst, limit).finally(() => clearInterval(beat));
+      w.horse = null;
+      this.horse = null;
+      if ('died' in result) {
+        await this.buryHorse(h, result.died, result.killReason, countedBefore);
+        continue;
+      }
+      this.count(result.report);
+      if (result.report.replace) {
+        // As when Worker kills a horse at a timeout: what the timed-out job started ends too.
+        h.endGroup();
+        w.logger.info(`Replacing the work horse (pid ${h.pid}) ${result.report.replace}`);
+        continue;
+      }
+      if (perHorse !== null && result.report.jobs >= perHorse && (left === null || left > perHorse)) {
+        w.logger.info(`Replacing the work horse (pid ${h.pid}) after ${result.report.jobs} jobs`);
+        continue;
+      }
+      if (w.maxJobs !== null && w.jobsDone >= w.maxJobs) w.logger.info(`Worker ${w.key}: finished executing ${w.jobsDone} jobs, quitting`);
+      else if (w.burst && !w.stopRequested) w.logger.info('No more work, burst finished.');
+      break;
+    }
+  }
+
+  /** The worker stops: its horse (if any) ends. */
+  async retire(): Promise<void> {
+    await this.horse?.retire();
+    this.horse = null;
+  }
+
+  /**
+   * A horse died: once Redis has let go of its connections, its counts are read, its job is
+   * recorded, and the jobs it had taken ahead go back to their queues.
+   */
+  private async buryHorse(h: ProcessHorse, died: string, killReason: string | null, countedBefore: Awaited<ReturnType<typeof counted>> | null): Promise<void> {
+    const w = this.worker;
+    await h.released(w.connection);
+    // A dead horse reports nothing: what it recorded is read from the worker's hash (for maxJobs and the stats).
+    const after = countedBefore && (await counted(w).catch(() => null));
+    if (countedBefore && after) {
+      const successful = after.successful - countedBefore.successful;
+      const failed = after.failed - countedBefore.failed;
+      this.count({ jobs: successful + failed, successful, failed, workingTime: after.workingTime - countedBefore.workingTime, replace: null });
+    }
+    // Read before the death is recorded: recording it is a script that takes a replay slot.
+    const taken = await recentlyTaken(w).catch((err: unknown) => {
+      w.logger.warning(`Could not look up the jobs taken ahead by the work horse that died (maintenance will give them back): ${err instanceof Error ? err.message : String(err)}`);
+      return [];
+    });
+    await w.hooks.horseDied.promise(w, h, died).catch((err: unknown) => w.logger.error(formatException(err)));
+    await this.recordDeath(h, died, killReason);
+    await this.giveBackTaken(taken);
+  }
+
+  /** The job the worker's hash names as current (its id, and the job if it still has a hash with an origin). */
+  private async current(): Promise<{ id: string | null; job: Job | null }> {
+    const w = this.worker;
+    const id = await w.connection.hget(w.key, 'current_job');
+    if (!id) return { id: null, job: null };
+    const job = await w.jobClass.fetch(id, { connection: w.connection, serializer: w.serializer }).catch(() => null);
+    return { id, job: job?.origin ? job : null };
+  }
+
+  /** rq's busy heartbeat for the job the horse runs, as the worker's hash names it. */
+  private async heartbeat(): Promise<void> {
+    const { job } = await this.current();
+    if (job) await busyHeartbeat(this.worker, job, job.startedAt);
+  }
+
+  /**
+   * The jobs the dead horse had taken ahead go back to the head of their queues, in their order (the
+   * last first). One it started since is no longer in its intermediate list, and stays as it is.
+   */
+  private async giveBackTaken(jobs: IntermediateJob[]): Promise<void> {
+    const w = this.worker;
+    for (const { queue, id } of [...jobs].reverse()) {
+      try {
+        await giveBack(w, queue, id);
+      } catch (err) {
+        w.logger.warning(`Could not give back job ${id}, taken ahead by the work horse that died (maintenance will): ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+
+  private count(report: LoopReport): void {
+    const w = this.worker;
+    w.jobsDone += report.jobs;
+    w.successfulJobCount += report.successful;
+    w.failedJobCount += report.failed;
+    w.totalWorkingTime += report.workingTime;
+  }
+
+  /**
+   * The job the horse was running when it died, as the worker's hash names it, is failed here (the
+   * cleanup stage of this process, as for any job) — unless its outcome was recorded already (by the
+   * horse, or by its watchdog before it ended the process).
+   */
+  private async recordDeath(h: ProcessHorse, died: string, killReason: string | null): Promise<void> {
+    const w = this.worker;
+    let job: Job | null = null;
+    let id: string | null = null;
+    try {
+      const found = await this.current();
+      id = found.id;
+      // Only a job still registered as started has no outcome yet.
+      if (found.job && (await w.connection.zscore(w.keys.started(found.job.origin!), found.job.id)) !== null) job = found.job;
+    } catch (err) {
+      w.logger.error(`The work horse (pid ${h.pid}) died (${died}) and its job could not be looked up (maintenance will fail it): ${formatException(err)}`);
+      return;
+    }
+    if (!job) {
+      w.logger.warning(`The work horse (pid ${h.pid}) died ${id ? `after its job ${id} was recorded` : 'between jobs'}: ${died}`);
+      return;
+    }
+    const stopped = killReason === STOPPED_TEXT;
+    const outcome = stopped
+      ? failedOutcome(Object.assign(new Error(STOPPED_TEXT), { name: 'StopRequested' }), { stopped: true })
+      : failedOutcome(new RqError(died));
+    if (stopped && outcome.status === 'failed') outcome.excString = STOPPED_TEXT;
+    await w.engine.record(job, outcome);
+    w.jobsDone++;
+  }
+}
