@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { Queue, epochSeconds } from '../../lib/index.js';
 import { waitFor } from '../helpers/redis.js';
 import { excText, task } from '../helpers/worker.js';
-import { SOAK, alive, prng, useFaultSetup, waitExit } from './spawn.js';
+import { SOAK, alive, prng, useFaultSetup, waitExit, type FaultWorker } from './spawn.js';
 
 const JOBS = SOAK ? 2000 : 200;
 const KILLS = SOAK ? 150 : 15;
@@ -33,12 +33,16 @@ it(`SIGKILL at random instants over ${JOBS} jobs and ${KILLS} kills: nothing los
   }
   t.diagnostic(`enqueued ${JOBS}`);
 
-  // It runs through the whole test: its deadline is the test's.
-  const steady = workers.spawn([q], SOAK ? 590_000 : 55_000);
+  // It runs through the rest of the test: its deadline is the test's. It starts once the first kills
+  // have landed: on a busy machine a victim takes seconds to start, and the steady worker alone could
+  // drain the queue before enough kills, leaving nothing to test.
+  const startSteady = (): FaultWorker => workers.spawn([q], SOAK ? 590_000 : 45_000);
+  let steady: FaultWorker | null = null;
   let kills = 0;
   let midJob = 0;
   const remaining = async (): Promise<number> => (await redis.llen(`rq:queue:${q}`)) + (await redis.llen(`rq:queue:${q}:intermediate`));
   while (kills < KILLS && (await remaining()) > 0) {
+    if (!steady && kills >= Math.min(5, KILLS)) steady = startSteady();
     const victim = workers.spawn([q]);
     // Wait until it works (registered, past its startup), then a random instant: that is the fault.
     await waitFor(
@@ -54,6 +58,7 @@ it(`SIGKILL at random instants over ${JOBS} jobs and ${KILLS} kills: nothing los
     assert.equal(exit.signal, 'SIGKILL');
     kills++;
   }
+  steady ??= startSteady();
   t.diagnostic(`kills: ${kills} (${midJob} seen mid-job)`);
   assert.ok(kills >= Math.min(5, KILLS), `enough kills landed before the queue drained (${kills})`);
   assert.ok(!steady.done(), `the steady worker is still running: ${steady.output().slice(-2000)}`);
