@@ -606,3 +606,54 @@ describe('Worker: whether the horse takes its own jobs (horse.loop)', () => {
     assert.throws(() => forced.applyPlugins(), /horse\.loop is true, but the horse cannot take its own jobs: exception handlers are functions .*; the logger is an object of your own/);
   });
 });
+
+describe('Worker: horse hooks and the mode plugins see', () => {
+  it('horseStarted fires for each horse and horseDied for one that died, in the worker process; the horse keeps taking its own jobs', async () => {
+    const seen: string[] = [];
+    const q = queue();
+    const crash = await q.enqueue(task('killSelf'));
+    const after = await q.enqueue(task('pid'));
+    const worker = new Worker(['q'], {
+      connection: redis,
+      installSignalHandlers: false,
+      paths: [repoRoot],
+      logger: createLogger({ level: 'CRITICAL' }),
+      plugins: [
+        {
+          apply(w) {
+            seen.push(`apply runsJobs=${String(w.runsJobs)} horseLoop=${String(w.horseLoop)}`);
+            w.hooks.horseStarted.tapPromise('Watch', async (_w, horse) => void seen.push(`started ${horse.pid}`));
+            w.hooks.horseDied.tapPromise('Watch', async (_w, horse, reason) => void seen.push(`died ${horse.pid}: ${reason}`));
+          },
+        },
+      ],
+    });
+    assert.equal(await worker.work({ burst: true }), true);
+    assert.equal(worker.horseLoop, true, 'horse hooks are no reason to keep the job stages in the worker');
+    assert.equal(seen[0], 'apply runsJobs=false horseLoop=true', 'the plugin saw the real mode at apply()');
+    const started = seen.filter((s) => s.startsWith('started'));
+    const died = seen.filter((s) => s.startsWith('died'));
+    assert.equal(started.length, 2, seen.join('\n'));
+    assert.equal(died.length, 1, seen.join('\n'));
+    assert.match(died[0]!, new RegExp(`^died ${started[0]!.slice('started '.length)}: Work-horse terminated unexpectedly; waitpid returned 9 \\(signal 9\\)`));
+    assert.equal(await status(redis, crash.id), 'failed');
+    assert.equal(await returnValue(redis, after.id), Number(started[1]!.slice('started '.length)), 'the next job ran in the new horse');
+  });
+
+  it('a plugin object that taps a job stage keeps the stages in the worker process, and the worker says so once, with the reason and the cost', async () => {
+    const logger = collectingLogger();
+    const job = await queue().enqueue(task('add'), 1, 1);
+    const worker = new Worker(['q'], {
+      connection: redis,
+      installSignalHandlers: false,
+      paths: [repoRoot],
+      logger,
+      plugins: [{ apply: (w) => w.hooks.cleanup.tapPromise('Mine', async () => {}) }],
+    });
+    await worker.work({ burst: true });
+    assert.equal(await returnValue(redis, job.id), 2);
+    assert.equal(logger.count('Job stages run in this worker process and each job goes to the work horse and back'), 1, logger.lines.join('\n'));
+    assert.ok(logger.has('the plugin tap "Mine" on the cleanup hook runs in the worker process'), logger.lines.join('\n'));
+    assert.ok(logger.has('about half the throughput'), logger.lines.join('\n'));
+  });
+});
