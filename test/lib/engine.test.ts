@@ -151,3 +151,37 @@ for (const mode of ['SimpleWorker', 'Worker'] as const) {
     });
   });
 }
+
+describe('the horse gets the worker settings whole', () => {
+  it('every plain option of the worker reaches the worker its horse builds, as given', async () => {
+    await redis.flushdb();
+    const worker = new Worker(['default'], {
+      connection: redis,
+      name: `settings-${++n}`,
+      installSignalHandlers: false,
+      paths: [repoRoot],
+      logger: createLogger({ level: 'CRITICAL' }),
+      resultTtl: 77,
+      workerTtl: 99,
+      jobMonitoringInterval: 7,
+      maintenanceInterval: 33,
+      callbackTimeout: 5,
+      disableJobDescLogging: true,
+      disableDefaultExceptionHandler: true,
+      allowedModules: ['test.fixtures'],
+      horse: { plugins: ['test.fixtures.contract.SettingsProbe'], maxJobs: 50 },
+    });
+    await worker.work({ burst: true });
+    const seen = JSON.parse((await redis.get('horse-settings')) ?? 'null') as { settings: Record<string, unknown>; resultTtl: number; callbackTimeout: number };
+    assert.ok(seen, 'the horse started and recorded its settings');
+    // What makes the horse the horse of this worker is its own; everything else is the worker's.
+    const { role, installSignalHandlers, horse, ...rest } = seen.settings;
+    const { horse: given, installSignalHandlers: _own, ...expected } = worker.settings;
+    assert.deepEqual(rest, expected);
+    assert.deepEqual(horse, { ...given, loop: true });
+    assert.equal(role, 'horse');
+    assert.equal(installSignalHandlers, false);
+    assert.equal(seen.resultTtl, 77);
+    assert.equal(seen.callbackTimeout, 5);
+  });
+});
