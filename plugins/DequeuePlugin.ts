@@ -1,66 +1,19 @@
-import type { Redis } from 'ioredis';
-import type { Queue } from '../lib/Queue.js';
 import type { Worker } from '../lib/Worker.js';
-import { duplicateConnection } from '../lib/redis/connection.js';
+import { QueueWaiter } from '../lib/QueueWaiter.js';
 import { sleep, waitWhileSuspended } from '../lib/suspension.js';
 import { utcformat } from '../lib/time.js';
 
 const PLUGIN_NAME = 'DequeuePlugin';
 
 /**
- * Waits until a queue may have a job, without taking it: `BLMOVE q q RIGHT RIGHT` pops the tail and
- * pushes it straight back, so it blocks while the list is empty and never removes anything. One
- * connection per queue (a blocked connection serves one key); a wake-up that another worker wins
- * costs one script call.
- */
-class QueueWaiter {
-  private readonly connections = new Map<string, Redis>();
-  private readonly pending = new Map<string, Promise<unknown>>();
-  private closed = false;
-
-  constructor(private readonly worker: Worker) {}
-
-  private connectionFor(queue: string): Redis {
-    let c = this.connections.get(queue);
-    if (!c) {
-      c = duplicateConnection(this.worker.connection, { maxRetriesPerRequest: null });
-      // Errors surface as rejected waits; without a listener ioredis would print each reconnect failure.
-      c.on('error', () => {});
-      this.connections.set(queue, c);
-    }
-    return c;
-  }
-
-  /** Resolves when some queue has an element, the wait times out, or the waiter is closed. */
-  async wait(queues: readonly Queue[], timeoutSeconds: number): Promise<void> {
-    // A stop that came while the worker was not waiting must not start a new wait.
-    if (this.closed) return;
-    for (const q of queues) {
-      if (this.pending.has(q.name)) continue;
-      const p = this.connectionFor(q.name)
-        .blmove(q.key, q.key, 'RIGHT', 'RIGHT', timeoutSeconds)
-        .catch(() => null)
-        .finally(() => this.pending.delete(q.name));
-      this.pending.set(q.name, p);
-    }
-    await Promise.race(this.pending.values());
-  }
-
-  close(): void {
-    this.closed = true;
-    for (const c of this.connections.values()) c.disconnect();
-    this.connections.clear();
-  }
-}
-
-/**
  * The dequeue stage: the next job from the queues in priority order, registered as started in the
  * same Lua call that takes it (rqTake; rqClaim when the head was not the id peeked at the last claim).
  * A taken id waits in its queue's intermediate list until it is registered, so at no instant is a job
  * only in this process's memory and a SIGKILL loses nothing. A job claimed ahead by the previous
- * job's cleanup script is returned without a round trip; the engine gives back what is taken ahead. Empty queues: a blocking wait (rq's BLPOP
- * timeout, worker_ttl - 15 s) with an idle heartbeat after each; burst mode stops. Suspension
- * (`rq suspend`) is checked by the same script.
+ * job's cleanup script is returned without a round trip; the engine gives back what is taken ahead.
+ * Empty queues: an idle heartbeat, then a wait for a write to any of them on one connection
+ * (lib/QueueWaiter.ts) of at most rq's BLPOP timeout (worker_ttl - 15 s); burst mode stops.
+ * Suspension (`rq suspend`) is checked by the same script.
  */
 export class DequeuePlugin {
   apply(worker: Worker): void {
@@ -73,6 +26,7 @@ export class DequeuePlugin {
       let backoff = 1;
       while (!w.stopRequested) {
         try {
+          const seen = waiter.mark();
           const taken = await claims.take(queues);
           backoff = 1;
           switch (taken.kind) {
@@ -91,7 +45,7 @@ export class DequeuePlugin {
                 return undefined;
               }
               await this.idleHeartbeat(w);
-              await waiter.wait(queues, w.dequeueTimeout);
+              await waiter.wait(queues, w.dequeueTimeout, seen);
           }
         } catch (err) {
           if (w.stopRequested) break;

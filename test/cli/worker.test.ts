@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { Queue, StartedJobRegistry, connect } from '../../lib/index.js';
-import { DEFAULT_LOG_LINE, JOBS_TS, describeRun, distIndex, linesOf, runRq, spawnRq, waitUntilBlocked, useCliRedis } from '../helpers/cli.js';
+import { DEFAULT_LOG_LINE, JOBS_TS, describeRun, distIndex, linesOf, runRq, spawnRq, waitUntilWaiting, useCliRedis } from '../helpers/cli.js';
 import { waitFor } from '../helpers/redis.js';
 import { excText, returnValue, status } from '../helpers/worker.js';
 
@@ -118,7 +118,7 @@ describe('rq worker: name, TTLs, pid file', { concurrency: 4 }, () => {
         assert.equal(await redis.hget(`rq:worker:${name}`, 'pid'), String(w.pid));
         await w.waitForOutput(`Worker rq:worker:${name}: started with PID ${w.pid}`);
         // In its blocking wait (a stop between two polls is another test's subject).
-        await waitUntilBlocked(redis, db);
+        await waitUntilWaiting(redis, db);
       } finally {
         const exit = await w.stop('SIGTERM');
         assert.equal(exit.code, 0, w.output);
@@ -167,7 +167,7 @@ describe('rq worker: name, TTLs, pid file', { concurrency: 4 }, () => {
       await assertTtl(redis, 'rq:worker:ttl100', 160);
       await waitFor(async () => (await redis.hget('rq:worker:ttldefault', 'state')) === 'idle', 'the default worker to be idle');
       await assertTtl(redis, 'rq:worker:ttldefault', 480);
-      await waitUntilBlocked(redis, db, 2);
+      await waitUntilWaiting(redis, db, 2);
     } finally {
       assert.equal((await custom.stop()).code, 0, custom.output);
       assert.equal((await plain.stop()).code, 0, plain.output);
@@ -217,7 +217,7 @@ describe('rq worker: name, TTLs, pid file', { concurrency: 4 }, () => {
     const w = spawnRq(['worker', '-u', url, '--pid', 'live.pid'], { cwd: dir });
     try {
       await waitFor(() => existsSync(join(dir, 'live.pid')) && readFileSync(join(dir, 'live.pid'), 'utf8').trim() === String(w.pid), 'the pid file');
-      await waitUntilBlocked(redis, db);
+      await waitUntilWaiting(redis, db);
     } finally {
       assert.equal((await w.stop()).code, 0, w.output);
     }

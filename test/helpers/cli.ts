@@ -232,16 +232,17 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * Waits until `count` clients on database `db` are blocked in BLMOVE: idle workers in their wait
- * for work. Only then is a signal sure to find a worker waiting (not between two Redis calls).
+ * Waits until `count` workers on database `db` wait for work: each holds one connection that tracks
+ * writes to its queues (CLIENT TRACKING BCAST, flag B in CLIENT LIST; lib/QueueWaiter.ts), made at its
+ * first wait. Only then is a signal sure to find a worker past its start, in its dequeue loop.
  */
-export async function waitUntilBlocked(redis: { call(...args: string[]): Promise<unknown> }, db: number, count = 1): Promise<void> {
+export async function waitUntilWaiting(redis: { call(...args: string[]): Promise<unknown> }, db: number, count = 1): Promise<void> {
   await waitFor(
     async () => {
       const list = String(await redis.call('CLIENT', 'LIST'));
-      return list.split('\n').filter((l) => l.includes(` db=${db} `) && l.includes(' cmd=blmove ') && l.includes(' flags=b ')).length >= count;
+      return list.split('\n').filter((l) => l.includes(` db=${db} `) && /\sflags=\w*B/.test(l)).length >= count;
     },
-    `${count} worker(s) blocked in BLMOVE on db ${db}`,
+    `${count} worker(s) waiting for work on db ${db}`,
     20_000,
   );
 }
