@@ -9,7 +9,7 @@ import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { connect, Queue } from '../../lib/index.js';
-import { DEFAULT_LOG_LINE, JOBS_TS, Projects, describeRun, distIndex, linesOf, runRq, spawnRq, waitUntilBlocked } from '../helpers/cli.js';
+import { DEFAULT_LOG_LINE, JOBS_TS, Projects, describeRun, distIndex, linesOf, runRq, spawnRq, waitUntilWaiting } from '../helpers/cli.js';
 import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
 import { excText, returnValue, status } from '../helpers/worker.js';
 
@@ -392,14 +392,15 @@ describe('rq worker: config keys', { concurrency: 4 }, () => {
     const dir = projects.make({ 'jobs.ts': JOBS_TS, 'settings.ts': settingsModule({ REDIS_URL: url, NAME: 'ttls', WORKER_TTL: 100, JOB_MONITORING_INTERVAL: 7 }) });
     const w = spawnRq(['worker', '-c', 'settings'], { cwd: dir });
     try {
-      await waitFor(async () => (await redis.hget('rq:worker:ttls', 'state')) === 'idle', 'the worker to be idle');
+      // Start-up (config, horse) takes over 10 s on a loaded 2-core machine.
+      await waitFor(async () => (await redis.hget('rq:worker:ttls', 'state')) === 'idle', 'the worker to be idle', 30_000);
       await assertTtl(redis, 'rq:worker:ttls', 160);
       const job = await queue().enqueue('jobs.hold', 'release:ttls');
       await waitFor(async () => (await status(redis, job.id)) === 'started', 'the job to start');
       await assertTtl(redis, 'rq:worker:ttls', 67);
       await redis.rpush('release:ttls', 'go');
       await waitFor(async () => (await status(redis, job.id)) === 'finished', 'the job to finish');
-      await waitUntilBlocked(redis, db);
+      await waitUntilWaiting(redis, db);
     } finally {
       assert.equal((await w.stop()).code, 0, w.output);
     }
@@ -540,7 +541,7 @@ export const EXCEPTION_HANDLERS = [async (job: any, err: Error) => { await job.c
         return cleanings() >= 2;
       }, 'a second cleaning', 10_000, 200);
       assert.ok(Date.now() - started >= 900, 'not before the interval');
-      await waitUntilBlocked(redis, db);
+      await waitUntilWaiting(redis, db);
     } finally {
       assert.equal((await w.stop()).code, 0, w.output);
     }
