@@ -50,8 +50,35 @@ export function addSharedOptions(cmd: Command): Command {
 export interface Settings {
   config: RqConfig;
   configFile: string | null;
+  /** Which source the connection settings were taken from, for the worker's first log line. */
+  connectionSource: string;
   paths: string[];
   resolve: ResolveOptions;
+}
+
+/**
+ * The settings that say where Redis is. They are taken as one group from the highest source that sets
+ * any of them: a REDIS_URL in the environment (which many hosting platforms set) must not override a
+ * settings file's REDIS_HOST/REDIS_PORT or SENTINEL and connect somewhere else without a word.
+ */
+const CONNECTION_KEYS = [
+  'REDIS_URL',
+  'REDIS_HOST',
+  'REDIS_PORT',
+  'REDIS_DB',
+  'REDIS_USERNAME',
+  'REDIS_PASSWORD',
+  'REDIS_SSL',
+  'REDIS_SSL_CA_CERTS',
+  'REDIS_SSL_CERTFILE',
+  'REDIS_SSL_KEYFILE',
+  'SENTINEL',
+] as const satisfies readonly (keyof RqConfig)[];
+
+function connectionGroup(c: RqConfig): Partial<RqConfig> {
+  const group: Record<string, unknown> = {};
+  for (const key of CONNECTION_KEYS) if (c[key] !== undefined) group[key] = c[key];
+  return group as Partial<RqConfig>;
 }
 
 /** Loads the config file and merges it over the environment; flags are merged by each command. */
@@ -63,22 +90,30 @@ export async function loadSettings(flags: SharedFlags, warn: (line: string) => v
   const loaded = await loadConfig({ ...(configPath ? { configPath } : {}), cwd, paths: flagPaths.length > 0 ? flagPaths : ['.'] });
   for (const w of loaded.warnings) warn(w);
   const config: RqConfig = { ...env, ...loaded.config };
+  for (const key of CONNECTION_KEYS) delete config[key];
+  const fromFile = connectionGroup(loaded.config);
+  const fromEnv = connectionGroup(env);
+  let connectionSource: string;
+  if (flags.url) {
+    config.REDIS_URL = flags.url;
+    connectionSource = 'the --url flag';
+  } else if (Object.keys(fromFile).length > 0) {
+    Object.assign(config, fromFile);
+    connectionSource = `${Object.keys(fromFile).join(', ')} in ${loaded.file ?? 'the config'}`;
+  } else if (Object.keys(fromEnv).length > 0) {
+    Object.assign(config, fromEnv);
+    connectionSource = `the environment (${Object.keys(fromEnv).join(', ')})`;
+  } else {
+    connectionSource = 'the default';
+  }
   const paths = flagPaths.length > 0 ? flagPaths : (config.PATHS ?? ['.']);
   const fromFlag: Partial<RqConfig> = {};
-  if (flags.url) fromFlag.REDIS_URL = flags.url;
   if (flags.workerClass) fromFlag.WORKER_CLASS = flags.workerClass;
   if (flags.jobClass) fromFlag.JOB_CLASS = flags.jobClass;
   if (flags.queueClass) fromFlag.QUEUE_CLASS = flags.queueClass;
   if (flags.connectionClass) fromFlag.CONNECTION_CLASS = flags.connectionClass;
   if (flags.serializer) fromFlag.SERIALIZER = flags.serializer;
-  // A URL given on the command line replaces the file's separate host/port settings too.
-  if (flags.url) {
-    delete config.REDIS_HOST;
-    delete config.REDIS_PORT;
-    delete config.REDIS_DB;
-    delete config.SENTINEL;
-  }
-  return { config: { ...config, ...fromFlag }, configFile: loaded.file, paths, resolve: { paths, cwd } };
+  return { config: { ...config, ...fromFlag }, configFile: loaded.file, connectionSource, paths, resolve: { paths, cwd } };
 }
 
 const TRUTHY = (v: unknown): boolean => v === true || (typeof v === 'string' && ['y', 'yes', 't', 'true', '1'].includes(v.toLowerCase()));

@@ -5,7 +5,7 @@ import { UsageError } from '../errors/UsageError.js';
 import { Job } from '../Job.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../logging.js';
 import { Queue, type JobClass } from '../Queue.js';
-import { keysOf } from '../redis/connection.js';
+import { describeConnection, keysOf } from '../redis/connection.js';
 import { instantiatePlugin, resolveDotted } from '../resolve.js';
 import type { DeathPenaltyClass } from '../timeouts/BaseDeathPenalty.js';
 import { Worker, type ExceptionHandler, type HorseOptions, type QueueClass, type RqPlugin, type SentryOptions, type WorkerOptions } from '../Worker.js';
@@ -169,6 +169,7 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
   if (handlerPaths.length > 0 && handlerPaths.every((h): h is string => typeof h === 'string')) horse.exceptionHandlers = handlerPaths;
 
   const connection = await connectChecked(settings);
+  logger.info(`Redis: ${describeConnection(connection)} (from ${settings.connectionSource})`);
   try {
     if (await connection.exists(keysOf(connection).suspended)) {
       logger.error('RQ is currently suspended, to resume job execution run "rq resume"');

@@ -145,6 +145,9 @@ export function duplicateConnection(connection: Redis, overrides: RedisOptions =
 /** Where a connection points, without credentials: `host:port/db` or the socket path. */
 export function describeConnection(connection: Redis): string {
   const o = connection.options;
+  if (o.sentinels && o.sentinels.length > 0) {
+    return `sentinel://${o.sentinels.map((s) => `${s.host ?? 'localhost'}:${s.port ?? 26379}`).join(',')}/${o.name ?? 'mymaster'}/${o.db ?? 0}`;
+  }
   const where = o.path ? `unix://${o.path}` : `${o.tls ? 'rediss' : 'redis'}://${o.host ?? 'localhost'}:${o.port ?? 6379}`;
   return `${where}/${o.db ?? 0}`;
 }

@@ -90,6 +90,28 @@ describe('rq worker: where the connection and settings come from', { concurrency
     assert.equal(await returnValue(redis, job.id), 5);
   });
 
+  it('the connection settings come as one group from the highest source that sets any: flag > file > environment, and the first line says which', async () => {
+    const { url, redis, queue, db } = freshDb();
+    const port = Number(new URL(server.url).port);
+    // Nothing listens on port 1: a worker that took the environment's URL over the file's host and port would fail.
+    const strayEnv = { REDIS_URL: 'redis://127.0.0.1:1/0' };
+    const dir = projects.make({ 'jobs.ts': JOBS_TS, 'settings.ts': settingsModule({ REDIS_HOST: '127.0.0.1', REDIS_PORT: port, REDIS_DB: db }) });
+    const job = await queue().enqueue('jobs.add', 2, 3);
+    const fromFile = await runRq(['worker', '-b', '-c', 'settings'], { cwd: dir, env: strayEnv });
+    assert.equal(fromFile.code, 0, describeRun(fromFile));
+    assert.equal(await returnValue(redis, job.id), 5);
+    assert.match(linesOf(fromFile.output)[0]!, new RegExp(`Redis: redis://127\\.0\\.0\\.1:${port}/${db} \\(from REDIS_HOST, REDIS_PORT, REDIS_DB in .*settings(\\.ts)?\\)$`));
+
+    const fromEnv = await runRq(['worker', '-b'], { cwd: projects.make({ 'jobs.ts': JOBS_TS }), env: { RQ_REDIS_URL: `redis://:hush@${url.slice('redis://'.length)}` } });
+    assert.equal(fromEnv.code, 0, describeRun(fromEnv));
+    assert.match(fromEnv.output, new RegExp(`Redis: redis://127\\.0\\.0\\.1:${port}/${db} \\(from the environment \\(REDIS_URL\\)\\)`));
+    assert.ok(!fromEnv.output.includes('hush'), `no password in the output: ${fromEnv.output}`);
+
+    const flagged = await runRq(['worker', '-b', '-c', 'settings', '-u', url], { cwd: dir, env: { REDIS_HOST: 'nowhere.invalid' } });
+    assert.equal(flagged.code, 0, describeRun(flagged));
+    assert.match(flagged.output, new RegExp(`Redis: redis://127\\.0\\.0\\.1:${port}/${db} \\(from the --url flag\\)`));
+  });
+
   it('-c settings loads settings.ts by dotted path: REDIS_URL, QUEUES and NAME', async () => {
     const { url, redis, queue } = freshDb();
     const job = await queue('two').enqueue('jobs.add', 2, 3);
