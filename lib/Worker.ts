@@ -9,7 +9,7 @@ import { JobEngine } from './JobEngine.js';
 import { DEFAULT_RESULT_TTL, Job } from './Job.js';
 import { createLogger, type Logger } from './logging.js';
 import { Queue, validateQueueName, type JobClass } from './Queue.js';
-import { keysOf } from './redis/connection.js';
+import { describeConnection, keysOf } from './redis/connection.js';
 import type { Keys } from './redis/keys.js';
 import { defaultSerializer, type Serializer } from './serializers.js';
 import { utcparse } from './time.js';
@@ -116,6 +116,11 @@ export interface WorkerOptions {
   disableJobDescLogging?: boolean;
   /** SIGINT/SIGTERM handling (warm, then cold shutdown). Default true in role `worker`. */
   installSignalHandlers?: boolean;
+  /**
+   * Seconds a worker stopping on a signal waits for an unreachable Redis before it exits without the
+   * rest of its bookkeeping, which maintenance then recovers (default 10). A second signal exits within 2 s.
+   */
+  shutdownTimeout?: number;
   horse?: HorseOptions;
   role?: WorkerRole;
   /**
@@ -187,6 +192,7 @@ export class Worker {
   readonly withScheduler: boolean;
   readonly allowedModules: string[] | undefined;
   readonly callbackTimeout: number;
+  readonly shutdownTimeout: number;
   readonly sentry: SentryOptions | undefined;
   /** The options given that are plain data (see WorkerSettings). */
   readonly settings: Readonly<WorkerSettings>;
@@ -265,6 +271,7 @@ export class Worker {
     this.withScheduler = options.withScheduler ?? false;
     this.allowedModules = options.allowedModules ? [...options.allowedModules] : undefined;
     this.callbackTimeout = positive(options.callbackTimeout ?? 60, 'callbackTimeout');
+    this.shutdownTimeout = positive(options.shutdownTimeout ?? 10, 'shutdownTimeout');
     this.sentry = options.sentry;
     this.installSignals = options.installSignalHandlers ?? this.role === 'worker';
     this.horseLoop = this.role === 'horse' && options.horse?.loop === true;
@@ -459,19 +466,56 @@ export class Worker {
   }
 
   private installSignalHandlers(): () => void {
+    let watch: NodeJS.Timeout | null = null;
     const onSignal = (signal: NodeJS.Signals): void => {
       if (this.stopRequested) {
         this.requestForceStop();
+        // Whatever Redis does: what is not recorded by then, maintenance recovers (as after a SIGKILL).
+        setTimeout(() => this.exitNow('Cold shut down did not finish within 2 s: exiting'), 2000).unref();
         return;
       }
       this.requestStop(`Warm shut down requested (${signal})`);
+      watch = this.exitIfRedisStaysDown();
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     return () => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      if (watch) clearInterval(watch);
     };
+  }
+
+  /**
+   * A stop must not hang on an unreachable Redis (the outcome, the jobs taken ahead and the death are
+   * written there): once Redis has not answered for shutdownTimeout seconds since the stop was asked
+   * for, the worker kills its horse and exits. What it could not record is what a SIGKILLed worker
+   * leaves, and maintenance recovers it when Redis is back.
+   */
+  private exitIfRedisStaysDown(): NodeJS.Timeout {
+    let downSince: number | null = null;
+    const timer = setInterval(() => {
+      if (this.connection.status === 'ready') {
+        downSince = null;
+        return;
+      }
+      downSince ??= Date.now();
+      if (Date.now() - downSince < this.shutdownTimeout * 1000) return;
+      clearInterval(timer);
+      this.coldShutdown = true;
+      this.horse?.kill('Redis unreachable during shutdown');
+      this.exitNow(
+        `Redis at ${describeConnection(this.connection)} has not answered for ${this.shutdownTimeout} s since the stop was requested: exiting without recording the rest (the current job's outcome, jobs taken ahead, this worker's death); maintenance recovers them once Redis is back`,
+      );
+    }, 250);
+    timer.unref();
+    return timer;
+  }
+
+  private exitNow(why: string): never {
+    this.logger.error(why);
+    this.logger.flush?.();
+    process.exit(1);
   }
 
   /** Reloads the public attributes from the worker's hash (for workers found by key). */

@@ -45,6 +45,7 @@ export interface RqConfig {
   WORKER_TTL?: number;
   JOB_MONITORING_INTERVAL?: number;
   MAINTENANCE_INTERVAL?: number;
+  SHUTDOWN_TIMEOUT?: number;
   MAX_JOBS?: number;
   LOG_FORMAT?: string;
   DATE_FORMAT?: string;
@@ -111,6 +112,7 @@ export const CONFIG_KEYS: Record<keyof RqConfig, KeyKind> = {
   WORKER_TTL: 'int',
   JOB_MONITORING_INTERVAL: 'int',
   MAINTENANCE_INTERVAL: 'int',
+  SHUTDOWN_TIMEOUT: 'int',
   MAX_JOBS: 'int',
   LOG_FORMAT: 'string',
   DATE_FORMAT: 'string',

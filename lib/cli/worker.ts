@@ -21,6 +21,7 @@ interface WorkerFlags extends SharedFlags {
   resultsTtl?: number;
   workerTtl?: number;
   jobMonitoringInterval?: number;
+  shutdownTimeout?: number;
   disableJobDescLogging?: boolean;
   exceptionHandler: string[];
   disableDefaultExceptionHandler?: boolean;
@@ -53,6 +54,7 @@ export function workerCommand(): Command {
     .option('--results-ttl <seconds>', 'Default results timeout to be used', intArg(-1, 'a whole number of seconds >= 0, or -1 to keep results forever'), 500)
     .option('--worker-ttl <seconds>', 'Default worker timeout to be used', intArg(1, 'a whole number of seconds >= 1'), 420)
     .option('--job-monitoring-interval <seconds>', 'Default job monitoring interval to be used', intArg(1, 'a whole number of seconds >= 1'), 30)
+    .option('--shutdown-timeout <seconds>', 'After a stop signal, exit once Redis has not answered for this long [config: SHUTDOWN_TIMEOUT]', intArg(1, 'a whole number of seconds >= 1'))
     .option('--disable-job-desc-logging', 'Turn off description logging')
     .option('-v, --verbose', 'Show more output')
     .option('-q, --quiet', 'Show less output')
@@ -195,6 +197,8 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
     if (deathPenaltyClass) options.deathPenaltyClass = deathPenaltyClass;
     if (serializer) options.serializer = serializer;
     if (c.MAINTENANCE_INTERVAL) options.maintenanceInterval = c.MAINTENANCE_INTERVAL;
+    const shutdownTimeout = flags.shutdownTimeout ?? c.SHUTDOWN_TIMEOUT;
+    if (shutdownTimeout !== undefined) options.shutdownTimeout = shutdownTimeout;
     const maxJobs = flags.maxJobs ?? c.MAX_JOBS;
     if (maxJobs !== undefined) options.maxJobs = maxJobs;
     if (flags.pid) writeFileSync(flags.pid, String(process.pid));
