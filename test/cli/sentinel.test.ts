@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { connect, Job, Queue } from '../../lib/index.js';
 import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
+import { tempDir } from '../helpers/checkout.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const bin = join(root, 'dist/lib/cli/main.js');
@@ -29,7 +29,7 @@ let dir = '';
 
 before(async () => {
   master = await startRedis();
-  dir = mkdtempSync(join(tmpdir(), 'rq-ts-sentinel-'));
+  dir = tempDir('sentinel');
   sentinelPort = await freePort();
   writeFileSync(
     join(dir, 'sentinel.conf'),

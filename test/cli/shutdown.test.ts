@@ -6,8 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
@@ -15,6 +14,7 @@ import { Job, Queue, connect, epochSeconds } from '../../lib/index.js';
 import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
 import { alive, killHorse } from '../helpers/processes.js';
 import { excText, repoRoot, returnValue, task } from '../helpers/worker.js';
+import { tempDir } from '../helpers/checkout.js';
 
 const bin = join(repoRoot, 'dist/lib/cli/main.js');
 
@@ -28,7 +28,7 @@ const horses = new Set<number>();
 before(async () => {
   server = await startRedis();
   redis = connect(server.url);
-  cwd = mkdtempSync(join(tmpdir(), 'rq-ts-shutdown-'));
+  cwd = tempDir('shutdown');
 });
 
 after(async () => {

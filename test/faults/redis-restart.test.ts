@@ -6,9 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { after, before, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { Queue, connect } from '../../lib/index.js';
@@ -16,6 +14,7 @@ import { freePort } from '../helpers/cli.js';
 import { waitFor } from '../helpers/redis.js';
 import { task } from '../helpers/worker.js';
 import { SOAK, Workers, waitExit } from './spawn.js';
+import { tempDir } from '../helpers/checkout.js';
 
 const RESTARTS = SOAK ? 10 : 2;
 
@@ -67,8 +66,8 @@ function client(): Redis {
 
 before(async () => {
   port = await freePort();
-  dataDir = mkdtempSync(join(tmpdir(), 'rq-ts-faults-redis-'));
-  cwd = mkdtempSync(join(tmpdir(), 'rq-ts-faults-restart-'));
+  dataDir = tempDir('faults-redis');
+  cwd = tempDir('faults-restart');
   await startServer();
 });
 

@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import type { Redis } from 'ioredis';
@@ -15,6 +14,7 @@ import { cleanEnv } from '../helpers/cli.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { repoRoot } from '../helpers/worker.js';
 import { TcpProxy } from './proxy.js';
+import { tempDir } from '../helpers/checkout.js';
 
 export const bin = join(repoRoot, 'dist/lib/cli/main.js');
 
@@ -197,7 +197,7 @@ export function useFaultSetup(prefix: string, ready: (setup: FaultSetup) => void
     setup = {
       server,
       redis: connect(server.url),
-      cwd: mkdtempSync(join(tmpdir(), `rq-ts-faults-${prefix}-`)),
+      cwd: tempDir(`faults-${prefix}`),
       proxy: options.proxy ? await TcpProxy.start(server.port) : null,
     };
     ready(setup);

@@ -6,9 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { Queue, connect, epochSeconds } from '../../lib/index.js';
@@ -16,6 +14,7 @@ import { freePort } from '../helpers/cli.js';
 import { waitFor } from '../helpers/redis.js';
 import { task } from '../helpers/worker.js';
 import { Workers, alive, waitExit } from './spawn.js';
+import { tempDir } from '../helpers/checkout.js';
 
 let port = 0;
 let dataDir = '';
@@ -47,8 +46,8 @@ async function stopServer(): Promise<void> {
 
 before(async () => {
   port = await freePort();
-  dataDir = mkdtempSync(join(tmpdir(), 'rq-ts-stopdown-redis-'));
-  cwd = mkdtempSync(join(tmpdir(), 'rq-ts-stopdown-'));
+  dataDir = tempDir('stopdown-redis');
+  cwd = tempDir('stopdown');
   await startServer();
   redis = connect(url());
   redis.on('error', () => {});

@@ -3,15 +3,15 @@
  * in a throwaway project folder that the test fills with its own job modules and settings.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before } from 'node:test';
 import type { Redis } from 'ioredis';
 import { connect, Queue } from '../../lib/index.js';
 import { startRedis, waitFor, type RedisServer } from './redis.js';
 import { repoRoot } from './worker.js';
+import { tempDir } from './checkout.js';
 
 /** The built binary (package.json `bin.rq`). */
 export const rqBin = join(repoRoot, 'dist/lib/cli/main.js');
@@ -46,7 +46,7 @@ export class Projects {
 
   /** A new folder holding `files` (relative path -> content; folders are created). */
   make(files: Record<string, string> = {}): string {
-    const dir = mkdtempSync(join(tmpdir(), 'rq-ts-cli-'));
+    const dir = tempDir('cli');
     this.dirs.push(dir);
     writeFiles(dir, files);
     return dir;

@@ -1,10 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, beforeEach } from 'node:test';
 import { Redis } from 'ioredis';
+import { tempDir } from './checkout.js';
 
 export interface RedisServer {
   port: number;
@@ -63,7 +62,7 @@ export async function waitFor<T>(check: () => T | Promise<T>, what: string, time
  */
 export async function startRedis(args: string[] = []): Promise<RedisServer> {
   assertRedisServerInstalled();
-  const dir = mkdtempSync(join(tmpdir(), 'rq-ts-redis-'));
+  const dir = tempDir('redis');
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
     const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...args], {

@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
@@ -14,6 +13,7 @@ import { connect, Job, Queue, sendKillHorseCommand } from '../../lib/index.js';
 import { PYTHON, PYTHON_REASON, runPython } from '../helpers/python.js';
 import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
 import { repoRoot } from '../helpers/worker.js';
+import { tempDir } from '../helpers/checkout.js';
 
 const bin = join(repoRoot, 'dist/lib/cli/main.js');
 
@@ -60,7 +60,7 @@ describe('mixed Python/Node fleet', { skip: PYTHON ? false : PYTHON_REASON }, ()
   before(async () => {
     server = await startRedis();
     redis = connect(server.url);
-    cwd = mkdtempSync(join(tmpdir(), 'rq-ts-fleet-'));
+    cwd = tempDir('fleet');
     writeFileSync(join(cwd, 'fleet.ts'), FLEET_TS);
     writeFileSync(join(cwd, 'fleet.py'), FLEET_PY);
   });

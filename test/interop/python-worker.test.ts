@@ -6,8 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
@@ -16,6 +15,7 @@ import { PYTHON, PYTHON_REASON, runPython } from '../helpers/python.js';
 import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
 import { alive, killHorse } from '../helpers/processes.js';
 import { repoRoot } from '../helpers/worker.js';
+import { tempDir } from '../helpers/checkout.js';
 
 const bin = join(repoRoot, 'dist/lib/cli/main.js');
 
@@ -146,7 +146,7 @@ describe('python-rq 1.13 and our worker', { skip: PYTHON ? false : PYTHON_REASON
   before(async () => {
     server = await startRedis();
     redis = connect(server.url);
-    cwd = mkdtempSync(join(tmpdir(), 'rq-ts-pyworker-'));
+    cwd = tempDir('pyworker');
     writeFileSync(join(cwd, 'tasks.ts'), TASKS);
   });
 

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
@@ -10,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { connect, Queue } from '../../lib/index.js';
 import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
+import { tempDir } from '../helpers/checkout.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const bin = join(root, 'dist/lib/cli/main.js');
@@ -50,7 +50,7 @@ after(async () => {
 
 describe('SentryPlugin (--sentry-dsn)', () => {
   it('sends the job exception to the DSN with job id, function, queue and worker tags', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rq-ts-sentry-'));
+    const dir = tempDir('sentry');
     try {
       writeFileSync(join(dir, 'jobs.ts'), "export function explode(what: string): never { throw new RangeError(`bad ${what}`); }\n");
       const job = await new Queue('default', { connection: redis }).enqueue('jobs.explode', 'input');
