@@ -107,7 +107,8 @@ interface InFlight {
  */
 const LOOKAHEAD = 2;
 
-const NONE: NextBlock = {
+/** The NEXT block of an outcome script that takes no next job. */
+const NO_NEXT_JOB: NextBlock = {
   keys: [],
   args: {
     nextMode: 'none',
@@ -181,7 +182,7 @@ export class Claims {
    * dequeue returns it at once, while the script that starts it is in flight. Call it when ready().
    */
   next(remaining: number, now: Date): NextBlock {
-    if (remaining < 1) return NONE;
+    if (remaining < 1) return NO_NEXT_JOB;
     const held = this.held.shift() ?? null;
     if (this.held.length === 0) this.stopHoldTimer();
     const mode: NextMode = !held ? 'claim-head' : held.job ? 'start-held' : 'start-held-read';
@@ -209,15 +210,15 @@ export class Claims {
    * either: a launched job, which runs already, is registered now (or, if its own outcome was sent
    * meanwhile, only taken out of its intermediate list); a held one goes back to its queue.
    */
-  async refused(next: NextBlock): Promise<void> {
+  async outcomeRefused(next: NextBlock): Promise<void> {
     this.forget(next);
     if (next.launched && this.ended.has(next.launched)) await this.unlist(next.launched);
     else if (next.launched) await this.startLaunched(next.launched);
     else if (next.held) await this.giveBackOrLog(next.held);
   }
 
-  /** The outcome script of `job` is about to be sent (for refused()). */
-  ending(job: Job): void {
+  /** The outcome script of `job` is about to be sent (for outcomeRefused()). */
+  sendingOutcome(job: Job): void {
     this.ended.add(job);
   }
 
@@ -289,7 +290,7 @@ export class Claims {
     ));
   }
 
-  /** Lists a script as in flight until `settled` (its reply absorbed, or its failure handled). */
+  /** Lists a script as in flight until `settled` (its reply handled by nextJobFromReply, or its failure handled). */
   private track(next: NextBlock, settled: Promise<void>): void {
     this.inflight.push({ next, done: settled.finally(() => this.forget(next)) });
   }
@@ -320,7 +321,7 @@ export class Claims {
     this.unanswered = call;
     const reply = await runScript(this.worker.connection, 'rqTake', { next: call.keys }, call.args);
     this.unanswered = null;
-    return this.absorb(queues, reply, call.now, null);
+    return this.nextJobFromReply(queues, reply, call.now, null);
   }
 
   /**
@@ -329,7 +330,7 @@ export class Claims {
    * launched job was started without waiting for the reply, which then only confirms it). Keeps the
    * new peeks and the jobs taken ahead.
    */
-  async absorb(queues: readonly Queue[], reply: NextReply | null, now: Date, next: NextBlock | null): Promise<Taken> {
+  async nextJobFromReply(queues: readonly Queue[], reply: NextReply | null, now: Date, next: NextBlock | null): Promise<Taken> {
     if (next) this.forget(next);
     const launched = next?.launched ?? null;
     if (!reply) return { kind: 'none' };

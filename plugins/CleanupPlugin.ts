@@ -92,7 +92,7 @@ export class CleanupPlugin {
   /** The next job the outcome script claimed or started is kept for the next dequeue. */
   private async keepNext(w: Worker, reply: NextReply | null, now: Date, next: NextBlock | null): Promise<void> {
     const claims = Claims.of(w);
-    const taken = await claims.absorb(w.queues, reply, now, next);
+    const taken = await claims.nextJobFromReply(w.queues, reply, now, next);
     if (taken.kind === 'job') claims.holdAhead(taken.job);
     else if (taken.kind === 'skipped') w.logger.warning(`Job ${taken.id} was taken from ${taken.queue.name} but ${taken.reason}; skipped`);
   }
@@ -113,7 +113,7 @@ export class CleanupPlugin {
     w.state = 'idle';
     const now = new Date();
     const next = claims.next(remaining(w), now);
-    claims.ending(job);
+    claims.sendingOutcome(job);
     // One token for every attempt of this write: a repeat after a lost reply is replayed, not rerun.
     const token = claims.token();
     const write = (): Promise<OutcomeReply> => persistently(w, `the result of job ${job.id}`, () =>
@@ -158,7 +158,7 @@ export class CleanupPlugin {
     const unrecordable = async (err: unknown): Promise<void> => {
       if (!isReplyError(err)) throw err;
       w.logger.error(`Could not record the result of job ${job.id}: ${err.message}; recording it as failed`);
-      await claims.refused(next);
+      await claims.outcomeRefused(next);
       const error = new RqError(`The result could not be recorded: ${err.message}`, { cause: err });
       await this.fail(w, job, endedAt, working, error, formatException(error), false, next.launched !== null);
     };
@@ -192,7 +192,7 @@ export class CleanupPlugin {
     if (!inBackground) await claims.settle();
     const now = new Date();
     const next = claims.next(inBackground ? 0 : remaining(w), now);
-    claims.ending(job);
+    claims.sendingOutcome(job);
     const token = claims.token();
     const write = (): Promise<OutcomeReply> => persistently(w, `the failure of job ${job.id}`, () =>
       runScript(
@@ -240,7 +240,7 @@ export class CleanupPlugin {
       // Nothing more can be written for this job: it stays started, and maintenance fails it as
       // abandoned once its heartbeat TTL passes. The worker goes on.
       w.logger.error(`Could not record the failure of job ${job.id} (${error.message}): ${err.message}; it stays in the StartedJobRegistry until maintenance fails it`);
-      await claims.refused(next);
+      await claims.outcomeRefused(next);
       if (!next.launched && !inBackground) w.state = 'idle';
       return;
     }
