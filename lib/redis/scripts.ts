@@ -347,15 +347,37 @@ export function loadScript(name: string, signature: { keys: readonly string[]; a
   return prologue + expand(main.text);
 }
 
-/** Each script's signature, with the sources read once, when this module loads. */
+type Values = (string | readonly string[] | PackedArg | undefined)[];
+
+/**
+ * A function that reads `names` off an object, in order. Generated once per script: its property
+ * reads by constant names are what V8 inlines, where a loop over the names would look each one up
+ * by a computed key on every call (this is every job's hot path). The names are identifiers: the
+ * header parser and ScriptSpecs admit nothing else.
+ */
+function reader(names: readonly string[]): (o: object) => Values {
+  return new Function('o', `return [${names.map((n) => `o.${n}`).join(', ')}];`) as (o: object) => Values;
+}
+
+/** Each script, with its source read and checked once, when this module loads. */
 const LOADED = Object.entries(SCRIPTS).map(([name, s]) => {
   const tail = s.keys.at(-1)?.startsWith('...') ? s.keys.at(-1)!.slice(3) : null;
-  return { name, lua: loadScript(name, s, LUA_DIR), fixedKeys: tail ? s.keys.slice(0, -1) : s.keys, tail, args: s.args, buffers: s.buffers === true };
+  const fixedKeys = tail ? s.keys.slice(0, -1) : s.keys;
+  return {
+    name,
+    lua: loadScript(name, s, LUA_DIR),
+    command: s.buffers ? `${name}Buffer` : name,
+    fixedKeys,
+    readKeys: reader(tail ? [...fixedKeys, tail] : fixedKeys),
+    tail,
+    args: s.args,
+    readArgs: reader(s.args),
+  };
 });
 type Loaded = (typeof LOADED)[number];
 const BY_NAME = new Map<string, Loaded>(LOADED.map((s) => [s.name, s]));
 
-type ScriptCaller = (numKeys: number, ...keysAndArgs: (string | Buffer)[]) => Promise<unknown>;
+type ScriptCommand = (...numKeysKeysAndArgs: (number | string | Buffer)[]) => Promise<unknown>;
 
 const prepared = new WeakSet<Redis>();
 
@@ -368,45 +390,34 @@ function prepare(connection: Redis): void {
   prepared.add(connection);
 }
 
-/** What ioredis' script command takes: the number of KEYS, KEYS in order, the packed arguments. */
-function callArgs(s: Loaded, keys: object, args: object): [number, ...(string | Buffer)[]] {
-  const named = keys as Record<string, string | readonly string[] | undefined>;
-  const out: [number, ...(string | Buffer)[]] = [0];
-  for (const k of s.fixedKeys) {
-    const key = named[k];
-    if (typeof key !== 'string') throw new TypeError(`${s.name}: key "${k}" must be a string, got ${String(key)}`);
-    out.push(key);
+/** Sends a script call on `target`: the number of KEYS, KEYS in order, the packed arguments. */
+function send(target: Redis | ChainableCommander, s: Loaded, keys: object, args: object): Promise<unknown> {
+  const command = (target as unknown as Record<string, ScriptCommand | undefined>)[s.command];
+  if (!command) throw new Error(`Lua script ${s.name} is not defined on this connection; create pipelines with pipeline() or multi() from lib/redis`);
+  const out = s.readKeys(keys) as (number | string | Buffer)[];
+  const fixed = s.fixedKeys.length;
+  for (let i = 0; i < fixed; i++) {
+    if (typeof out[i] !== 'string') throw new TypeError(`${s.name}: key "${s.fixedKeys[i]}" must be a string, got ${String(out[i])}`);
   }
   if (s.tail) {
-    const tail = named[s.tail];
+    const tail = out.pop();
     if (!Array.isArray(tail)) throw new TypeError(`${s.name}: key list "${s.tail}" must be an array, got ${String(tail)}`);
     for (const key of tail as readonly string[]) out.push(key);
   }
-  out[0] = out.length - 1;
-  const values = args as Record<string, PackedArg | undefined>;
-  const packed: PackedArg[] = new Array(s.args.length);
-  for (let i = 0; i < s.args.length; i++) {
-    const v = values[s.args[i]!];
-    if (v === undefined) throw new TypeError(`${s.name}: argument "${s.args[i]}" is missing`);
-    packed[i] = v;
+  const values = s.readArgs(args);
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] === undefined) throw new TypeError(`${s.name}: argument "${s.args[i]}" is missing`);
   }
-  out.push(packArgs(packed));
-  return out;
-}
-
-function caller(target: Redis | ChainableCommander, s: Loaded): ScriptCaller {
-  const name = s.buffers ? `${s.name}Buffer` : s.name;
-  const fn = (target as unknown as Record<string, ScriptCaller | undefined>)[name];
-  if (!fn) throw new Error(`Lua script ${s.name} is not defined on this connection; create pipelines with pipeline() or multi() from lib/redis`);
-  return fn.bind(target);
+  out.unshift(out.length);
+  out.push(packArgs(values as PackedArg[]));
+  return command.apply(target, out);
 }
 
 /** Run a script and get its reply. */
 export function runScript<N extends ScriptName>(connection: Redis, name: N, keys: ScriptKeys<N>, args: ScriptArgs<N>): Promise<ScriptReply<N>> {
   prepare(connection);
-  const s = BY_NAME.get(name)!;
   // The reply's shape is the script's (its header and ScriptSpecs say the same): ioredis knows it as unknown.
-  return caller(connection, s)(...callArgs(s, keys, args)) as Promise<ScriptReply<N>>;
+  return send(connection, BY_NAME.get(name)!, keys, args) as Promise<ScriptReply<N>>;
 }
 
 /** A MULTI/EXEC transaction on `connection` that can hold script calls. */
@@ -423,6 +434,5 @@ export function pipeline(connection: Redis): ChainableCommander {
 
 /** Add a script call to a pipeline or MULTI made by `pipeline()` or `multi()`. */
 export function queueScript<N extends ScriptName>(target: ChainableCommander, name: N, keys: ScriptKeys<N>, args: ScriptArgs<N>): void {
-  const s = BY_NAME.get(name)!;
-  void caller(target, s)(...callArgs(s, keys, args));
+  void send(target, BY_NAME.get(name)!, keys, args);
 }
