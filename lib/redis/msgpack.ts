@@ -17,6 +17,22 @@ function headerSize(n: number): number {
   return n < 16 ? 1 : n < 0x10000 ? 3 : 5;
 }
 
+/**
+ * Below this many characters a string is measured and copied in JavaScript when it is ASCII: most
+ * arguments are short ASCII (ids, timestamps, key names), and two native calls each
+ * (Buffer.byteLength, buffer.write) were most of the cost of packing a call.
+ */
+const SHORT = 64;
+
+/** The UTF-8 length of `s`: its length when it is short ASCII, which write() then copies itself. */
+function byteLength(s: string): number {
+  if (s.length >= SHORT) return Buffer.byteLength(s);
+  for (let i = 0; i < s.length; i++) {
+    if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s);
+  }
+  return s.length;
+}
+
 function measure(args: readonly PackedArg[], items: Item[], lengths: number[]): number {
   items.push(null);
   lengths.push(args.length);
@@ -27,7 +43,7 @@ function measure(args: readonly PackedArg[], items: Item[], lengths: number[]): 
       continue;
     }
     const item = typeof a === 'number' ? String(a) : (a as string | Buffer);
-    const len = typeof item === 'string' ? Buffer.byteLength(item) : item.length;
+    const len = typeof item === 'string' ? byteLength(item) : item.length;
     items.push(item);
     lengths.push(len);
     size += (len < 32 ? 1 : len < 0x10000 ? 3 : 5) + len;
@@ -68,8 +84,10 @@ export function packArgs(args: readonly PackedArg[]): Buffer {
       out.writeUInt32BE(len, at + 1);
       at += 5;
     }
-    if (typeof item === 'string') out.write(item, at, len);
-    else item.copy(out, at);
+    if (typeof item !== 'string') item.copy(out, at);
+    // as many bytes as characters: ASCII (any other character takes two or more)
+    else if (len === item.length && len < SHORT) for (let j = 0; j < len; j++) out[at + j] = item.charCodeAt(j);
+    else out.write(item, at, len);
     at += len;
   }
   return out;

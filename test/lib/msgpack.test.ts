@@ -50,3 +50,10 @@ describe('packed list arguments', () => {
     assert.deepEqual(reply, [5, Buffer.from('a'), 3, Buffer.from('x'), Buffer.from('2'), Buffer.from([0, 255]), 0, 20, Buffer.from('f19'), Buffer.from('z')]);
   });
 });
+
+describe('packed short strings', () => {
+  it('short strings copied byte by byte: ASCII, and non-ASCII anywhere in them, around the 64-character cut', async () => {
+    const args: PackedArg[] = ['x'.repeat(63), 'x'.repeat(64), `${'x'.repeat(62)}é`, `é${'x'.repeat(30)}`, 'é'.repeat(40), '\u007f\u0080', '\ud83d\ude00'];
+    assert.deepEqual(await unpacked(args), args.map(bytes));
+  });
+});
