@@ -332,6 +332,9 @@ export function loadScript(name: string, signature: { keys: readonly string[]; a
   if (!keys || !args) throw new Error(`${main.path}: the header must have a KEYS and an ARGV section`);
   if (keys.join() !== signature.keys.join()) throw mismatch(main.path, 'KEYS', keys, signature.keys);
   if (args.join() !== signature.args.join()) throw mismatch(main.path, 'ARGV', args, signature.args);
+  // The names become Lua locals and JavaScript property reads (reader below).
+  const bad = args.find((a) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(a));
+  if (bad !== undefined) throw new Error(`${main.path}: the argument name "${bad}" is not an identifier (letters, digits, _)`);
   const included = new Set<string>();
   const expand = (text: string): string =>
     text.replace(INCLUDE, (_line, include: string) => {

@@ -78,6 +78,11 @@ describe('Lua script files', () => {
     assert.throws(() => loadScript('rqRelease', releaseSignature, dir), /include\/next\.lua reads the argument nextMode, which the header of .*rqRelease\.lua does not declare/);
   });
 
+  it('an argument name that is not an identifier (a Lua local, a property read) is refused', () => {
+    const dir = luaDirWith('rqRelease.lua', release.replace('    id  job id', '    job-id  job id'));
+    assert.throws(() => loadScript('rqRelease', { ...releaseSignature, args: ['job-id'] }, dir), /rqRelease\.lua: the argument name "job-id" is not an identifier/);
+  });
+
   it('a file without a header is refused', () => {
     const dir = luaDirWith('rqRelease.lua', release.slice(release.indexOf(']]') + 3));
     assert.throws(() => loadScript('rqRelease', releaseSignature, dir), /rqRelease\.lua has no header: it must start with a --\[\[ \.\.\. \]\] comment/);
