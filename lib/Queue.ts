@@ -5,7 +5,7 @@ import { RqError } from './errors/RqError.js';
 import { DEFAULT_TIMEOUT, Job, JobStatus, parseTimeout, type CreateJobOptions, type Retry } from './Job.js';
 import { keysOf } from './redis/connection.js';
 import type { Keys } from './redis/keys.js';
-import { pipeline, queueScript, runScript } from './redis/scripts.js';
+import { pipeline, queueScript, runScript, type ScriptArgs, type ScriptCall, type ScriptKeys } from './redis/scripts.js';
 import { defaultSerializer, type Serializer } from './serializers.js';
 import { epochSeconds } from './time.js';
 
@@ -209,7 +209,7 @@ export class Queue {
     for (const job of jobs) {
       if (job.dependencyIds.length > 0) {
         flushRun();
-        queueScript(pipe, ...this.enqueueScript(job, now));
+        queueScript(pipe, ...this.enqueueDependentScript(job, now));
         continue;
       }
       const hash = this.queuedHash(job, now);
@@ -230,23 +230,22 @@ export class Queue {
   /** Puts an existing job object on this queue (status `queued`, `enqueued_at` now). */
   async enqueueJob(job: Job): Promise<Job> {
     try {
-      await runScript(this.connection, ...this.enqueueScript(job));
+      if (job.dependencyIds.length === 0) await runScript(this.connection, 'rqEnqueue', ...this.enqueueScriptArgs(job));
+      else await runScript(this.connection, ...this.enqueueDependentScript(job));
     } catch (err) {
       throw this.enqueueError(err);
     }
     return job;
   }
 
-  /** The script call that enqueues `job`: rqEnqueue, or rqEnqueueDependent when it has dependencies. */
-  private enqueueScript(job: Job, now?: Date): ['rqEnqueue' | 'rqEnqueueDependent', string[], (string | Buffer)[]] {
+  /** The script call that enqueues `job`, which has dependencies. */
+  private enqueueDependentScript(job: Job, now?: Date): ScriptCall<'rqEnqueueDependent'> {
     const [keys, args] = this.enqueueScriptArgs(job, now);
-    if (job.dependencyIds.length === 0) return ['rqEnqueue', keys, args];
     const k = this.keys;
-    const [queueKey, id, front, ttl, ...fields] = args;
     return [
       'rqEnqueueDependent',
-      [...keys, k.deferred(this.name), ...job.dependencyIds.flatMap((d) => [k.job(d), k.dependents(d)])],
-      [queueKey!, id!, front!, ttl!, String(epochSeconds()), job.allowDependencyFailures ? '1' : '0', String(job.dependencyIds.length), ...job.dependencyIds, ...fields],
+      { ...keys, deferred: k.deferred(this.name), perDependency: job.dependencyIds.flatMap((d) => [k.job(d), k.dependents(d)]) },
+      { ...args, now: epochSeconds(), allowFailures: job.allowDependencyFailures ? '1' : '0', dependencyIds: job.dependencyIds },
     ];
   }
 
@@ -254,25 +253,25 @@ export class Queue {
    * The rqEnqueueMany call for a run of jobs with the same hash fields: the field/value pairs every
    * job shares go once, then each job's own values (ioredis' per-argument cost is most of an enqueue).
    */
-  private enqueueManyScript(run: readonly QueuedJob[]): ['rqEnqueueMany', string[], (string | Buffer)[]] {
+  private enqueueManyScript(run: readonly QueuedJob[]): ScriptCall<'rqEnqueueMany'> {
     const first = run[0]!.hash;
-    const shared: string[] = [];
+    const sharedNames: string[] = [];
     const own: string[] = [];
     for (const [name, value] of Object.entries(first)) {
-      (run.every(({ hash }) => sameValue(hash[name]!, value)) ? shared : own).push(name);
+      (run.every(({ hash }) => sameValue(hash[name]!, value)) ? sharedNames : own).push(name);
     }
-    const keys: string[] = [this.keys.queues, this.key];
-    const args: (string | Buffer)[] = [this.key, String(shared.length)];
-    for (const name of shared) args.push(name, first[name]!);
-    args.push(String(own.length), ...own);
+    const shared: (string | Buffer)[] = [];
+    for (const name of sharedNames) shared.push(name, first[name]!);
+    const jobKeys: string[] = [];
+    const jobs: (string | Buffer)[] = [];
     for (const { job, hash } of run) {
       const ttl = job.ttl ? String(job.ttl) : '';
-      keys.push(job.key);
-      if (ttl) keys.push(job.dependentsKey, job.dependenciesKey);
-      args.push(job.id, this.atFront(job) ? '1' : '0', ttl);
-      for (const name of own) args.push(hash[name]!);
+      jobKeys.push(job.key);
+      if (ttl) jobKeys.push(job.dependentsKey, job.dependenciesKey);
+      jobs.push(job.id, this.atFront(job) ? '1' : '0', ttl);
+      for (const name of own) jobs.push(hash[name]!);
     }
-    return ['rqEnqueueMany', keys, args];
+    return ['rqEnqueueMany', { queues: this.keys.queues, queue: this.key, jobs: jobKeys }, { queueMember: this.key, shared, own, jobs }];
   }
 
   /** Sets what enqueueing sets (origin, status `queued`, enqueued_at, the default timeout) and returns the job's hash. */
@@ -289,11 +288,12 @@ export class Queue {
     return atFront.get(job) ?? job.enqueueAtFront;
   }
 
-  private enqueueScriptArgs(job: Job, now = new Date()): [string[], (string | Buffer)[]] {
+  private enqueueScriptArgs(job: Job, now = new Date()): [ScriptKeys<'rqEnqueue'>, ScriptArgs<'rqEnqueue'>] {
     const hash = this.queuedHash(job, now);
-    const args: (string | Buffer)[] = [this.key, job.id, this.atFront(job) ? '1' : '0', job.ttl ? String(job.ttl) : ''];
-    for (const [field, value] of Object.entries(hash)) args.push(field, value);
-    return [[this.keys.queues, this.key, job.key, job.dependentsKey, job.dependenciesKey], args];
+    const fields: (string | Buffer)[] = [];
+    for (const [field, value] of Object.entries(hash)) fields.push(field, value);
+    const keys = { queues: this.keys.queues, queue: this.key, job: job.key, dependents: job.dependentsKey, dependencies: job.dependenciesKey };
+    return [keys, { queueMember: this.key, id: job.id, atFront: this.atFront(job) ? '1' : '0', ttl: job.ttl ? String(job.ttl) : '', fields }];
   }
 
   private enqueueError(err: unknown): Error {
@@ -332,15 +332,14 @@ export class Queue {
     const [keys, args] = this.enqueueScriptArgs(job);
     job.status = JobStatus.SCHEDULED;
     job.enqueuedAt = null;
-    const [queueKey, id, front, ttl, ...fields] = args;
-    if (front === '1') job.enqueueAtFront = true;
+    if (args.atFront === '1') job.enqueueAtFront = true;
     const frontFields: string[] = job.enqueueAtFront ? ['enqueue_at_front', '1'] : [];
     try {
       await runScript(
         this.connection,
         'rqSchedule',
-        [keys[0]!, this.keys.scheduled(this.name), keys[2]!, keys[3]!, keys[4]!],
-        [queueKey!, id!, String(epochSeconds(when)), ttl!, ...fields, ...frontFields],
+        { queues: keys.queues, scheduled: this.keys.scheduled(this.name), job: keys.job, dependents: keys.dependents, dependencies: keys.dependencies },
+        { queueMember: args.queueMember, id: args.id, runAt: epochSeconds(when), ttl: args.ttl, fields: [...args.fields, ...frontFields] },
       );
     } catch (err) {
       throw this.enqueueError(err);
@@ -357,7 +356,7 @@ export class Queue {
       const ids = await this.connection.lrange(this.key, 0, CHUNK - 1);
       if (ids.length === 0) return removed;
       const jobKeys = ids.flatMap((id) => [keys.job(id), keys.dependents(id)]);
-      const n = Number(await runScript(this.connection, 'rqEmptyChunk', [this.key, ...jobKeys], ids));
+      const n = await runScript(this.connection, 'rqEmptyChunk', { queue: this.key, jobs: jobKeys }, { ids });
       // -1: a worker took from the head meanwhile; read it again.
       if (n > 0) removed += n;
     }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Job } from './Job.js';
 import type { Queue } from './Queue.js';
-import { runScript, runScriptBuffer } from './redis/scripts.js';
+import { runScript, type AheadReply, type NextArgs, type NextMode, type NextReply, type ScriptReply } from './redis/scripts.js';
 import { epochSeconds, utcformat } from './time.js';
 import type { Worker } from './Worker.js';
 
@@ -12,9 +12,6 @@ export type Taken =
   | { kind: 'none' }
   | { kind: 'skipped'; queue: Queue; id: string; reason: string }
   | { kind: 'job'; job: Job };
-
-/** The NEXT block's mode: '0' none, '1' claim the head, '2' start the job held ahead, '3' the same and return its hash. */
-export type NextMode = '0' | '1' | '2' | '3';
 
 /**
  * How long a job taken ahead may wait while the current one runs. Past this it goes back to the
@@ -68,7 +65,7 @@ export async function recentlyTaken(worker: Worker): Promise<IntermediateJob[]> 
 /** Puts a job taken ahead back at the head of its queue, if it is still in the intermediate list (1), else nothing (0). */
 export async function giveBack(worker: Worker, queue: string, id: string): Promise<number> {
   const keys = worker.keys;
-  return (await runScript(worker.connection, 'rqRelease', [keys.intermediate(queue), keys.queue(queue)], [id])) as number;
+  return runScript(worker.connection, 'rqRelease', { intermediate: keys.intermediate(queue), queue: keys.queue(queue) }, { id });
 }
 
 /**
@@ -79,12 +76,10 @@ export function claimedQueueOf(job: Job, fallback: string): string {
   return claimedFrom.get(job) ?? job.origin ?? fallback;
 }
 
-const text = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString() : String(v));
-
 /** The NEXT block of an outcome script, and what it starts: a launched job, a held one. */
 export interface NextBlock {
   keys: string[];
-  args: (string | number)[];
+  args: NextArgs;
   launched: Job | null;
   held: Held | null;
   /** How many jobs the script takes ahead into intermediate lists. */
@@ -112,7 +107,26 @@ interface InFlight {
  */
 const LOOKAHEAD = 2;
 
-const NONE: NextBlock = { keys: [], args: ['0', '', '', '', '', '', '', '', '', '', '0'], launched: null, held: null, takes: 0 };
+/** The NEXT block of an outcome script that takes no next job. */
+const NO_NEXT_JOB: NextBlock = {
+  keys: [],
+  args: {
+    nextMode: 'none',
+    nextId: '',
+    nextQueue: '',
+    peeked1: '',
+    peeked2: '',
+    claimedAt: '',
+    claimedEpoch: '',
+    jobMonitoringInterval: '',
+    workerName: '',
+    claimMode: '',
+    takeAhead: '0',
+  },
+  launched: null,
+  held: null,
+  takes: 0,
+};
 
 /**
  * The look-ahead of one job engine (JobEngine.lookahead), used by the default dequeue and cleanup
@@ -134,7 +148,7 @@ export class Claims {
   /** Launched jobs whose own outcome script has been sent. */
   private readonly ended = new WeakSet<Job>();
   /** The take whose reply never came (a dropped connection): sent again as it was, so that Redis replays it. */
-  private unanswered: { keys: string[]; args: (string | number)[]; now: Date } | null = null;
+  private unanswered: { keys: string[]; args: NextArgs & { token: string }; now: Date } | null = null;
   private readonly tokenPrefix = randomUUID().slice(0, 8);
   private seq = 0;
 
@@ -180,15 +194,15 @@ export class Claims {
   /**
    * The NEXT block of an outcome script (rqFinish, rqFail): none when the worker will not run
    * another job (`remaining`: how many more it will run after the current one), else claim the head
-   * (mode '1') or start the first job held ahead ('2'; '3' when its data is not known yet), and take
+   * or start the first job held ahead (reading its hash when its data is not known yet), and take
    * as many ahead as keep LOOKAHEAD jobs coming. A held job whose data is known is launched: the next
    * dequeue returns it at once, while the script that starts it is in flight. Call it when ready().
    */
   next(remaining: number, now: Date): NextBlock {
-    if (remaining < 1) return NONE;
+    if (remaining < 1) return NO_NEXT_JOB;
     const held = this.held.shift() ?? null;
     if (this.held.length === 0) this.stopHoldTimer();
-    const mode: NextMode = !held ? '1' : held.job ? '2' : '3';
+    const mode: NextMode = !held ? 'claim-head' : held.job ? 'start-held' : 'start-held-read';
     const taking = this.inflightTakes();
     // The peeked ids that scripts in flight will not take first: candidates whose hashes this one reads.
     const candidates = this.peeks.slice(taking);
@@ -198,7 +212,7 @@ export class Claims {
     const takes = Math.max(0, Math.min(LOOKAHEAD - coming, remaining - 1 - coming));
     const keys = this.nextKeys(this.worker.queues, a.id, b);
     const args = this.nextArgs(now, mode, a, b, takes);
-    if (mode !== '2' || !held) return { keys, args, launched: null, held, takes };
+    if (mode !== 'start-held' || !held) return { keys, args, launched: null, held, takes };
     const job = held.job!;
     job.status = 'started';
     job.startedAt = now;
@@ -213,15 +227,15 @@ export class Claims {
    * either: a launched job, which runs already, is registered now (or, if its own outcome was sent
    * meanwhile, only taken out of its intermediate list); a held one goes back to its queue.
    */
-  async refused(next: NextBlock): Promise<void> {
+  async outcomeRefused(next: NextBlock): Promise<void> {
     this.forget(next);
     if (next.launched && this.ended.has(next.launched)) await this.unlist(next.launched);
     else if (next.launched) await this.startLaunched(next.launched);
     else if (next.held) await this.giveBackOrLog(next.held);
   }
 
-  /** The outcome script of `job` is about to be sent (for refused()). */
-  ending(job: Job): void {
+  /** The outcome script of `job` is about to be sent (for outcomeRefused()). */
+  sendingOutcome(job: Job): void {
     this.ended.add(job);
   }
 
@@ -243,9 +257,21 @@ export class Claims {
   }
 
   /** ARGV of the NEXT block. */
-  private nextArgs(now: Date, mode: NextMode, a: { id: string; index: number }, b: string[], takes: number): (string | number)[] {
+  private nextArgs(now: Date, mode: NextMode, a: { id: string; index: number }, b: string[], takes: number): NextArgs {
     const w = this.worker;
-    return [mode, a.id, a.index, b[0] ?? '', b[1] ?? '', utcformat(now), epochSeconds(now), w.jobMonitoringInterval, w.name, this.mode, String(takes)];
+    return {
+      nextMode: mode,
+      nextId: a.id,
+      nextQueue: a.index,
+      peeked1: b[0] ?? '',
+      peeked2: b[1] ?? '',
+      claimedAt: utcformat(now),
+      claimedEpoch: epochSeconds(now),
+      jobMonitoringInterval: w.jobMonitoringInterval,
+      workerName: w.name,
+      claimMode: this.mode,
+      takeAhead: String(takes),
+    };
   }
 
   private inflightTakes(): number {
@@ -281,7 +307,7 @@ export class Claims {
     ));
   }
 
-  /** Lists a script as in flight until `settled` (its reply absorbed, or its failure handled). */
+  /** Lists a script as in flight until `settled` (its reply handled by nextJobFromReply, or its failure handled). */
   private track(next: NextBlock, settled: Promise<void>): void {
     this.inflight.push({ next, done: settled.finally(() => this.forget(next)) });
   }
@@ -307,12 +333,12 @@ export class Claims {
     if (!call) {
       const now = new Date();
       const a = { id: this.peeks[0] ?? '', index: 0 };
-      call = { keys: this.nextKeys(queues, a.id, []), args: [...this.nextArgs(now, '1', a, [], 0), this.token()], now };
+      call = { keys: this.nextKeys(queues, a.id, []), args: { ...this.nextArgs(now, 'claim-head', a, [], 0), token: this.token() }, now };
     }
     this.unanswered = call;
-    const reply = await runScriptBuffer(this.worker.connection, 'rqTake', call.keys, call.args);
+    const reply = await runScript(this.worker.connection, 'rqTake', { next: call.keys }, call.args);
     this.unanswered = null;
-    return this.absorb(queues, reply as unknown[], call.now, null);
+    return this.nextJobFromReply(queues, reply, call.now, null);
   }
 
   /**
@@ -321,17 +347,17 @@ export class Claims {
    * launched job was started without waiting for the reply, which then only confirms it). Keeps the
    * new peeks and the jobs taken ahead.
    */
-  async absorb(queues: readonly Queue[], reply: unknown[] | null, now: Date, next: NextBlock | null): Promise<Taken> {
+  async nextJobFromReply(queues: readonly Queue[], reply: NextReply | null, now: Date, next: NextBlock | null): Promise<Taken> {
     if (next) this.forget(next);
     const launched = next?.launched ?? null;
     if (!reply) return { kind: 'none' };
-    const kind = text(reply[0]);
+    const kind = reply[0].toString();
     if (kind === 'suspended' || kind === 'empty') {
       this.peeks = [];
       return { kind };
     }
     const queue = queues[Number(reply[1]) - 1]!;
-    const id = text(reply[2]);
+    const id = reply[2]!.toString();
     if (kind === 'taken') return this.claimTaken(queues, queue, id, now);
     this.setPeeks(reply[5]);
     this.hold(queues, reply[6]);
@@ -345,35 +371,35 @@ export class Claims {
       return { kind: 'skipped', queue, id, reason };
     }
     if (launched) return { kind: 'none' };
-    const job = this.build(queue, id, reply[4] as Buffer[]);
+    const job = this.build(queue, id, reply[4]!);
     this.markClaimed(job, queue, now);
     return { kind: 'job', job };
   }
 
   private async claimTaken(queues: readonly Queue[], queue: Queue, id: string, now: Date): Promise<Taken> {
     const keys = this.worker.keys;
-    const reply = (await this.claim(queues, queue.name, id, now)) as number | unknown[];
+    const reply = await this.claim(queues, queue.name, id, now);
     if (typeof reply === 'number') {
       this.peeks = [];
       return { kind: 'skipped', queue, id, reason: reply === 0 ? 'its hash is gone (deleted)' : `${keys.job(id)} is not a hash` };
     }
     this.setPeeks(reply[2]);
-    const job = this.build(queue, id, reply[1] as Buffer[]);
+    const job = this.build(queue, id, reply[1]);
     this.markClaimed(job, queue, now);
     return { kind: 'job', job };
   }
 
-  private setPeeks(ids: unknown): void {
-    this.peeks = Array.isArray(ids) ? ids.map(text) : [];
+  private setPeeks(ids: Buffer[] | undefined): void {
+    this.peeks = Array.isArray(ids) ? ids.map((id) => id.toString()) : [];
   }
 
   /** Keeps the jobs a script took ahead, and gives them back if the current job outlasts HOLD_MS. */
-  private hold(queues: readonly Queue[], ahead: unknown): void {
+  private hold(queues: readonly Queue[], ahead: AheadReply[] | undefined): void {
     if (!Array.isArray(ahead) || ahead.length === 0) return;
-    for (const e of ahead as unknown[][]) {
+    for (const e of ahead) {
       const queue = queues[Number(e[0]) - 1]!;
-      const id = text(e[1]);
-      this.held.push({ queue, index: Number(e[0]), id, job: Array.isArray(e[2]) ? this.build(queue, id, e[2] as Buffer[]) : null });
+      const id = e[1].toString();
+      this.held.push({ queue, index: Number(e[0]), id, job: Array.isArray(e[2]) ? this.build(queue, id, e[2]) : null });
     }
     this.armHoldTimer();
   }
@@ -418,15 +444,18 @@ export class Claims {
   }
 
   /** rqClaim: registers `id`, taken into `queueName`'s intermediate list, as started by this worker. */
-  private claim(queues: readonly Queue[], queueName: string, id: string, at: Date): Promise<unknown> {
+  private claim(queues: readonly Queue[], queueName: string, id: string, at: Date): Promise<ScriptReply<'rqClaim'>> {
     const w = this.worker;
     const keys = w.keys;
-    return runScriptBuffer(
-      w.connection,
-      'rqClaim',
-      [keys.intermediate(queueName), keys.job(id), keys.started(queueName), w.key, ...queues.map((q) => q.key)],
-      [id, utcformat(at), epochSeconds(at), w.jobMonitoringInterval, w.name, this.mode],
-    );
+    const scriptKeys = { intermediate: keys.intermediate(queueName), job: keys.job(id), wip: keys.started(queueName), worker: w.key, queues: queues.map((q) => q.key) };
+    return runScript(w.connection, 'rqClaim', scriptKeys, {
+      id,
+      claimedAt: utcformat(at),
+      claimedEpoch: epochSeconds(at),
+      jobMonitoringInterval: w.jobMonitoringInterval,
+      workerName: w.name,
+      claimMode: this.mode,
+    });
   }
 
   /** Registers a launched job whose starting script was refused (rqClaim): it runs already. */
@@ -495,6 +524,6 @@ export class Claims {
     if (!job) return;
     const w = this.worker;
     const queue = claimedQueueOf(job, w.queueNames[0]!);
-    await runScript(w.connection, 'rqUnclaim', [job.key, w.keys.started(queue), w.keys.queue(queue), w.key], [job.id]);
+    await runScript(w.connection, 'rqUnclaim', { job: job.key, wip: w.keys.started(queue), queue: w.keys.queue(queue), worker: w.key }, { id: job.id });
   }
 }

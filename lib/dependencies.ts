@@ -18,8 +18,8 @@ export async function enqueueDependents(connection: Redis, parent: Job, options:
   const pipe = connection.pipeline();
   for (const id of ids) pipe.hmget(keys.job(id), 'origin', 'dependency_ids', 'dependency_id');
   const rows = (await pipe.exec()) ?? [];
-  const scriptKeys = [parent.dependentsKey, keys.queues];
-  const args: (string | number)[] = [utcformat(new Date()), options.deleteSet ? '1' : '0', ids.length];
+  const perDependent: string[] = [];
+  const dependents: (string | number)[] = [];
   ids.forEach((id, i) => {
     const [origin, depIdsJson, depId] = (rows[i]?.[1] as (string | null)[] | undefined) ?? [];
     let depIds: string[] = [];
@@ -31,8 +31,13 @@ export async function enqueueDependents(connection: Redis, parent: Job, options:
     }
     if (depIds.length === 0 && depId) depIds = [depId];
     const queue = origin ?? parent.origin ?? 'default';
-    scriptKeys.push(keys.job(id), keys.deferred(queue), keys.queue(queue), ...depIds.map((d) => keys.job(d)));
-    args.push(id, keys.queue(queue), depIds.length);
+    perDependent.push(keys.job(id), keys.deferred(queue), keys.queue(queue), ...depIds.map((d) => keys.job(d)));
+    dependents.push(id, keys.queue(queue), depIds.length);
   });
-  return Number(await runScript(connection, 'rqEnqueueDependents', scriptKeys, args));
+  return runScript(
+    connection,
+    'rqEnqueueDependents',
+    { dependents: parent.dependentsKey, queues: keys.queues, perDependent },
+    { enqueuedAt: utcformat(new Date()), deleteSet: options.deleteSet ? '1' : '0', dependents },
+  );
 }

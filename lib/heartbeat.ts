@@ -15,8 +15,8 @@ export async function busyHeartbeat(w: Worker, job: Job, startedAt = w.jobStarte
   await runScript(
     w.connection,
     'rqBusyHeartbeat',
-    [w.key, job.key, w.keys.started(claimedQueueOf(job, w.queueNames[0]!))],
-    [ttl, utcformat(now), epochSeconds(now) + ttl, job.id, working.toFixed(6)],
+    { worker: w.key, job: job.key, wip: w.keys.started(claimedQueueOf(job, w.queueNames[0]!)) },
+    { workerTtl: ttl, nowTs: utcformat(now), wipScore: epochSeconds(now) + ttl, id: job.id, workingTime: working.toFixed(6) },
   );
   w.lastHeartbeat = now;
   await w.hooks.heartbeat.promise(w);

@@ -15,13 +15,11 @@ export async function enqueueScheduledJobs(connection: Redis, queue: string, now
   const keys = keysOf(connection);
   const ids = await connection.zrangebyscore(keys.scheduled(queue), 0, epochSeconds(now), 'LIMIT', 0, 1000);
   if (ids.length === 0) return 0;
-  return Number(
-    await runScript(
-      connection,
-      'rqEnqueueScheduled',
-      [keys.scheduled(queue), keys.queue(queue), keys.queues, ...ids.map((id) => keys.job(id))],
-      [keys.queue(queue), utcformat(now), ...ids],
-    ),
+  return runScript(
+    connection,
+    'rqEnqueueScheduled',
+    { scheduled: keys.scheduled(queue), queue: keys.queue(queue), queues: keys.queues, jobs: ids.map((id) => keys.job(id)) },
+    { queueMember: keys.queue(queue), enqueuedAt: utcformat(now), ids },
   );
 }
 

@@ -4,7 +4,7 @@ import { DEFAULT_FAILURE_TTL, type Job } from '../lib/Job.js';
 import { Result, ResultType } from '../lib/Result.js';
 import type { Worker } from '../lib/Worker.js';
 import { formatException, toError } from '../lib/execute.js';
-import { runScriptBuffer } from '../lib/redis/scripts.js';
+import { runScript, type NextReply, type OutcomeReply } from '../lib/redis/scripts.js';
 import { epochSeconds, utcformat } from '../lib/time.js';
 import { claimedQueueOf, type NextBlock } from '../lib/claims.js';
 import { enqueueDependents } from '../lib/dependencies.js';
@@ -81,9 +81,9 @@ export class CleanupPlugin {
   }
 
   /** The next job the outcome script claimed or started is kept for the next dequeue. */
-  private async keepNext(w: Worker, reply: unknown[] | null, now: Date, next: NextBlock | null): Promise<void> {
+  private async keepNext(w: Worker, reply: NextReply | null, now: Date, next: NextBlock | null): Promise<void> {
     const claims = w.engine.lookahead;
-    const taken = await claims.absorb(w.queues, reply, now, next);
+    const taken = await claims.nextJobFromReply(w.queues, reply, now, next);
     if (taken.kind === 'job') claims.holdAhead(taken.job);
     else if (taken.kind === 'skipped') w.logger.warning(`Job ${taken.id} was taken from ${taken.queue.name} but ${taken.reason}; skipped`);
   }
@@ -104,18 +104,37 @@ export class CleanupPlugin {
     w.state = 'idle';
     const now = new Date();
     const next = claims.next(w.engine.jobsAfter(job), now);
-    claims.ending(job);
+    claims.sendingOutcome(job);
     // One token for every attempt of this write: a repeat after a lost reply is replayed, not rerun.
     const token = claims.token();
-    const write = (): Promise<[Buffer, unknown[] | null, number]> => persistently(w, `the result of job ${job.id}`, () =>
-      runScriptBuffer(
+    const write = (): Promise<OutcomeReply> => persistently(w, `the result of job ${job.id}`, () =>
+      runScript(
         w.connection,
         'rqFinish',
-        [job.key, keys.started(queue), keys.finished(queue), keys.results(job.id), w.key, job.dependentsKey, job.dependenciesKey, ...next.keys],
-        [job.id, utcformat(endedAt), resultTtl, epochSeconds(endedAt), working.toFixed(6), w.workerTtl + 60, ...next.args, token, ...fields],
+        {
+          job: job.key,
+          wip: keys.started(queue),
+          finished: keys.finished(queue),
+          results: keys.results(job.id),
+          worker: w.key,
+          dependents: job.dependentsKey,
+          dependencies: job.dependenciesKey,
+          next: next.keys,
+        },
+        {
+          id: job.id,
+          endedAt: utcformat(endedAt),
+          resultTtl,
+          endedEpoch: epochSeconds(endedAt),
+          workingTime: working.toFixed(6),
+          workerTtl: w.workerTtl + 60,
+          ...next.args,
+          token,
+          result: fields,
+        },
       ),
-    ) as Promise<[Buffer, unknown[] | null, number]>;
-    const recorded = async (reply: [Buffer, unknown[] | null, number]): Promise<void> => {
+    );
+    const recorded = async (reply: OutcomeReply): Promise<void> => {
       // Counted once Redis has counted it, as fail() does.
       w.successfulJobCount++;
       w.totalWorkingTime += working;
@@ -130,7 +149,7 @@ export class CleanupPlugin {
     const unrecordable = async (err: unknown): Promise<void> => {
       if (!isReplyError(err)) throw err;
       w.logger.error(`Could not record the result of job ${job.id}: ${err.message}; recording it as failed`);
-      await claims.refused(next);
+      await claims.outcomeRefused(next);
       const error = new RqError(`The result could not be recorded: ${err.message}`, { cause: err });
       await this.fail(w, job, endedAt, working, error, formatException(error), false, next.launched !== null);
     };
@@ -139,7 +158,7 @@ export class CleanupPlugin {
       claims.push(next, write().then(recorded, unrecordable));
       return;
     }
-    let reply: [Buffer, unknown[] | null, number];
+    let reply: OutcomeReply;
     try {
       const sent = write();
       claims.awaiting(next, sent);
@@ -164,55 +183,55 @@ export class CleanupPlugin {
     if (!inBackground) await claims.settle();
     const now = new Date();
     const next = claims.next(inBackground ? 0 : w.engine.jobsAfter(job), now);
-    claims.ending(job);
+    claims.sendingOutcome(job);
     const token = claims.token();
-    const write = (): Promise<unknown> => persistently(w, `the failure of job ${job.id}`, () =>
-      runScriptBuffer(
+    const write = (): Promise<OutcomeReply> => persistently(w, `the failure of job ${job.id}`, () =>
+      runScript(
         w.connection,
         'rqFail',
-        [
-          job.key,
-          keys.started(queue),
-          keys.failed(queue),
-          keys.results(job.id),
-          w.key,
-          job.dependentsKey,
-          job.dependenciesKey,
-          keys.queue(queue),
-          keys.queues,
-          keys.scheduled(queue),
-          ...next.keys,
-        ],
-        [
-          job.id,
-          utcformat(endedAt),
-          epochSeconds(endedAt),
+        {
+          job: job.key,
+          wip: keys.started(queue),
+          failed: keys.failed(queue),
+          results: keys.results(job.id),
+          worker: w.key,
+          dependents: job.dependentsKey,
+          dependencies: job.dependenciesKey,
+          queue: keys.queue(queue),
+          queues: keys.queues,
+          scheduled: keys.scheduled(queue),
+          next: next.keys,
+        },
+        {
+          id: job.id,
+          endedAt: utcformat(endedAt),
+          endedEpoch: epochSeconds(endedAt),
           failureTtl,
-          job.failureTtl === null ? '0' : '1',
-          working.toFixed(6),
-          w.workerTtl + 60,
-          stopped ? 'stopped' : 'failed',
-          w.disableDefaultExceptionHandler ? '0' : '1',
-          keys.queue(queue),
+          failureTtlSet: job.failureTtl === null ? '0' : '1',
+          workingTime: working.toFixed(6),
+          workerTtl: w.workerTtl + 60,
+          status: stopped ? 'stopped' : 'failed',
+          defaultHandler: w.disableDefaultExceptionHandler ? '0' : '1',
+          queueMember: keys.queue(queue),
           // rq 1.13 records a stopped job's result as FAILED (its STOPPED type is unused).
-          String(ResultType.FAILED),
-          excField ?? '',
+          resultType: String(ResultType.FAILED),
+          excString: excField ?? '',
           ...next.args,
           token,
-        ],
+        },
       ),
     );
-    let reply: [Buffer, unknown[] | null, number];
+    let reply: OutcomeReply;
     try {
       const sent = write();
       claims.awaiting(next, sent);
-      reply = (await sent) as [Buffer, unknown[] | null, number];
+      reply = await sent;
     } catch (err) {
       if (!isReplyError(err)) throw err;
       // Nothing more can be written for this job: it stays started, and maintenance fails it as
       // abandoned once its heartbeat TTL passes. The worker goes on.
       w.logger.error(`Could not record the failure of job ${job.id} (${error.message}): ${err.message}; it stays in the StartedJobRegistry until maintenance fails it`);
-      await claims.refused(next);
+      await claims.outcomeRefused(next);
       if (!next.launched && !inBackground) w.state = 'idle';
       return;
     }

@@ -67,8 +67,8 @@ async function recoverIntermediate(w: Worker, queue: string, now: number): Promi
     const outcome = await runScript(
       connection,
       'rqRecoverIntermediate',
-      [keys.intermediate(queue), keys.queue(queue), keys.started(queue), keys.intermediateSeen(queue, id)],
-      [id, now, INTERMEDIATE_GRACE_SECONDS],
+      { intermediate: keys.intermediate(queue), queue: keys.queue(queue), wip: keys.started(queue), seen: keys.intermediateSeen(queue, id) },
+      { id, now, grace: INTERMEDIATE_GRACE_SECONDS },
     );
     if (outcome === 'requeued') w.logger.warning(`Job ${id} was stranded between dequeue and start; put back on ${queue}`);
   }

@@ -11,4 +11,4 @@ export {
   type ConnectionInput,
   type ConnectionSettings,
 } from './connection.js';
-export { multi, pipeline, queueScript, runScript, runScriptBuffer, type ScriptName } from './scripts.js';
+export { multi, pipeline, queueScript, runScript, type ScriptArgs, type ScriptKeys, type ScriptName, type ScriptReply, type ScriptSpecs } from './scripts.js';

@@ -39,11 +39,20 @@ export class StartedJobRegistry extends BaseRegistry {
     const keys = this.keys;
     const queue = this.name;
     const id = jobIdOfMember(member);
-    return (await runScript(
+    return runScript(
       this.connection,
       'rqAbandonStarted',
-      [this.key, keys.job(id), keys.failed(queue), keys.dependents(id), keys.dependencies(id), keys.queue(queue), keys.queues, keys.scheduled(queue)],
-      [member, now, excInfo, DEFAULT_FAILURE_TTL, utcformat(new Date()), keys.queue(queue), id],
-    )) as AbandonOutcome;
+      {
+        wip: this.key,
+        job: keys.job(id),
+        failed: keys.failed(queue),
+        dependents: keys.dependents(id),
+        dependencies: keys.dependencies(id),
+        queue: keys.queue(queue),
+        queues: keys.queues,
+        scheduled: keys.scheduled(queue),
+      },
+      { member, now, excInfo, defaultFailureTtl: DEFAULT_FAILURE_TTL, nowTs: utcformat(new Date()), queueMember: keys.queue(queue), id },
+    );
   }
 }

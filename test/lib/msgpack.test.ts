@@ -40,3 +40,20 @@ describe('packed script arguments', () => {
     assert.deepEqual(await unpacked(args), args.map(bytes));
   });
 });
+
+describe('packed list arguments', () => {
+  it('a list argument arrives as a nested Lua table, items byte for byte', async () => {
+    const long = Array.from({ length: 20 }, (_, i) => `f${i}`);
+    const args: PackedArg[] = ['a', ['x', 2, Buffer.from([0, 255])], [], long, 'z'];
+    const lua = 'local a = cmsgpack.unpack(ARGV[1]); return {#a, a[1], #a[2], a[2][1], a[2][2], a[2][3], #a[3], #a[4], a[4][20], a[5]}';
+    const reply = (await redis.callBuffer('EVAL', lua, '0', packArgs(args))) as unknown[];
+    assert.deepEqual(reply, [5, Buffer.from('a'), 3, Buffer.from('x'), Buffer.from('2'), Buffer.from([0, 255]), 0, 20, Buffer.from('f19'), Buffer.from('z')]);
+  });
+});
+
+describe('packed short strings', () => {
+  it('short strings copied byte by byte: ASCII, and non-ASCII anywhere in them, around the 64-character cut', async () => {
+    const args: PackedArg[] = ['x'.repeat(63), 'x'.repeat(64), `${'x'.repeat(62)}é`, `é${'x'.repeat(30)}`, 'é'.repeat(40), '\u007f\u0080', '\ud83d\ude00'];
+    assert.deepEqual(await unpacked(args), args.map(bytes));
+  });
+});

@@ -1,0 +1,24 @@
+--[[
+  Busy heartbeat (rq's maintain_heartbeats): never recreates a job key that was deleted.
+
+  KEYS
+    1 worker  the worker's hash
+    2 job     the hash of the job it runs
+    3 wip     the StartedJobRegistry of the queue the job was claimed from
+
+  ARGV
+    workerTtl    seconds the worker's hash lives
+    nowTs        now, rq timestamp
+    wipScore     the job's new StartedJobRegistry score (epoch seconds it expires at)
+    id           job id
+    workingTime  seconds the job has run
+
+  Returns 1.
+]]
+redis.call('EXPIRE', KEYS[1], workerTtl)
+redis.call('HSET', KEYS[1], 'last_heartbeat', nowTs, 'current_job_working_time', workingTime)
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HSET', KEYS[2], 'last_heartbeat', nowTs)
+end
+redis.call('ZADD', KEYS[3], 'XX', wipScore, id)
+return 1

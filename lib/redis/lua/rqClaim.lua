@@ -1,0 +1,31 @@
+--[[
+  Register a job taken into an intermediate list by rqTake (include/claim.lua), then peek at the
+  next head.
+
+  KEYS
+    1   intermediate  the intermediate list of the job's queue
+    2   job           the job's hash
+    3   wip           the queue's StartedJobRegistry
+    4   worker        the worker's hash
+    5.. queues        the worker's queues, in priority order
+
+  ARGV
+    id                     job id
+    claimedAt              now, rq timestamp
+    claimedEpoch           now, epoch seconds
+    jobMonitoringInterval  seconds
+    workerName             the worker's name
+    claimMode              'inline' | 'process': how claim() computes the heartbeat TTL
+
+  Returns {ttl, hash, peeked ids}, or 0 if the job hash is gone (a deleted job: skipped, as rq
+  does), -1 if the key is not a hash.
+]]
+-- @include claim
+local t = redis.call('TYPE', KEYS[2]).ok
+redis.call('LREM', KEYS[1], 1, id)
+if t ~= 'hash' then
+  if t == 'none' then return 0 end
+  return -1
+end
+local ttl, hash = claim(KEYS[2], KEYS[3], KEYS[4], id, claimedAt, tonumber(claimedEpoch), tonumber(jobMonitoringInterval), workerName, claimMode, true)
+return {ttl, hash, peek(5, #KEYS - 4)}

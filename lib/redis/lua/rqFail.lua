@@ -1,0 +1,84 @@
+--[[
+  A job failed or was stopped (rq-wire-protocol.md §4.5, §4.8, §4.9): out of wip, worker stats,
+  then retry if retries are left (not for stopped jobs), else status failed|stopped and, unless the
+  default exception handler is disabled, FailedJobRegistry + result stream + failure TTL. Then, if
+  asked, the next job (include/next.lua).
+
+  KEYS
+    1   job           the job's hash
+    2   wip           the StartedJobRegistry of the queue it was claimed from
+    3   failed        that queue's FailedJobRegistry
+    4   results       the job's result stream
+    5   worker        the worker's hash
+    6   dependents    the job's dependents set
+    7   dependencies  the job's dependencies set
+    8   queue         that queue's list (a retry goes back in)
+    9   queues        rq:queues
+    10  scheduled     that queue's ScheduledJobRegistry (a retry after an interval)
+    11.. next         the NEXT block
+
+  ARGV
+    id                     job id
+    endedAt                rq timestamp
+    endedEpoch             endedAt in epoch seconds
+    failureTtl             seconds
+    failureTtlSet          '1' when the job sets its own failure ttl (then it applies to the result stream)
+    workingTime            seconds the job ran
+    workerTtl              seconds the idle worker's hash lives
+    status                 'failed' | 'stopped'
+    defaultHandler         '1': rq's default exception handler runs (FailedJobRegistry, result stream)
+    queueMember            the queue's key: its member of rq:queues
+    resultType             the result stream entry's type
+    excString              the result stream entry's exc_string (base64 of zlib)
+    nextMode               the NEXT block's arguments (include/next.lua; 'none': no next job)
+    nextId
+    nextQueue
+    peeked1
+    peeked2
+    claimedAt
+    claimedEpoch
+    jobMonitoringInterval
+    workerName
+    claimMode
+    takeAhead
+    token                  replay token ('' = none)
+
+  Returns {'failed'|'stopped'|'requeued'|'scheduled'|'gone', NEXT's reply or false, number of
+  dependents waiting}.
+]]
+-- @include outcomeCheck
+-- @include retry
+-- @include next
+local function fail()
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('HDEL', KEYS[5], 'current_job')
+  redis.call('HINCRBY', KEYS[5], 'failed_job_count', 1)
+  redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', workingTime)
+  redis.call('HSET', KEYS[5], 'state', 'idle', 'current_job_working_time', '0', 'last_heartbeat', endedAt)
+  redis.call('EXPIRE', KEYS[5], workerTtl)
+  if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
+  redis.call('HSET', KEYS[1], 'ended_at', endedAt)
+  local now = tonumber(endedEpoch)
+  if status ~= 'stopped' then
+    local retried = retry(KEYS[1], KEYS[8], KEYS[9], KEYS[10], queueMember, id, now, endedAt)
+    if retried then return retried end
+  end
+  redis.call('HSET', KEYS[1], 'status', status)
+  if defaultHandler ~= '1' then return status end
+  local ttl = tonumber(failureTtl)
+  add_failed(KEYS[3], id, now, ttl, KEYS[1], KEYS[6], KEYS[7])
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', 'type', resultType, 'exc_string', excString)
+  if failureTtlSet == '1' then
+    if ttl > 0 then redis.call('EXPIRE', KEYS[4], ttl) else redis.call('PERSIST', KEYS[4]) end
+  end
+  return status
+end
+local saved = replayed(KEYS[5], token)
+if saved then return {saved.o, next_rebuild(11, saved.n), redis.call('SCARD', KEYS[6])} end
+local bad = outcome_keys_refused() or expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset')
+if bad then return bad end
+local outcome = fail()
+local dependents = redis.call('SCARD', KEYS[6])
+local nxt = next_job(11)
+remember(KEYS[5], token, {o = outcome, n = next_summary(nxt)})
+return {outcome, nxt, dependents}

@@ -1,0 +1,37 @@
+--[[
+  An id left in an intermediate list (its worker died between taking and registering it): the
+  first sweep that sees it marks it; a later sweep, at least `grace` seconds after, puts it back at
+  the head of its queue. Ids that made it into wip are only unlisted.
+
+  KEYS
+    1 intermediate  the queue's intermediate list
+    2 queue         the queue's list
+    3 wip           the queue's StartedJobRegistry
+    4 seen          the first-seen marker of this id
+
+  ARGV
+    id     job id
+    now    epoch seconds
+    grace  seconds between the first sweep that sees the id and its requeue
+
+  Returns 'started', 'gone', 'marked', 'waiting' or 'requeued'.
+]]
+if redis.call('ZSCORE', KEYS[3], id) then
+  redis.call('LREM', KEYS[1], 0, id)
+  redis.call('DEL', KEYS[4])
+  return 'started'
+end
+if not redis.call('LPOS', KEYS[1], id) then
+  redis.call('DEL', KEYS[4])
+  return 'gone'
+end
+local seen = tonumber(redis.call('GET', KEYS[4]))
+if not seen then
+  redis.call('SET', KEYS[4], now, 'EX', 86400)
+  return 'marked'
+end
+if tonumber(now) - seen < tonumber(grace) then return 'waiting' end
+redis.call('LREM', KEYS[1], 1, id)
+redis.call('LPUSH', KEYS[2], id)
+redis.call('DEL', KEYS[4])
+return 'requeued'

@@ -1,0 +1,90 @@
+/**
+ * The Lua scripts are files of lib/redis/lua/ whose headers list their KEYS and arguments; the loader
+ * checks each header against the order scripts.ts sends them in, so that a script never reads an
+ * argument by the wrong name.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import type { Redis } from 'ioredis';
+import { loadScript, pipeline, runScript } from '../../lib/redis/scripts.js';
+import { repoRoot } from '../helpers/worker.js';
+import { useRedis } from '../helpers/redis.js';
+
+let redis: Redis;
+useRedis((_server, r) => {
+  redis = r;
+});
+
+const luaDir = join(repoRoot, 'lib/redis/lua');
+const tmp = mkdtempSync(join(tmpdir(), 'rq-ts-lua-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** A copy of lib/redis/lua/ in which `file` reads `text`. */
+function luaDirWith(file: string, text: string): URL {
+  const dir = mkdtempSync(join(tmp, 'lua-'));
+  mkdirSync(join(dir, 'include'));
+  for (const f of readdirSync(join(luaDir, 'include'))) copyFileSync(join(luaDir, 'include', f), join(dir, 'include', f));
+  writeFileSync(join(dir, file), text);
+  return pathToFileURL(`${dir}/`);
+}
+
+const release = readFileSync(join(luaDir, 'rqRelease.lua'), 'utf8');
+const releaseSignature = { keys: ['intermediate', 'queue'], args: ['id'] };
+
+describe('Lua script files', () => {
+  it('every file of lib/redis/lua/ is a script defined on the connection (its header checked when scripts.ts loaded)', () => {
+    pipeline(redis);
+    const names = readdirSync(luaDir)
+      .filter((f) => f.endsWith('.lua'))
+      .map((f) => f.slice(0, -'.lua'.length));
+    assert.equal(names.length, 16);
+    for (const name of names) assert.equal(typeof (redis as unknown as Record<string, unknown>)[name], 'function', `${name}.lua is not defined`);
+  });
+
+  it('a prologue unpacks the arguments into locals named as in the header; KEYS keep their order', async () => {
+    const lua = loadScript('rqRelease', releaseSignature, luaDirWith('rqRelease.lua', release));
+    assert.match(lua, /^local id = unpack\(cmsgpack\.unpack\(ARGV\[1\]\), 1, 1\)\n--\[\[/);
+    await redis.rpush('rq:intermediate:lua', 'a');
+    assert.equal(await runScript(redis, 'rqRelease', { intermediate: 'rq:intermediate:lua', queue: 'rq:queue:lua' }, { id: 'a' }), 1);
+    assert.deepEqual(await redis.lrange('rq:queue:lua', 0, -1), ['a']);
+    assert.equal(await runScript(redis, 'rqRelease', { intermediate: 'rq:intermediate:lua', queue: 'rq:queue:lua' }, { id: 'a' }), 0);
+  });
+
+  it('a header whose arguments differ from what scripts.ts sends is refused, naming both lists', () => {
+    const dir = luaDirWith('rqRelease.lua', release);
+    assert.throws(
+      () => loadScript('rqRelease', { ...releaseSignature, args: ['id', 'at'] }, dir),
+      /rqRelease\.lua: the header's ARGV \(id\) do not match scripts\.ts' SCRIPTS entry \(id, at\)/,
+    );
+    const renamed = luaDirWith('rqRelease.lua', release.replace('    id  job id', '    jobId  job id'));
+    assert.throws(() => loadScript('rqRelease', releaseSignature, renamed), /the header's ARGV \(jobId\) do not match scripts\.ts' SCRIPTS entry \(id\)/);
+  });
+
+  it('a header whose KEYS differ in order or numbering is refused', () => {
+    const swapped = luaDirWith('rqRelease.lua', release.replace('1 intermediate', '1 queue        ').replace('2 queue       ', '2 intermediate'));
+    assert.throws(() => loadScript('rqRelease', releaseSignature, swapped), /the header's KEYS \(queue, intermediate\) do not match scripts\.ts' SCRIPTS entry \(intermediate, queue\)/);
+    const skipped = luaDirWith('rqRelease.lua', release.replace('2 queue ', '3 queue '));
+    assert.throws(() => loadScript('rqRelease', releaseSignature, skipped), /rqRelease\.lua: its KEYS line "3 queue .*" should be "2 <name>" or "2\.\. <name>"/);
+    const tail = luaDirWith('rqRelease.lua', release.replace('2 queue ', '2.. queue '));
+    assert.throws(() => loadScript('rqRelease', releaseSignature, tail), /the header's KEYS \(intermediate, \.\.\.queue\) do not match/);
+  });
+
+  it('an include that reads an argument the script does not declare is refused', () => {
+    const dir = luaDirWith('rqRelease.lua', `${release}-- @include next\n`);
+    assert.throws(() => loadScript('rqRelease', releaseSignature, dir), /include\/next\.lua reads the argument nextMode, which the header of .*rqRelease\.lua does not declare/);
+  });
+
+  it('an argument name that is not an identifier (a Lua local, a property read) is refused', () => {
+    const dir = luaDirWith('rqRelease.lua', release.replace('    id  job id', '    job-id  job id'));
+    assert.throws(() => loadScript('rqRelease', { ...releaseSignature, args: ['job-id'] }, dir), /rqRelease\.lua: the argument name "job-id" is not an identifier/);
+  });
+
+  it('a file without a header is refused', () => {
+    const dir = luaDirWith('rqRelease.lua', release.slice(release.indexOf(']]') + 3));
+    assert.throws(() => loadScript('rqRelease', releaseSignature, dir), /rqRelease\.lua has no header: it must start with a --\[\[ \.\.\. \]\] comment/);
+  });
+});
