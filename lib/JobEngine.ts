@@ -1,4 +1,4 @@
-import { Claims } from './claims.js';
+import { Lookahead } from './Lookahead.js';
 import { RqError } from './errors/RqError.js';
 import { formatException, toError } from './execute.js';
 import type { Outcome } from './hooks.js';
@@ -20,10 +20,10 @@ import type { Worker } from './Worker.js';
  */
 export class JobEngine {
   /** Jobs claimed or taken ahead by the default dequeue and the outcome scripts of its jobs. */
-  readonly lookahead: Claims;
+  readonly lookahead: Lookahead;
 
   constructor(private readonly worker: Worker) {
-    this.lookahead = new Claims(worker);
+    this.lookahead = new Lookahead(worker);
   }
 
   /** Runs jobs until the worker stops (signal, burst drained, maxJobs); then gives back what it took ahead. */

@@ -1,5 +1,5 @@
 import type { Job } from './Job.js';
-import { claimedQueueOf } from './claims.js';
+import { claimedQueueOf } from './Lookahead.js';
 import { runScript } from './redis/scripts.js';
 import { epochSeconds, utcformat } from './time.js';
 import type { Worker } from './Worker.js';

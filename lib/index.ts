@@ -28,7 +28,7 @@ export { InlineHorse } from './horse/InlineHorse.js';
 export { sendCommand, sendKillHorseCommand, sendShutdownCommand, sendStopJobCommand, type WorkerCommand } from './commands.js';
 export { enqueueDependents } from './dependencies.js';
 export { Scheduler, enqueueScheduledJobs, SCHEDULER_LOCK_TTL } from './scheduler.js';
-export { Claims } from './claims.js';
+export { Lookahead } from './Lookahead.js';
 export { JobEngine } from './JobEngine.js';
 export { HorseSupervisor } from './horse/HorseSupervisor.js';
 export { RQ_TS_VERSION } from './version.js';

@@ -6,7 +6,7 @@ import type { Worker } from '../lib/Worker.js';
 import { formatException, toError } from '../lib/execute.js';
 import { runScript, type NextReply, type OutcomeReply } from '../lib/redis/scripts.js';
 import { epochSeconds, utcformat } from '../lib/time.js';
-import { claimedQueueOf, type NextBlock } from '../lib/claims.js';
+import { claimedQueueOf, type NextBlock } from '../lib/Lookahead.js';
 import { enqueueDependents } from '../lib/dependencies.js';
 import { sleep } from '../lib/suspension.js';
 

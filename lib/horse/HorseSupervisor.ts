@@ -1,4 +1,4 @@
-import { giveBack, recentlyTaken, type IntermediateJob } from '../claims.js';
+import { giveBack, recentlyTaken, type IntermediateJob } from '../Lookahead.js';
 import { STOPPED_TEXT } from '../commands.js';
 import { RqError } from '../errors/RqError.js';
 import { formatException } from '../execute.js';

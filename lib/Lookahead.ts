@@ -139,7 +139,7 @@ const NO_NEXT_JOB: NextBlock = {
  *   job without waiting for that script's reply (the script is in flight meanwhile). Up to two
  *   outcome scripts are in flight: Redis records jobs while the next one runs.
  */
-export class Claims {
+export class Lookahead {
   private peeks: string[] = [];
   private ahead: Job | null = null;
   private held: Held[] = [];
