@@ -4,7 +4,7 @@
  */
 import { runBullmqRound } from '../bullmq.js';
 import { scaled } from '../context.js';
-import { compare, latencyTarget } from '../report.js';
+import { compare, compareCold, latencyTarget } from '../report.js';
 import { runRqRound } from '../rq-workers.js';
 import { latencyPerRound, measureAll, NODE_WARMUP, PYTHON_WARMUP, type Scenario } from './common.js';
 
@@ -40,6 +40,7 @@ export const defaultWorker: Scenario = {
     compare(rq!, threads);
     compare(rq!, py, 20);
     latencyTarget(rq!, 1);
+    for (const row of [rq, py]) compareCold(row, child);
     return [rq!, child!, threads!, py!];
   },
 };

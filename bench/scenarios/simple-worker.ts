@@ -1,7 +1,7 @@
 /** 2. SimpleWorker (jobs run in the worker's process) vs BullMQ's in-process Worker and python-rq's SimpleWorker. */
 import { runBullmqRound } from '../bullmq.js';
 import { scaled } from '../context.js';
-import { compare, latencyTarget } from '../report.js';
+import { compare, compareCold, latencyTarget } from '../report.js';
 import { runRqRound } from '../rq-workers.js';
 import { latencyPerRound, measureAll, NODE_WARMUP, PYTHON_WARMUP, type Scenario } from './common.js';
 
@@ -47,6 +47,7 @@ export const simpleWorker: Scenario = {
     compare(vm!, c1);
     compare(vm!, py);
     compare(vm!, rq);
+    for (const row of [rq, vm, py]) compareCold(row, c1);
     return [rq!, vm!, c1!, c8!, py!];
   },
 };
