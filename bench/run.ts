@@ -1,17 +1,19 @@
 /**
- * `npm run bench`: rq-ts against BullMQ and python-rq on a throwaway redis-server. Prints a
- * throughput table and a cold-start and cost table, and writes bench/results.json. Not part of
- * `npm test`: nothing here asserts, it only measures.
+ * `npm run bench`: rq-ts against BullMQ and python-rq (and another rq-ts build) on a throwaway
+ * redis-server. Prints a throughput table and a cold-start and cost table, and writes
+ * bench/results.json. Not part of `npm test`: nothing here asserts, it only measures.
  *
  * Environment: BENCH_ROUNDS (default 3), BENCH_SCALE (job counts x this, default 1),
- * BENCH_ONLY=1,3 (scenario numbers), RQ_PYTHON (a python3 that can `import rq`).
+ * BENCH_ONLY=1,3 (scenario numbers), RQ_PYTHON (a python3 that can `import rq`),
+ * BENCH_BASELINE (a built rq-ts checkout measured alongside, in scenarios 1-4).
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findBaseline } from './baseline.js';
 import { bullmqVersion } from './bullmq.js';
-import type { BenchContext } from './context.js';
+import { BenchInputError, type BenchContext } from './context.js';
 import { killAll } from './procs.js';
 import { findPythonRq } from './python.js';
 import { startRedis, type BenchRedis } from './redis.js';
@@ -36,16 +38,17 @@ function envNumber(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name}=${raw}: expected a positive number`);
+  if (!Number.isFinite(n) || n <= 0) throw new BenchInputError(`${name}=${raw}: expected a positive number`);
   return n;
 }
 
 async function main(): Promise<number> {
-  if (!existsSync(join(repoRoot, 'dist/lib/cli/main.js'))) throw new Error('dist/lib/cli/main.js is missing: run `npm run build` first');
+  if (!existsSync(join(repoRoot, 'dist/lib/cli/main.js'))) throw new BenchInputError('dist/lib/cli/main.js is missing: run `npm run build` first');
   const rounds = Math.round(envNumber('BENCH_ROUNDS', 3));
   const scale = envNumber('BENCH_SCALE', 1);
   const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null;
   const scenarios = SCENARIOS.filter((s) => !only || only.has(s.id));
+  const baseline = findBaseline();
 
   const workDir = mkdtempSync(join(tmpdir(), 'rq-ts-bench-'));
   const logDir = join(workDir, 'logs');
@@ -76,7 +79,7 @@ async function main(): Promise<number> {
     redis = await startRedis();
     const { python, note: pythonNote } = findPythonRq(workDir);
     const log = (line: string): void => void process.stdout.write(`${line}\n`);
-    const ctx: BenchContext = { repoRoot, workDir, logDir, redis, python, rounds, scale, log, failures: [] };
+    const ctx: BenchContext = { repoRoot, workDir, logDir, redis, python, baseline, rounds, scale, log, failures: [] };
     const env = {
       node: process.version,
       cpus: cpus().length,
@@ -85,11 +88,13 @@ async function main(): Promise<number> {
       redis: redis.version,
       bullmq: bullmqVersion(),
       pythonRq: python ? python.version : null,
+      baseline: baseline ? { root: baseline.root, commit: baseline.commit } : null,
       rounds,
       scale,
     };
     log(`rq-ts benchmark: node ${env.node}, ${env.cpus} cpus (load ${env.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')}), redis-server ${env.redis} at ${redis.url}`);
     log(`peers: BullMQ ${env.bullmq}; ${pythonNote}`);
+    if (baseline) log(`baseline: ${baseline.label} from ${baseline.root} (scenarios 1-4)`);
     log(`${rounds} round(s) per measurement, job counts x${scale}; rq-ts and python-rq workers run from their CLIs at default settings (INFO logging to a file)\n`);
 
     const rows: Row[] = [];
@@ -145,7 +150,8 @@ main().then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    const text = err instanceof BenchInputError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    process.stderr.write(`bench failed: ${text}\n`);
     process.exitCode = 1;
   },
 );
