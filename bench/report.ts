@@ -163,9 +163,11 @@ function fmtUs(n: number | null): string {
 
 /**
  * Lays out rows of cells: the first cell of a line is its scenario (blank when it repeats the one above),
- * the second its system; a rule between scenarios. `extra` cells go on further lines of their row.
+ * then `cells` (system first); a rule between scenarios. `extra` (ratios, notes) fills the fourth column,
+ * one line each.
  */
-function layout(header: string[], rows: readonly { scenario: string; cells: string[]; extra: string[]; extraColumn: number }[]): string {
+function layout(header: string[], rows: readonly { scenario: string; cells: string[]; extra: string[] }[]): string {
+  const extraColumn = 3;
   const lines: string[][] = [];
   const scenarioStarts = new Set<number>();
   let lastScenario = '';
@@ -174,9 +176,9 @@ function layout(header: string[], rows: readonly { scenario: string; cells: stri
     if (first) scenarioStarts.add(lines.length);
     lastScenario = row.scenario;
     const cells = [first, ...row.cells];
-    cells[row.extraColumn] = row.extra[0] ?? '';
+    cells[extraColumn] = row.extra[0] ?? '';
     lines.push(cells);
-    for (const more of row.extra.slice(1)) lines.push(header.map((_, i) => (i === row.extraColumn ? more : '')));
+    for (const more of row.extra.slice(1)) lines.push(header.map((_, i) => (i === extraColumn ? more : '')));
   }
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ').trimEnd();
@@ -195,10 +197,10 @@ export function formatTable(rows: readonly Row[]): string {
   return layout(
     header,
     rows.map((row) => {
-      if (row.skipped) return { scenario: row.scenario, cells: [row.system, '-', '', '', ''], extra: [`skipped: ${row.skipped}`], extraColumn: 3 };
+      if (row.skipped) return { scenario: row.scenario, cells: [row.system, '-', '', '', ''], extra: [`skipped: ${row.skipped}`] };
       const perJob = row.perJobUs !== undefined ? `, ${row.perJobUs.toFixed(0)} us/job` : '';
       const rate = `${fmtRate(row.jobsPerSec)}${fmtRange(row.rounds)}${perJob}`;
-      return { scenario: row.scenario, cells: [row.system, rate, '', fmtLatency(row), fmtRss(row)], extra: [...row.comparisons.map(fmtComparison), ...row.notes], extraColumn: 3 };
+      return { scenario: row.scenario, cells: [row.system, rate, '', fmtLatency(row), fmtRss(row)], extra: [...row.comparisons.map(fmtComparison), ...row.notes] };
     }),
   );
 }
@@ -241,7 +243,6 @@ export function formatCostTable(rows: readonly Row[]): string {
             cpu,
           ],
           extra: cold.comparisons.map((x) => `${x.ratio.toFixed(2)}x ${x.peer}`),
-          extraColumn: 3,
         };
       }),
   );
