@@ -8,10 +8,11 @@ import { join } from 'node:path';
 import { Queue as BullQueue } from 'bullmq';
 import type { BenchContext } from './context.js';
 import type { BullmqMode, BullmqWorkerConfig, BullmqWorkerMessage } from './bullmq-worker.js';
+import { processCpu, readRedisCounters, redisCost } from './cost.js';
 import { descendants, rssKib, spawnTracked, type Tracked } from './procs.js';
 import { waitForBlockedClients } from './redis.js';
 import type { RoundResult } from './rq-workers.js';
-import { makeClock, steadyThroughput } from './stats.js';
+import { coldThroughput, makeClock, steadyThroughput } from './stats.js';
 
 const QUEUE = 'bench';
 
@@ -81,6 +82,7 @@ export async function runBullmqRound(ctx: BenchContext, opts: BullmqRunOptions):
   await ctx.redis.flush();
   const queue = bullmqQueue(ctx);
   let child: Tracked | null = null;
+  const admin = ctx.redis.client();
   try {
     const total = opts.warmup + opts.jobs;
     await addJobs(queue, total, opts.payload);
@@ -93,6 +95,7 @@ export async function runBullmqRound(ctx: BenchContext, opts: BullmqRunOptions):
       processorFile: join(ctx.repoRoot, 'bench/bullmq-processor.mjs'),
     };
     const limit = opts.timeoutMs ?? 120_000;
+    const before = await readRedisCounters(admin);
     const spawnedAt = Date.now();
     child = spawnTracked(process.execPath, [join(ctx.repoRoot, 'dist/bench/bullmq-worker.js'), JSON.stringify(config)], {
       name: `bullmq-${opts.mode}-c${opts.concurrency}`,
@@ -104,43 +107,40 @@ export async function runBullmqRound(ctx: BenchContext, opts: BullmqRunOptions):
     const inbox = new Inbox(child);
     const drained = await inbox.next((m): m is Extract<BullmqWorkerMessage, { type: 'drained' }> => m.type === 'drained', `to run ${total} jobs`, limit);
     const wallMs = Date.now() - spawnedAt;
+    const redis = redisCost(before, await readRedisCounters(admin), total);
+    const cpu = processCpu([child.pid], total);
     const workerRssKib = [rssKib(child.pid) ?? 0];
     const childRssKib = descendants(child.pid).map((p) => rssKib(p) ?? 0);
-    const throughput = steadyThroughput(
-      drained.times.map(([start, end]) => ({ start, end, worker: 'bullmq' })),
-      opts.warmup,
-    );
+    const times = drained.times.map(([start, end]) => ({ start, end, worker: 'bullmq' }));
+    const throughput = steadyThroughput(times, opts.warmup);
+    const cold = coldThroughput(times, spawnedAt);
 
     const latenciesMs: number[] = [];
     let notBlocked = 0;
     if ((opts.latencySamples ?? 0) > 0) {
       await inbox.next((m): m is Extract<BullmqWorkerMessage, { type: 'ready' }> => m.type === 'ready', 'ready', 10_000);
       const clock = makeClock();
-      const redis = ctx.redis.client();
-      try {
-        for (let i = 0; i < opts.latencySamples!; i++) {
-          // Enqueue only once the worker is back in its blocking wait on the empty queue.
-          if (!(await waitForBlockedClients(redis, 1))) notBlocked++;
-          const t0 = clock();
-          const job = await queue.add(opts.payload === undefined ? 'noop' : 'payload', opts.payload === undefined ? {} : { s: opts.payload });
-          const done = await inbox.next(
-            (m): m is Extract<BullmqWorkerMessage, { type: 'completed' }> => m.type === 'completed' && m.id === job.id,
-            `job ${String(job.id)} to complete`,
-            10_000,
-          );
-          // processedOn is whole milliseconds: count from the middle of that millisecond.
-          latenciesMs.push(done.processedOn + 0.5 - t0);
-        }
-      } finally {
-        redis.disconnect();
+      for (let i = 0; i < opts.latencySamples!; i++) {
+        // Enqueue only once the worker is back in its blocking wait on the empty queue.
+        if (!(await waitForBlockedClients(admin, 1))) notBlocked++;
+        const t0 = clock();
+        const job = await queue.add(opts.payload === undefined ? 'noop' : 'payload', opts.payload === undefined ? {} : { s: opts.payload });
+        const done = await inbox.next(
+          (m): m is Extract<BullmqWorkerMessage, { type: 'completed' }> => m.type === 'completed' && m.id === job.id,
+          `job ${String(job.id)} to complete`,
+          10_000,
+        );
+        // processedOn is whole milliseconds: count from the middle of that millisecond.
+        latenciesMs.push(done.processedOn + 0.5 - t0);
       }
     }
-    return { throughput, wallMs, workerRssKib, childRssKib, latenciesMs, notBlocked };
+    return { throughput, cold, redis, cpu, wallMs, workerRssKib, childRssKib, latenciesMs, notBlocked };
   } finally {
     if (child) {
       child.send({ type: 'stop' });
       await child.stop(10_000);
     }
     await queue.close();
+    admin.disconnect();
   }
 }

@@ -1,3 +1,4 @@
+import type { Baseline } from './baseline.js';
 import type { BenchRedis } from './redis.js';
 import type { PythonRq } from './python.js';
 
@@ -10,6 +11,8 @@ export interface BenchContext {
   logDir: string;
   redis: BenchRedis;
   python: PythonRq | null;
+  /** Another rq-ts checkout measured alongside (BENCH_BASELINE), or null. */
+  baseline: Baseline | null;
   /** Rounds per measurement (the table shows the median). */
   rounds: number;
   /** Multiplies job counts (BENCH_SCALE, default 1; e.g. 0.1 for a quick look). */
@@ -23,3 +26,6 @@ export interface BenchContext {
 export function scaled(ctx: BenchContext, n: number, min = 100): number {
   return Math.max(min, Math.round(n * ctx.scale));
 }
+
+/** Bad input (an environment variable, a missing build): printed as its one-line message, without a stack. */
+export class BenchInputError extends Error {}

@@ -1,4 +1,4 @@
-/** Rows of the result table, their comparisons with the peers, the printed table and bench/results.json. */
+/** Rows of the result tables, their comparisons with the peers, the printed tables and bench/results.json. */
 import { writeFileSync, renameSync } from 'node:fs';
 import type { RoundResult } from './rq-workers.js';
 import { median, percentile, round } from './stats.js';
@@ -24,10 +24,27 @@ export interface Row {
   /** Median over the rounds of VmRSS at the end of the throughput run, MiB: the worker process(es) and their children. */
   rssMiB?: { worker: number; children?: number; processes: number };
   comparisons: Comparison[];
+  /** Jobs/s over the first jobs after the spawn (stats.coldThroughput): median, rounds, and its comparisons. */
+  cold?: { jobsPerSec: number; rounds: number[]; jobs: number; comparisons: Comparison[] };
+  /** Medians over the rounds of what one job cost over the whole throughput run (warm-up jobs and start-up included). */
+  cost?: RowCost;
   notes: string[];
   skipped?: string;
   /** Raw per-round details (window, wall time) for the JSON file. */
   details?: unknown;
+}
+
+export interface RowCost {
+  /** redis-server CPU (INFO cpu). */
+  redisCpuUs: number;
+  /** Commands per job as INFO commandstats counts them: a script's own commands count besides its EVALSHA. */
+  redisCalls: number;
+  evalshaCalls: number;
+  /** Redis's time inside one EVALSHA (commandstats usec / calls); null when none ran. */
+  evalshaUsPerCall: number | null;
+  /** CPU of the worker process(es), and of their descendants (horse, sandbox, reaped forks). */
+  workerCpuUs: number;
+  childCpuUs: number;
 }
 
 export function skippedRow(scenario: string, system: string, reason: string): Row {
@@ -51,10 +68,26 @@ export function workerRow(scenario: string, system: string, results: readonly Ro
       countedJobs: r.throughput.jobs,
       windowMs: round(r.throughput.windowMs, 1),
       wallMsIncludingStartup: r.wallMs,
+      cold: r.cold,
+      redis: r.redis,
+      cpu: r.cpu,
       workerRssKib: r.workerRssKib,
       childRssKib: r.childRssKib,
     })),
   };
+  if (results.length > 0) {
+    const cold = results.map((r) => r.cold.jobsPerSec);
+    row.cold = { jobsPerSec: median(cold), rounds: cold, jobs: results[0]!.cold.jobs, comparisons: [] };
+    const evalsha = results.map((r) => r.redis.evalshaUsPerCall).filter((v): v is number => v !== null);
+    row.cost = {
+      redisCpuUs: median(results.map((r) => r.redis.cpuUsPerJob)),
+      redisCalls: median(results.map((r) => r.redis.callsPerJob)),
+      evalshaCalls: median(results.map((r) => r.redis.evalshaPerJob)),
+      evalshaUsPerCall: evalsha.length > 0 ? median(evalsha) : null,
+      workerCpuUs: median(results.map((r) => r.cpu.workerUsPerJob)),
+      childCpuUs: median(results.map((r) => r.cpu.childUsPerJob)),
+    };
+  }
   const notBlocked = results.reduce((n, r) => n + r.notBlocked, 0);
   if (notBlocked > 0) row.notes.push(`${notBlocked} latency sample(s) taken without seeing the worker blocked`);
   if (latencies.length > 0) {
@@ -80,6 +113,12 @@ export function compare(row: Row, peer: Row | undefined, minRatio?: number): voi
     c.pass = ratio >= minRatio;
   }
   row.comparisons.push(c);
+}
+
+/** Adds "this row's cold rate vs peer's" (cold jobs/s ratio). */
+export function compareCold(row: Row | undefined, peer: Row | undefined): void {
+  if (!row?.cold || !peer?.cold) return;
+  row.cold.comparisons.push({ peer: peer.system, ratio: row.cold.jobsPerSec / peer.cold.jobsPerSec });
 }
 
 /** The issue's latency target: an idle worker starts a job < `ms` (p50) after enqueue. */
@@ -113,35 +152,100 @@ function fmtRss(row: Row): string {
   return r.children !== undefined ? `${r.worker.toFixed(0)} + ${r.children.toFixed(0)}` : r.worker.toFixed(0);
 }
 
-/** The table: one line per row, further lines for its other comparisons and notes. */
-export function formatTable(rows: readonly Row[]): string {
-  const header = ['scenario', 'system', 'jobs/s median (min..max)', 'ratio to peer', 'enqueue->start p50 / p99 ms', 'worker RSS MiB'];
+function fmtRange(values: readonly number[]): string {
+  return values.length > 1 ? ` (${fmtRate(Math.min(...values))}..${fmtRate(Math.max(...values))})` : '';
+}
+
+function fmtUs(n: number | null): string {
+  if (n === null) return '-';
+  return n >= 10 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1);
+}
+
+/**
+ * Lays out rows of cells: the first cell of a line is its scenario (blank when it repeats the one above),
+ * then `cells` (system first); a rule between scenarios. `extra` (ratios, notes) fills the fourth column,
+ * one line each.
+ */
+function layout(header: string[], rows: readonly { scenario: string; cells: string[]; extra: string[] }[]): string {
+  const extraColumn = 3;
   const lines: string[][] = [];
+  const scenarioStarts = new Set<number>();
   let lastScenario = '';
   for (const row of rows) {
-    const scenario = row.scenario === lastScenario ? '' : row.scenario;
+    const first = row.scenario === lastScenario ? '' : row.scenario;
+    if (first) scenarioStarts.add(lines.length);
     lastScenario = row.scenario;
-    if (row.skipped) {
-      lines.push([scenario, row.system, '-', `skipped: ${row.skipped}`, '', '']);
-      continue;
-    }
-    const spread = row.rounds.length > 1 ? ` (${fmtRate(Math.min(...row.rounds))}..${fmtRate(Math.max(...row.rounds))})` : '';
-    const perJob = row.perJobUs !== undefined ? `, ${row.perJobUs.toFixed(0)} us/job` : '';
-    const rate = `${fmtRate(row.jobsPerSec)}${spread}${perJob}`;
-    const extra = [...row.comparisons.map(fmtComparison), ...row.notes];
-    lines.push([scenario, row.system, rate, extra[0] ?? '', fmtLatency(row), fmtRss(row)]);
-    for (const more of extra.slice(1)) lines.push(['', '', '', more, '', '']);
+    const cells = [first, ...row.cells];
+    cells[extraColumn] = row.extra[0] ?? '';
+    lines.push(cells);
+    for (const more of row.extra.slice(1)) lines.push(header.map((_, i) => (i === extraColumn ? more : '')));
   }
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ').trimEnd();
   const rule = widths.map((w) => '-'.repeat(w)).join('-|-');
   const out = [fmt(header), rule];
-  lastScenario = '';
-  for (const l of lines) {
-    if (l[0] && out.length > 2) out.push(rule);
+  lines.forEach((l, i) => {
+    if (scenarioStarts.has(i) && i > 0) out.push(rule);
     out.push(fmt(l));
-  }
+  });
   return out.join('\n');
+}
+
+/** Throughput: steady-state jobs/s and its ratios, latency, RSS; one line per row, more for further comparisons and notes. */
+export function formatTable(rows: readonly Row[]): string {
+  const header = ['scenario', 'system', 'jobs/s median (min..max)', 'ratio to peer', 'enqueue->start p50 / p99 ms', 'worker RSS MiB'];
+  return layout(
+    header,
+    rows.map((row) => {
+      if (row.skipped) return { scenario: row.scenario, cells: [row.system, '-', '', '', ''], extra: [`skipped: ${row.skipped}`] };
+      const perJob = row.perJobUs !== undefined ? `, ${row.perJobUs.toFixed(0)} us/job` : '';
+      const rate = `${fmtRate(row.jobsPerSec)}${fmtRange(row.rounds)}${perJob}`;
+      return { scenario: row.scenario, cells: [row.system, rate, '', fmtLatency(row), fmtRss(row)], extra: [...row.comparisons.map(fmtComparison), ...row.notes] };
+    }),
+  );
+}
+
+/**
+ * Cold start and cost per job, for the worker rows: what explains the throughput table. Costs are over
+ * the whole throughput run (warm-up jobs and start-up included), divided by the jobs it ran.
+ */
+export function formatCostTable(rows: readonly Row[]): string {
+  const header = [
+    'scenario',
+    'system',
+    'cold jobs/s, first 1,000 (min..max)',
+    'cold ratio to peer',
+    'Redis CPU us/job',
+    'Redis cmds/job',
+    'EVALSHA/job',
+    'EVALSHA us/call',
+    'worker CPU us/job (+ children)',
+  ];
+  return layout(
+    header,
+    rows
+      .filter((row) => row.cold && row.cost)
+      .map((row) => {
+        const cold = row.cold!;
+        const c = row.cost!;
+        const coldJobs = cold.jobs < 1000 ? ` over ${cold.jobs} jobs` : '';
+        const cpu = c.childCpuUs > 0 ? `${fmtUs(c.workerCpuUs)} + ${fmtUs(c.childCpuUs)}` : fmtUs(c.workerCpuUs);
+        return {
+          scenario: row.scenario,
+          cells: [
+            row.system,
+            `${fmtRate(cold.jobsPerSec)}${fmtRange(cold.rounds)}${coldJobs}`,
+            '',
+            fmtUs(c.redisCpuUs),
+            c.redisCalls.toFixed(1),
+            c.evalshaCalls.toFixed(1),
+            fmtUs(c.evalshaUsPerCall),
+            cpu,
+          ],
+          extra: cold.comparisons.map((x) => `${x.ratio.toFixed(2)}x ${x.peer}`),
+        };
+      }),
+  );
 }
 
 /** Writes the JSON atomically (a .tmp file renamed over the old one). */

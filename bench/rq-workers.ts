@@ -1,17 +1,20 @@
 /**
- * rq-ts and python-rq workers as child processes (their own CLIs), fed with pre-enqueued jobs: per-job
- * start/end times come from the job hashes both write (started_at / ended_at / worker_name), the
- * worker's RSS from /proc, and enqueue->start latency from an idle worker blocked on an empty queue.
+ * rq-ts (this checkout's and BENCH_BASELINE's) and python-rq workers as child processes (their own
+ * CLIs), fed with pre-enqueued jobs: per-job start/end times come from the job hashes all write
+ * (started_at / ended_at / worker_name), the worker's RSS and CPU from /proc, Redis's cost from INFO,
+ * and enqueue->start latency from an idle worker blocked on an empty queue.
  */
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { Queue } from '../lib/index.js';
 import type { BenchContext } from './context.js';
+import { processCpu, readRedisCounters, redisCost, type ProcessCpu, type RedisCost } from './cost.js';
 import { descendants, rssKib, spawnTracked, waitUntil, type Tracked } from './procs.js';
 import { waitForBlockedClients } from './redis.js';
-import { makeClock, parseRqTime, steadyThroughput, type JobTimes, type Throughput } from './stats.js';
+import { coldThroughput, makeClock, parseRqTime, steadyThroughput, type ColdThroughput, type JobTimes, type Throughput } from './stats.js';
 
-export type RqSystem = 'rq-ts' | 'python-rq';
+/** `baseline`: the CLI of the BENCH_BASELINE checkout, on the same jobs as `rq-ts`. */
+export type RqSystem = 'rq-ts' | 'baseline' | 'python-rq';
 export type RqWorkerClass = 'Worker' | 'SimpleWorker';
 
 export interface RqRunOptions {
@@ -34,6 +37,11 @@ export interface RqRunOptions {
 
 export interface RoundResult {
   throughput: Throughput;
+  /** The first jobs after the spawn, start-up included. */
+  cold: ColdThroughput;
+  /** Over the whole throughput run (warm-up jobs included), not the latency part. */
+  redis: RedisCost;
+  cpu: ProcessCpu;
   /** Spawn of the workers until the last job finished, ms (process start-up included). */
   wallMs: number;
   /** VmRSS (KiB) of each worker process, then of their descendants (rq-ts: the horse), at the end of the run. */
@@ -49,12 +57,15 @@ const QUEUE = 'bench';
 
 function funcName(system: RqSystem, payload: boolean): string {
   const fn = payload ? 'payload' : 'noop';
-  return system === 'rq-ts' ? `bench.jobs.${fn}` : `benchjobs.${fn}`;
+  return system === 'python-rq' ? `benchjobs.${fn}` : `bench.jobs.${fn}`;
 }
 
 function workerCommand(ctx: BenchContext, system: RqSystem, workerClass: RqWorkerClass): [string, string[]] {
-  if (system === 'rq-ts') {
-    const args = [join(ctx.repoRoot, 'dist/lib/cli/main.js'), 'worker', '-u', ctx.redis.url, '-P', ctx.repoRoot];
+  if (system !== 'python-rq') {
+    if (system === 'baseline' && !ctx.baseline) throw new Error('BENCH_BASELINE is not set');
+    const cli = system === 'baseline' ? ctx.baseline!.cli : join(ctx.repoRoot, 'dist/lib/cli/main.js');
+    // -P this checkout for both: bench.jobs is this checkout's bench/jobs.ts, which the baseline may not have.
+    const args = [cli, 'worker', '-u', ctx.redis.url, '-P', ctx.repoRoot];
     if (workerClass === 'SimpleWorker') args.push('-w', 'rq.SimpleWorker');
     return [process.execPath, [...args, QUEUE]];
   }
@@ -114,6 +125,7 @@ export async function runRqRound(ctx: BenchContext, opts: RqRunOptions): Promise
     const func = funcName(system, opts.payload !== undefined);
     const ids = await enqueueJobs(connection, func, total, opts.payload);
     const [cmd, args] = workerCommand(ctx, system, workerClass);
+    const before = await readRedisCounters(connection);
     const spawnedAt = Date.now();
     const limit = opts.timeoutMs ?? 120_000;
     for (let i = 0; i < workerCount; i++) {
@@ -139,9 +151,13 @@ export async function runRqRound(ctx: BenchContext, opts: RqRunOptions): Promise
       abort,
     );
     const wallMs = Date.now() - spawnedAt;
+    const redis = redisCost(before, await readRedisCounters(connection), total);
+    const cpu = processCpu(workers.map((w) => w.pid), total);
     const workerRssKib = workers.map((w) => rssKib(w.pid) ?? 0);
     const childRssKib = workers.flatMap((w) => descendants(w.pid).map((p) => rssKib(p) ?? 0));
-    const throughput = steadyThroughput(await readTimes(connection, ids), opts.warmup);
+    const times = await readTimes(connection, ids);
+    const throughput = steadyThroughput(times, opts.warmup);
+    const cold = coldThroughput(times, spawnedAt);
 
     const latenciesMs: number[] = [];
     let notBlocked = 0;
@@ -149,7 +165,7 @@ export async function runRqRound(ctx: BenchContext, opts: RqRunOptions): Promise
       const queue = new Queue(QUEUE, { connection });
       const clock = makeClock();
       // rq-ts writes started_at in whole milliseconds (floored): count from the middle of that millisecond.
-      const precisionFix = system === 'rq-ts' ? 0.5 : 0;
+      const precisionFix = system === 'python-rq' ? 0 : 0.5;
       for (let i = 0; i < opts.latencySamples!; i++) {
         // Enqueue only once the worker is back in its blocking wait on the empty queue.
         if (!(await waitForBlockedClients(connection, 1))) notBlocked++;
@@ -161,7 +177,7 @@ export async function runRqRound(ctx: BenchContext, opts: RqRunOptions): Promise
         latenciesMs.push(started + precisionFix - t0);
       }
     }
-    return { throughput, wallMs, workerRssKib, childRssKib, latenciesMs, notBlocked };
+    return { throughput, cold, redis, cpu, wallMs, workerRssKib, childRssKib, latenciesMs, notBlocked };
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
     connection.disconnect();

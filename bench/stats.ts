@@ -53,6 +53,30 @@ export function steadyThroughput(times: readonly JobTimes[], warmup: number): Th
   return { jobsPerSec: (jobs * 1000) / windowMs, jobs, windowMs };
 }
 
+export interface ColdThroughput {
+  jobsPerSec: number;
+  /** Jobs counted (COLD_JOBS, or every job of a shorter run) and the time from the spawn to the last one's end, ms. */
+  jobs: number;
+  ms: number;
+  /** Spawn to the first job's start, ms: process start-up, imports, connecting, registering. */
+  firstStartMs: number;
+}
+
+/** Jobs counted by coldThroughput: what a freshly started worker does in its first second or so. */
+export const COLD_JOBS = 1000;
+
+/**
+ * Cold throughput: the first COLD_JOBS jobs by start time, from the workers' spawn to the end of the
+ * last of them, so start-up, imports, script loading and unoptimized code are all in it (a worker
+ * restarted by a deploy or an autoscaler pays them all, the steady window none).
+ */
+export function coldThroughput(times: readonly JobTimes[], spawnedAt: number): ColdThroughput {
+  const first = [...times].sort((a, b) => a.start - b.start).slice(0, COLD_JOBS);
+  if (first.length === 0) throw new Error('no jobs to measure a cold rate on');
+  const ms = Math.max(...first.map((t) => t.end)) - spawnedAt;
+  return { jobsPerSec: (first.length * 1000) / ms, jobs: first.length, ms, firstStartMs: first[0]!.start - spawnedAt };
+}
+
 /** rq's timestamp (`%Y-%m-%dT%H:%M:%S.%fZ`, 1-6 fraction digits) as epoch ms with its sub-ms part. */
 export function parseRqTime(s: string | null | undefined): number | null {
   if (!s) return null;

@@ -1,7 +1,7 @@
 /** What the scenarios share: running rounds, turning them into rows, and not letting one failure stop the run. */
 import type { BenchContext } from '../context.js';
 import { skippedRow, workerRow, type Row } from '../report.js';
-import type { RoundResult } from '../rq-workers.js';
+import { runRqRound, type RoundResult, type RqRunOptions } from '../rq-workers.js';
 import { median } from '../stats.js';
 
 export interface Scenario {
@@ -110,6 +110,22 @@ export async function measureWorker(
   const row = workerRow(scenario, system, results);
   if (results.length < ctx.rounds) row.notes.push(`${results.length} of ${ctx.rounds} rounds (time budget)`);
   return row;
+}
+
+/** The system of a BENCH_BASELINE row: `<baseline label> <what>` (a worker class, a Queue method). */
+export function baselineSystem(ctx: BenchContext, what: string): string {
+  return `${ctx.baseline?.label ?? 'rq-ts@baseline'} ${what}`;
+}
+
+/** The BENCH_BASELINE checkout's CLI worker on the same jobs, as one more entry: none without BENCH_BASELINE. */
+export function baselineWorker(ctx: BenchContext, opts: Omit<RqRunOptions, 'system'>): Entry[] {
+  if (!ctx.baseline) return [];
+  return [{ system: baselineSystem(ctx, opts.workerClass), worker: () => runRqRound(ctx, { ...opts, system: 'baseline' }) }];
+}
+
+/** Rows by system, in the order asked; a skipped or failed row too (findRow leaves those out), undefined when absent. */
+export function rowsOf(rows: readonly Row[], ...systems: string[]): (Row | undefined)[] {
+  return systems.map((system) => rows.find((r) => r.system === system));
 }
 
 export function findRow(rows: readonly Row[], system: string): Row | undefined {

@@ -1,7 +1,7 @@
 /** 5. A 1 KB string argument per job, through the default Worker and SimpleWorker (and BullMQ's counterparts). */
 import { runBullmqRound } from '../bullmq.js';
 import { scaled } from '../context.js';
-import { compare } from '../report.js';
+import { compare, compareCold } from '../report.js';
 import { runRqRound } from '../rq-workers.js';
 import { findRow, measureAll, NODE_WARMUP, PAYLOAD_1KB, type Scenario } from './common.js';
 
@@ -32,6 +32,8 @@ export const payloadJobs: Scenario = {
     compare(rqWorker!, findRow(previous, 'rq-ts Worker'));
     compare(rqSimple!, bullInProcess);
     compare(rqSimple!, findRow(previous, 'rq-ts SimpleWorker'));
+    compareCold(rqWorker, bullChild);
+    compareCold(rqSimple, bullInProcess);
     for (const r of [rqWorker!, rqSimple!]) {
       const noop = r.comparisons.find((c) => c.peer === 'rq-ts Worker' || c.peer === 'rq-ts SimpleWorker');
       if (noop) noop.peer += ' with no-op jobs (scenario 1/2)';

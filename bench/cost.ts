@@ -1,0 +1,114 @@
+/**
+ * What a worker run costs besides wall time: Redis's CPU and command counters (INFO cpu, INFO
+ * commandstats, read before and after the throughput run) and the worker processes' CPU (/proc/<pid>/stat).
+ * Rates say how fast; these say where the time went, and whether a change moved work into Redis.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import { descendants } from './procs.js';
+
+/** Cumulative counters of the redis-server, as INFO reports them. */
+export interface RedisCounters {
+  /** used_cpu_user + used_cpu_sys, µs (every thread of the server; not its forked children). */
+  cpuUs: number;
+  /** Every command, those called from inside scripts included (commandstats counts them on their own too). */
+  calls: number;
+  usec: number;
+  evalshaCalls: number;
+  evalshaUsec: number;
+}
+
+/** What Redis did between two readings, per job run. */
+export interface RedisCost {
+  jobs: number;
+  cpuUsPerJob: number;
+  callsPerJob: number;
+  /** Sum of commandstats usec per job: a script's time is in it twice (EVALSHA and the commands it ran). */
+  commandUsPerJob: number;
+  evalshaPerJob: number;
+  /** null when no EVALSHA ran (python-rq). */
+  evalshaUsPerCall: number | null;
+}
+
+export async function readRedisCounters(connection: Redis): Promise<RedisCounters> {
+  const [cpu, stats] = await Promise.all([connection.info('cpu'), connection.info('commandstats')]);
+  const field = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? Number.NaN);
+  const counters: RedisCounters = { cpuUs: (field('used_cpu_user') + field('used_cpu_sys')) * 1e6, calls: 0, usec: 0, evalshaCalls: 0, evalshaUsec: 0 };
+  for (const m of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+    const calls = Number(m[2]);
+    const usec = Number(m[3]);
+    counters.calls += calls;
+    counters.usec += usec;
+    if (m[1] === 'evalsha') {
+      counters.evalshaCalls = calls;
+      counters.evalshaUsec = usec;
+    }
+  }
+  if (!Number.isFinite(counters.cpuUs)) throw new Error(`INFO cpu has no used_cpu_user/used_cpu_sys:\n${cpu}`);
+  return counters;
+}
+
+export function redisCost(before: RedisCounters, after: RedisCounters, jobs: number): RedisCost {
+  const evalsha = after.evalshaCalls - before.evalshaCalls;
+  return {
+    jobs,
+    cpuUsPerJob: (after.cpuUs - before.cpuUs) / jobs,
+    callsPerJob: (after.calls - before.calls) / jobs,
+    commandUsPerJob: (after.usec - before.usec) / jobs,
+    evalshaPerJob: evalsha / jobs,
+    evalshaUsPerCall: evalsha > 0 ? (after.evalshaUsec - before.evalshaUsec) / evalsha : null,
+  };
+}
+
+/** CPU time of the worker processes and of their descendants, per job run, µs. */
+export interface ProcessCpu {
+  workerUsPerJob: number;
+  /**
+   * Their descendants: the live ones (rq-ts horse, BullMQ sandbox) and the ones already reaped
+   * (python-rq's fork per job, counted in the parent's cutime/cstime).
+   */
+  childUsPerJob: number;
+}
+
+let ticksPerSecond: number | null = null;
+
+function clockTicks(): number {
+  if (ticksPerSecond === null) {
+    const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+    const n = Number(r.stdout);
+    if (r.status !== 0 || !(n > 0)) throw new Error(`getconf CLK_TCK failed (${r.status ?? r.error?.message}): cannot turn /proc CPU times into seconds`);
+    ticksPerSecond = n;
+  }
+  return ticksPerSecond;
+}
+
+/** [utime + stime, cutime + cstime] of a process in clock ticks, or null when it is gone. */
+function cpuTicks(pid: number): [number, number] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // pid (comm) state ...: comm may hold spaces and parentheses, so count fields after the last ')'.
+    // Fields 14-17 of proc(5) (utime stime cutime cstime) are the 12th-15th after it.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    return [f[11]! + f[12]!, f[13]! + f[14]!];
+  } catch {
+    return null;
+  }
+}
+
+/** Read while the workers still run (their live descendants vanish with them). */
+export function processCpu(workerPids: readonly number[], jobs: number): ProcessCpu {
+  let worker = 0;
+  let children = 0;
+  for (const pid of workerPids) {
+    const [own, reaped] = cpuTicks(pid) ?? [0, 0];
+    worker += own;
+    children += reaped;
+    for (const child of descendants(pid)) {
+      const [childOwn, childReaped] = cpuTicks(child) ?? [0, 0];
+      children += childOwn + childReaped;
+    }
+  }
+  const us = 1e6 / clockTicks();
+  return { workerUsPerJob: (worker * us) / jobs, childUsPerJob: (children * us) / jobs };
+}
