@@ -103,16 +103,19 @@ export async function startRedis(): Promise<BenchRedis> {
 }
 
 /**
- * Waits until Redis reports `count` blocked clients (INFO clients: blocked_clients), i.e. the idle
- * worker has entered its blocking wait (BLMOVE for rq-ts, BLPOP for python-rq, BZPOPMIN for
- * BullMQ). Returns false if that did not happen within `timeoutMs`.
+ * Waits until `count` idle workers wait for work: clients blocked in Redis (INFO clients:
+ * blocked_clients; BLPOP for python-rq, BZPOPMIN for BullMQ, BLMOVE for an older rq-ts) plus
+ * connections tracking writes to queues (CLIENT LIST flag B: rq-ts's one-connection wait,
+ * lib/QueueWaiter.ts). Returns false if that did not happen within `timeoutMs`.
  */
 export async function waitForBlockedClients(connection: Redis, count: number, timeoutMs = 2_000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const info = await connection.info('clients');
     const blocked = Number(/blocked_clients:(\d+)/.exec(info)?.[1] ?? 0);
-    if (blocked >= count) return true;
+    const list = blocked >= count ? '' : String(await connection.call('CLIENT', 'LIST'));
+    const tracking = list.split('\n').filter((l) => /\sflags=\w*B/.test(l)).length;
+    if (blocked + tracking >= count) return true;
     if (Date.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, 1));
   }
