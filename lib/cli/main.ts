@@ -12,6 +12,8 @@ import { useBuiltins } from '../Worker.js';
 import { emptyCommand } from './empty.js';
 import { enqueueCommand } from './enqueue.js';
 import { infoCommand } from './info.js';
+import { jobCommand } from './job.js';
+import { jobsCommand } from './jobs.js';
 import { requeueCommand } from './requeue.js';
 import { resumeCommand } from './resume.js';
 import { suspendCommand } from './suspend.js';
@@ -36,7 +38,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(str) });
   const worker = workerCommand().exitOverride().showHelpAfterError('(run "rq worker --help" for usage)');
   program.addCommand(worker);
-  for (const cmd of [infoCommand(), emptyCommand(), requeueCommand(), suspendCommand(), resumeCommand(), enqueueCommand()]) {
+  for (const cmd of [infoCommand(), emptyCommand(), requeueCommand(), suspendCommand(), resumeCommand(), enqueueCommand(), jobsCommand(), jobCommand()]) {
     program.addCommand(cmd.exitOverride().showHelpAfterError(`(run "rq ${cmd.name()} --help" for usage)`));
   }
   return program;
