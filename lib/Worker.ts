@@ -201,6 +201,8 @@ export class Worker {
   pid: number = process.pid;
   ipAddress = 'unknown';
   version = '';
+  /** The runtime the worker wrote (`python_version`): `node v20.…` for rq-ts, Python's `sys.version` for rq. */
+  pythonVersion = '';
   state: WorkerState | null = null;
   /** Id of the job being worked on (from Redis for a worker found by key). */
   currentJobId: string | null = null;
@@ -539,6 +541,7 @@ export class Worker {
     this.pid = int(h.pid);
     this.ipAddress = h.ip_address ?? 'unknown';
     this.version = h.version ?? '';
+    this.pythonVersion = h.python_version ?? '';
   }
 
   /**

@@ -9,9 +9,13 @@ import { UsageError } from '../errors/UsageError.js';
 import { RQ_TS_VERSION } from '../version.js';
 import { builtinPlugins } from '../../plugins/index.js';
 import { useBuiltins } from '../Worker.js';
+import { dashboardCommand } from './dashboard.js';
 import { emptyCommand } from './empty.js';
 import { enqueueCommand } from './enqueue.js';
 import { infoCommand } from './info.js';
+import { jobCommand } from './job.js';
+import { jobsCommand } from './jobs.js';
+import { metricsCommand } from './metrics.js';
 import { requeueCommand } from './requeue.js';
 import { resumeCommand } from './resume.js';
 import { suspendCommand } from './suspend.js';
@@ -36,7 +40,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(str) });
   const worker = workerCommand().exitOverride().showHelpAfterError('(run "rq worker --help" for usage)');
   program.addCommand(worker);
-  for (const cmd of [infoCommand(), emptyCommand(), requeueCommand(), suspendCommand(), resumeCommand(), enqueueCommand()]) {
+  for (const cmd of [infoCommand(), emptyCommand(), requeueCommand(), suspendCommand(), resumeCommand(), enqueueCommand(), jobsCommand(), jobCommand(), dashboardCommand(), metricsCommand()]) {
     program.addCommand(cmd.exitOverride().showHelpAfterError(`(run "rq ${cmd.name()} --help" for usage)`));
   }
   return program;
