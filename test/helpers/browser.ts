@@ -2,10 +2,9 @@
  * Debian's headless Chromium driven by playwright-core (which never downloads a browser of its own),
  * in a fresh profile removed afterwards. Null with a reason when /usr/bin/chromium is missing.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
 import { chromium, type BrowserContext } from 'playwright-core';
+import { tempDir } from './checkout.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_REASON = existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing (apt-get install -y chromium); browser tests skipped`;
@@ -28,7 +27,7 @@ export interface Browser {
 
 /** A browser with its own --user-data-dir (playwright passes it for a persistent context). */
 export async function launchChromium(): Promise<Browser> {
-  const profile = mkdtempSync(join(tmpdir(), 'rq-ts-chromium-'));
+  const profile = tempDir('chromium');
   const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1100, height: 640 }, timeout: 30_000 });
   return {
     context,
