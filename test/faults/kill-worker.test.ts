@@ -18,7 +18,7 @@ const KILLS = SOAK ? 150 : 15;
 let redis: Redis;
 const workers = useFaultSetup('kill', (s) => (redis = s.redis));
 
-it(`SIGKILL at random instants over ${JOBS} jobs and ${KILLS} kills: nothing lost, nothing completed twice`, { timeout: SOAK ? 600_000 : 120_000 }, async (t) => {
+it(`SIGKILL at random instants over ${JOBS} jobs and ${KILLS} kills: nothing lost, nothing completed twice`, { timeout: SOAK ? 600_000 : 240_000 }, async (t) => {
   const q = 'kw';
   const doneKey = 'kw:done';
   const rand = prng(0xc0ffee);
@@ -36,7 +36,7 @@ it(`SIGKILL at random instants over ${JOBS} jobs and ${KILLS} kills: nothing los
   // It runs through the rest of the test: its deadline is the test's. It starts once the first kills
   // have landed: on a busy machine a victim takes seconds to start, and the steady worker alone could
   // drain the queue before enough kills, leaving nothing to test.
-  const startSteady = (): FaultWorker => workers.spawn([q], SOAK ? 590_000 : 105_000);
+  const startSteady = (): FaultWorker => workers.spawn([q], SOAK ? 590_000 : 225_000);
   let steady: FaultWorker | null = null;
   let kills = 0;
   let midJob = 0;
@@ -48,7 +48,7 @@ it(`SIGKILL at random instants over ${JOBS} jobs and ${KILLS} kills: nothing los
     await waitFor(
       async () => victim.done() || (await redis.hget(`rq:worker:${victim.name}`, 'state')) !== null || (await remaining()) === 0,
       `victim ${victim.name} to register (output: ${victim.output()})`,
-      20_000,
+      60_000,
     );
     await new Promise((r) => setTimeout(r, Math.floor(rand() * 300)));
     workers.noteHorses(victim);
