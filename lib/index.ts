@@ -10,6 +10,7 @@ export { DEFAULT_FAILURE_TTL, DEFAULT_RESULT_TTL, DEFAULT_TIMEOUT, Job, JobStatu
 export type { CreateJobOptions, JobConnectionOptions, JobHash, Retry, WaitForResultOptions } from './Job.js';
 export { Queue, validateQueueName, type EnqueueCallOptions, type JobClass, type QueueOptions } from './Queue.js';
 export { Result, ResultType } from './Result.js';
+export { TypedQueue, typedQueue, type TaskArgs, type TaskName, type TaskResult, type TypedCallOptions, type TypedJob } from './TypedQueue.js';
 export { QueueEvents, type CompletedEvent, type FailedEvent, type ProgressEvent, type QueueEventMap, type QueueEventsOptions } from './QueueEvents.js';
 export * from './registries/index.js';
 export * from './redis/index.js';
