@@ -71,7 +71,9 @@ export class LoggingPlugin {
         else if (ttl > 0) w.logger.info(`Result is kept for ${ttl} seconds`);
         else w.logger.info('Result will never expire, clean up result key manually');
       } else if (job.status === 'queued' || job.status === 'scheduled') {
-        w.logger.info(`Job ${job.id} failed, ${job.status === 'queued' ? 'requeued' : 'scheduled'} for a retry (${job.retriesLeft ?? 0} retries left)`);
+        // The retry itself took one: Redis holds retries_left - 1 now, while the job object keeps the value it was read with.
+        const left = Math.max((job.retriesLeft ?? 1) - 1, 0);
+        w.logger.info(`Job ${job.id} failed, ${job.status === 'queued' ? 'requeued' : 'scheduled'} for a retry (${left} retries left)`);
       } else if (!w.disableDefaultExceptionHandler) {
         w.logger.info(`Moving job ${job.id} to FailedJobRegistry`);
       }
