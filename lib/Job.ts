@@ -3,14 +3,16 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { DeserializationError } from './errors/DeserializationError.js';
 import { InvalidJobIdError } from './errors/InvalidJobIdError.js';
 import { InvalidOperationError } from './errors/InvalidOperationError.js';
+import { JobFailedError } from './errors/JobFailedError.js';
 import { NoSuchJobError } from './errors/NoSuchJobError.js';
+import { ResultTimeoutError } from './errors/ResultTimeoutError.js';
 import { RqError } from './errors/RqError.js';
 import { SerializationError } from './errors/SerializationError.js';
 import { callString } from './pyrepr.js';
-import { keysOf } from './redis/connection.js';
+import { duplicateConnection, keysOf } from './redis/connection.js';
 import type { Keys } from './redis/keys.js';
 import { multi } from './redis/scripts.js';
-import { Result } from './Result.js';
+import { Result, ResultType } from './Result.js';
 import { defaultSerializer, type Serializer } from './serializers.js';
 import { epochSeconds, utcformat, utcparse } from './time.js';
 import { zlibCompress, zlibDecompress } from './zlib.js';
@@ -29,6 +31,15 @@ export const JobStatus = {
 } as const;
 export type JobStatus = (typeof JobStatus)[keyof typeof JobStatus];
 const KNOWN_STATUSES = new Set<string>(Object.values(JobStatus));
+/** Statuses after which no result of the current run will come. */
+const ENDED_STATUSES = new Set<string>([JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED]);
+/** How long one blocking read lasts before the job's status is looked at again (a job whose result is not kept never writes one). */
+const WAIT_SLICE_MS = 1000;
+
+export interface WaitForResultOptions {
+  /** Seconds to wait at most (default: no limit); then ResultTimeoutError. */
+  timeout?: number;
+}
 
 export const DEFAULT_TIMEOUT = 180;
 export const DEFAULT_RESULT_TTL = 500;
@@ -568,6 +579,95 @@ export class Job {
     }
     if (!this.hashResult || this.hashResult.length === 0) return null;
     return this.serializer.loads(this.hashResult);
+  }
+
+  /**
+   * Waits for this run's outcome: resolves with the return value, rejects with JobFailedError (its
+   * `excString` is the job's traceback) when the job fails or is stopped or canceled, and with
+   * ResultTimeoutError after `timeout` seconds. A job that has already ended settles at once.
+   *
+   * It reads the result stream rq writes (`rq:results:<id>`) with XREAD BLOCK on a connection of its
+   * own (closed when it settles), so a job run by python-rq settles it too. Every second without an
+   * entry the job's status is read again: a job whose result is not kept (result_ttl 0, or a failure
+   * with the default exception handler off) writes no entry, and a deleted job rejects with NoSuchJobError.
+   */
+  async waitForResult(options: WaitForResultOptions = {}): Promise<unknown> {
+    const { timeout } = options;
+    if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout > 0))) {
+      throw new RqError(`waitForResult: timeout ${String(timeout)} is not valid; give seconds > 0, or leave it out to wait without a limit`);
+    }
+    const deadline = timeout === undefined ? Infinity : Date.now() + timeout * 1000;
+    const resultsKey = this.keys.results(this.id);
+    let reader: Redis | null = null;
+    try {
+      let cursor = '0';
+      for (let first = true; ; first = false) {
+        const [[, status] = [], [, newest] = [], [, exists] = []] =
+          (await this.connection.multi().hget(this.key, 'status').xrevrangeBuffer(resultsKey, '+', '-', 'COUNT', 1).exists(this.key).exec()) ?? [];
+        if (!exists) throw new NoSuchJobError(`No such job: ${this.id} (${this.key} is gone: deleted, or expired with its result_ttl)`);
+        const entry = this.firstResult(newest);
+        const ended = ENDED_STATUSES.has(String(status));
+        // At the first look an entry counts only if the job has ended (else it is an earlier run's);
+        // later, any entry newer than what the blocking read saw is this run's.
+        if (entry && entry.type !== ResultType.RETRIED && (first ? ended : entry.id !== cursor)) return this.settle(entry);
+        if (ended) return await this.settleWithoutEntry(String(status));
+        if (first && entry) cursor = entry.id;
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) {
+          throw new ResultTimeoutError(
+            `No result for job ${this.id} within ${timeout} s (status: ${String(status ?? 'unknown')}); is a worker listening on queue '${this.origin ?? '?'}'?`,
+          );
+        }
+        if (!reader) {
+          reader = duplicateConnection(this.connection);
+          // Its failures reach the caller through the read that fails.
+          reader.on('error', () => {});
+        }
+        const reply = await reader.xreadBuffer('BLOCK', Math.max(1, Math.min(WAIT_SLICE_MS, remaining)), 'STREAMS', resultsKey, cursor);
+        for (const [id, fields] of reply?.[0]?.[1] ?? []) {
+          const result = Result.fromStreamEntry(this.id, id.toString(), fields, this.serializer);
+          cursor = result.id;
+          if (result.type !== ResultType.RETRIED) return this.settle(result);
+        }
+      }
+    } finally {
+      reader?.disconnect();
+    }
+  }
+
+  private settle(result: Result): unknown {
+    this.loadedResult = result;
+    if (result.isSuccessful) return result.returnValue;
+    const status = result.type === ResultType.STOPPED ? JobStatus.STOPPED : JobStatus.FAILED;
+    throw new JobFailedError(this.id, status, result.excString);
+  }
+
+  /** The run ended without a result entry: a success whose result is not kept, or a failure recorded only in the hash. */
+  private async settleWithoutEntry(status: string): Promise<unknown> {
+    if (status === JobStatus.FINISHED) return null;
+    const exc = await this.connection.hgetBuffer(this.key, 'exc_info');
+    let text: string | null = null;
+    if (exc && exc.length > 0) {
+      try {
+        text = zlibDecompress(exc).toString('utf8');
+      } catch {
+        text = exc.toString('utf8');
+      }
+    }
+    throw new JobFailedError(this.id, status, text);
+  }
+
+  /**
+   * Records the progress of a running job in `meta.progress` (saved with rq's meta field, so
+   * python-rq reads it as `job.meta['progress']`); QueueEvents reports it as a `progress` event.
+   * Call it from the job function on the job of `getCurrentJob()`.
+   */
+  async updateProgress(progress: unknown): Promise<void> {
+    const meta = { ...this.meta, progress };
+    // Checked before anything changes: a value the serializer cannot carry leaves meta as it was.
+    const encoded = this.serializer.dumps(meta);
+    await this.connection.hset(this.key, 'meta', encoded);
+    this.meta = meta;
   }
 
   /**

@@ -1,12 +1,16 @@
 import type { Redis } from 'ioredis';
 import { InvalidOperationError } from './errors/InvalidOperationError.js';
 import { NoSuchJobError } from './errors/NoSuchJobError.js';
+import { RedisConnectionError } from './errors/RedisConnectionError.js';
 import { RqError } from './errors/RqError.js';
 import { DEFAULT_TIMEOUT, Job, JobStatus, parseTimeout, type CreateJobOptions, type Retry } from './Job.js';
+import { QueueEvents, type QueueEventsOptions } from './QueueEvents.js';
+import type { Logger } from './logging.js';
 import { keysOf } from './redis/connection.js';
 import type { Keys } from './redis/keys.js';
 import { pipeline, queueScript, runScript, type ScriptArgs, type ScriptCall, type ScriptKeys } from './redis/scripts.js';
 import { defaultSerializer, type Serializer } from './serializers.js';
+import { SCHEDULER_LOCK_TTL } from './scheduler.js';
 import { epochSeconds } from './time.js';
 
 export type JobClass = typeof Job;
@@ -17,6 +21,8 @@ export interface QueueOptions {
   serializer?: Serializer;
   /** Timeout of jobs enqueued without one, in seconds (rq's default 180). */
   defaultTimeout?: number | string;
+  /** Where the queue's warnings go (a job that waits for a scheduler nobody runs); default process.emitWarning. */
+  logger?: Pick<Logger, 'warning'>;
 }
 
 /** What `enqueueCall` and `enqueueMany` take: the call and rq's job options. */
@@ -50,6 +56,11 @@ const ENQUEUE_CHUNK = 500;
 
 const atFront = new WeakMap<Job, boolean>();
 
+/** Queues (per connection) already warned that no scheduler runs for them: the warning is said once. */
+const warnedNoScheduler = new WeakMap<Redis, Set<string>>();
+/** Queues (per connection) whose scheduler lock was seen, and when: looked at again only after the lock's TTL. */
+const schedulerSeenAt = new WeakMap<Redis, Map<string, number>>();
+
 /** A job ready for rqEnqueueMany, with its hash as it will be written. */
 interface QueuedJob {
   job: Job;
@@ -79,6 +90,7 @@ export class Queue {
   readonly jobClass: JobClass;
   readonly serializer: Serializer;
   readonly defaultTimeout: number;
+  readonly logger: Pick<Logger, 'warning'> | null;
 
   constructor(name = 'default', options: QueueOptions) {
     this.name = validateQueueName(name);
@@ -89,6 +101,7 @@ export class Queue {
     const timeout = parseTimeout(options.defaultTimeout, 'default timeout') ?? DEFAULT_TIMEOUT;
     if (timeout !== -1 && timeout <= 0) throw new RqError(`Invalid default timeout ${timeout}: positive seconds, or -1 for no limit`);
     this.defaultTimeout = timeout;
+    this.logger = options.logger ?? null;
   }
 
   /** Every queue known to Redis (the members of `rq:queues`). */
@@ -115,6 +128,11 @@ export class Queue {
   }
   get key(): string {
     return this.keys.queue(this.name);
+  }
+
+  /** Events of this queue's jobs (`completed`, `failed`, `progress`), whoever runs them; `close()` it when done. */
+  events(options?: QueueEventsOptions): QueueEvents {
+    return new QueueEvents(this, options);
   }
 
   /** Number of jobs waiting. */
@@ -188,6 +206,7 @@ export class Queue {
   async enqueueCall(options: EnqueueCallOptions): Promise<Job> {
     const job = this.createJob(options);
     await this.enqueueJob(job);
+    await this.warnIfNoScheduler([job]);
     return job;
   }
 
@@ -224,6 +243,7 @@ export class Queue {
     const replies = (await pipe.exec()) ?? [];
     const failure = replies.find(([err]) => err);
     if (failure?.[0]) throw this.enqueueError(failure[0]);
+    await this.warnIfNoScheduler(jobs);
     return jobs;
   }
 
@@ -305,6 +325,7 @@ export class Queue {
     if (message.includes('WRONGTYPE')) {
       return new InvalidOperationError(`Cannot enqueue on ${this.name}: ${message.replace(/^.*WRONGTYPE /, '')}; nothing was written`, { cause: err });
     }
+    if (err instanceof RedisConnectionError) return new RedisConnectionError(`Enqueue on ${this.name} failed: ${message}`, { cause: err });
     return new RqError(`Enqueue on ${this.name} failed: ${message}`, { cause: err });
   }
 
@@ -344,7 +365,39 @@ export class Queue {
     } catch (err) {
       throw this.enqueueError(err);
     }
+    await this.warnIfNoScheduler([job], when);
     return job;
+  }
+
+  /**
+   * The scheduler trap: a scheduled job, or a retry after an interval, waits in the
+   * ScheduledJobRegistry until a scheduler moves it, and only workers started with
+   * `--with-scheduler` run one (rq's lock `rq:scheduler-lock:<queue>`, Python's too). When no
+   * scheduler holds that lock, one warning per queue says so instead of a job that silently waits.
+   */
+  private async warnIfNoScheduler(jobs: readonly Job[], scheduledFor?: Date): Promise<void> {
+    const job = scheduledFor ? jobs[0] : jobs.find((j) => j.retryIntervals?.some((i) => i > 0));
+    if (!job) return;
+    const warned = warnedNoScheduler.get(this.connection) ?? new Set<string>();
+    warnedNoScheduler.set(this.connection, warned);
+    if (warned.has(this.name)) return;
+    const seen = schedulerSeenAt.get(this.connection) ?? new Map<string, number>();
+    schedulerSeenAt.set(this.connection, seen);
+    if (Date.now() - (seen.get(this.name) ?? -Infinity) < SCHEDULER_LOCK_TTL * 1000) return;
+    const lock = this.keys.schedulerLock(this.name);
+    if (await this.connection.exists(lock)) {
+      seen.set(this.name, Date.now());
+      return;
+    }
+    warned.add(this.name);
+    const what = scheduledFor
+      ? `Job ${job.id} is scheduled for ${scheduledFor.toISOString()}`
+      : `Job ${job.id} retries after ${job.retryIntervals!.join(', ')} s when it fails`;
+    const message =
+      `${what} on queue '${this.name}', but no scheduler runs for it (no ${lock}): ` +
+      `it waits in the ScheduledJobRegistry until a worker runs with --with-scheduler (rq worker --with-scheduler ${this.name})`;
+    if (this.logger) this.logger.warning(message);
+    else process.emitWarning(message, 'RqWarning');
   }
 
   /** Removes every waiting job and its hash; returns how many were removed. */

@@ -206,6 +206,10 @@ export function validateConfig(raw: Record<string, unknown>, where: string): Loa
   for (const [key, value] of Object.entries(raw)) {
     if (value === undefined) continue;
     if (!(key in CONFIG_KEYS)) {
+      const upper = key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+      if (upper !== key && upper in CONFIG_KEYS) {
+        throw new ConfigError(`${where}: config key ${key} is not read: the keys are upper-case, as rq's settings; write ${upper}`);
+      }
       // Lower-case names in a settings module are helpers of its own, as in Python's.
       if (key !== key.toUpperCase() || key === 'DEFAULT') continue;
       const hint = didYouMean(key, known);

@@ -7,9 +7,11 @@ useBuiltins(builtinPlugins);
 
 export * from './errors/index.js';
 export { DEFAULT_FAILURE_TTL, DEFAULT_RESULT_TTL, DEFAULT_TIMEOUT, Job, JobStatus, parseTimeout, validateJobId } from './Job.js';
-export type { CreateJobOptions, JobConnectionOptions, JobHash, Retry } from './Job.js';
+export type { CreateJobOptions, JobConnectionOptions, JobHash, Retry, WaitForResultOptions } from './Job.js';
 export { Queue, validateQueueName, type EnqueueCallOptions, type JobClass, type QueueOptions } from './Queue.js';
 export { Result, ResultType } from './Result.js';
+export { TypedQueue, typedQueue, type TaskArgs, type TaskName, type TaskResult, type TypedCallOptions, type TypedJob } from './TypedQueue.js';
+export { QueueEvents, type CompletedEvent, type FailedEvent, type ProgressEvent, type QueueEventMap, type QueueEventsOptions } from './QueueEvents.js';
 export * from './registries/index.js';
 export * from './redis/index.js';
 export { JSONSerializer, defaultSerializer, pythonJsonDumps, type Serializer } from './serializers.js';

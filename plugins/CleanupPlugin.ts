@@ -239,6 +239,8 @@ export class CleanupPlugin {
     // A job that will be retried has not ended: its dependents keep waiting (as rq).
     if (reply[2] > 0 && (result === 'failed' || result === 'stopped')) await this.dependents(w, job, false);
     job.status = result === 'gone' ? null : result === 'requeued' ? 'queued' : result === 'scheduled' ? 'scheduled' : stopped ? 'stopped' : 'failed';
+    // The retry script took one: keep the job object equal to what Redis now holds.
+    if ((result === 'requeued' || result === 'scheduled') && job.retriesLeft !== null) job.retriesLeft = Math.max(job.retriesLeft - 1, 0);
     job.endedAt = endedAt;
     job.excInfo = excString;
     w.failedJobCount++;

@@ -173,7 +173,9 @@ function tlsOptions(c: RqConfig): NonNullable<ConnectionSettings['tls']> {
 
 /** Connects and checks Redis answers; a failure here is rq's exit code 1. */
 export async function connectChecked(settings: Settings, extra: RedisOptions = {}): Promise<Redis> {
-  const connection = await connectionFromSettings(settings, { maxRetriesPerRequest: null, ...extra });
+  // The CLI keeps ioredis' patient connect timeout (the library's fail-fast default is for producers);
+  // reachability is checked below, and a worker must ride through Redis restarts.
+  const connection = await connectionFromSettings(settings, { maxRetriesPerRequest: null, connectTimeout: 10_000, ...extra });
   // Until the first answer, errors are reported by assertReachable, not printed by ioredis.
   const quiet = (): void => {};
   connection.on('error', quiet);

@@ -3,7 +3,8 @@ import { Command, Option } from 'commander';
 import type { RqConfig } from '../config.js';
 import { UsageError } from '../errors/UsageError.js';
 import { Job } from '../Job.js';
-import { createLogger, LOG_LEVELS, type LogLevel } from '../logging.js';
+import type { Redis } from 'ioredis';
+import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../logging.js';
 import { Queue, type JobClass } from '../Queue.js';
 import { describeConnection, keysOf } from '../redis/connection.js';
 import { instantiatePlugin, resolveDotted } from '../resolve.js';
@@ -96,6 +97,24 @@ function pick<T>(cmd: { getOptionValueSource(key: string): string | undefined },
   const source = cmd.getOptionValueSource(flagKey);
   if (source === 'cli' || configValue === undefined) return flags[flagKey] as T;
   return configValue;
+}
+
+/**
+ * A typo in a queue name (`rq worker defualt`) would listen forever on a queue nobody uses: a name
+ * that rq:queues does not list and that has no jobs in its list or any registry gets one warning.
+ */
+async function warnUnknownQueues(connection: Redis, names: readonly string[], logger: Logger): Promise<void> {
+  const keys = keysOf(connection);
+  const pipe = connection.pipeline();
+  for (const q of names) {
+    pipe.sismember(keys.queues, keys.queue(q));
+    pipe.exists(keys.queue(q), keys.started(q), keys.finished(q), keys.failed(q), keys.deferred(q), keys.scheduled(q), keys.canceled(q));
+  }
+  const replies = (await pipe.exec()) ?? [];
+  names.forEach((q, i) => {
+    const [[, listed] = [], [, used] = []] = [replies[2 * i] ?? [], replies[2 * i + 1] ?? []];
+    if (listed === 0 && used === 0) logger.warning(`Queue '${q}' has no jobs and is not known to Redis; listening anyway`);
+  });
 }
 
 export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Command): Promise<number> {
@@ -206,6 +225,8 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
     if (sentryOptions) options.sentry = sentryOptions;
     const allowed = flags.allowModule.length > 0 ? flags.allowModule : c.JOB_MODULES;
     if (allowed) options.allowedModules = allowed;
+    // The implicit `default` is no typo: only names someone wrote (arguments, QUEUES) are checked.
+    if (queueArgs.length > 0 || c.QUEUES) await warnUnknownQueues(connection, queueNames, logger);
     const worker = new WorkerClass(queueNames, options);
     await worker.work({ burst: flags.burst ?? false });
     return 0;

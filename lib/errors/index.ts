@@ -10,3 +10,5 @@ export { ResolveError } from './ResolveError.js';
 export { PluginError } from './PluginError.js';
 export { ConfigError } from './ConfigError.js';
 export { UsageError } from './UsageError.js';
+export { JobFailedError } from './JobFailedError.js';
+export { ResultTimeoutError } from './ResultTimeoutError.js';

@@ -54,6 +54,10 @@ async function init(spec: HorseSpec): Promise<void> {
     ...plain,
     prefix: spec.prefix,
     ...(connectionClass ? { connectionClass } : {}),
+    // A horse rides through Redis restarts as its worker does: ioredis' patient defaults, not the
+    // library's fail-fast ones (its own writes retry with backoff on top of these).
+    maxRetriesPerRequest: 20,
+    connectTimeout: 10_000,
     redisOptions: {
       lazyConnect: true,
       connectionName: horseConnectionName(process.pid),

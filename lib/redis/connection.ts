@@ -20,9 +20,25 @@ export interface ConnectionSettings {
   prefix?: string;
   /** Class to construct instead of ioredis' `Redis` (e.g. a subclass that adds tracing). */
   connectionClass?: new (options: RedisOptions) => Redis;
-  /** Passed through to ioredis as they are. */
+  /**
+   * Milliseconds one connection attempt may take (default 2000 for connections made here; ioredis'
+   * own default is 10000). With `maxRetriesPerRequest` it bounds how long a command waits for an
+   * unreachable Redis: about (maxRetriesPerRequest + 1) x connectTimeout.
+   */
+  connectTimeout?: number;
+  /**
+   * Reconnection attempts a command waits through before it fails (default 2 for connections made
+   * here, so a producer hears of a Redis that is down within seconds; ioredis' own default is 20).
+   * `null` waits forever, as the CLI's worker does to ride through Redis restarts.
+   */
+  maxRetriesPerRequest?: number | null;
+  /** Passed through to ioredis as they are (they win over the settings above). */
   redisOptions?: RedisOptions;
 }
+
+/** Library defaults: fail within seconds when Redis is down, instead of ioredis' 20 retries (over a minute). */
+export const LIBRARY_CONNECT_TIMEOUT_MS = 2000;
+export const LIBRARY_MAX_RETRIES_PER_REQUEST = 2;
 
 /** An ioredis instance, a URL, or settings. */
 export type ConnectionInput = Redis | string | ConnectionSettings;
@@ -128,10 +144,50 @@ export function connect(input: ConnectionInput = {}): Redis {
   if (options.db !== undefined && (!Number.isInteger(options.db) || options.db < 0)) {
     throw new InvalidRedisUrlError(`Invalid Redis database ${String(options.db)}: expected a non-negative integer`);
   }
+  options.connectTimeout = settings.connectTimeout ?? LIBRARY_CONNECT_TIMEOUT_MS;
+  options.maxRetriesPerRequest = settings.maxRetriesPerRequest === undefined ? LIBRARY_MAX_RETRIES_PER_REQUEST : settings.maxRetriesPerRequest;
   const Ctor = settings.connectionClass ?? Redis;
   const connection = new Ctor({ ...options, ...settings.redisOptions });
   if (settings.prefix !== undefined) useKeyPrefix(connection, settings.prefix);
+  reportUnreachable(connection);
   return connection;
+}
+
+const lastErrors = new WeakMap<Redis, Error>();
+
+/** The last connection error ioredis reported on a connection made by `connect`, if any. */
+export function lastConnectionError(connection: Redis): Error | undefined {
+  return lastErrors.get(connection);
+}
+
+interface FlushQueue {
+  flushQueue(error: Error, options?: unknown): void;
+}
+
+/**
+ * One error per command, naming the server, instead of ioredis' `[ioredis] Unhandled error event`
+ * on every attempt and a MaxRetriesPerRequestError that says neither where nor why. The listener
+ * records the last error; ioredis' private flushQueue (which rejects the waiting commands when it
+ * gives up on them) is wrapped on this instance to put that error and the address in the message.
+ */
+function reportUnreachable(connection: Redis): void {
+  connection.on('error', (err: Error) => lastErrors.set(connection, err));
+  connection.on('ready', () => lastErrors.delete(connection));
+  const internal = connection as unknown as FlushQueue;
+  if (typeof internal.flushQueue !== 'function') return;
+  const flush = internal.flushQueue.bind(connection);
+  internal.flushQueue = (error, options) => {
+    if (error.name !== 'MaxRetriesPerRequestError') return flush(error, options);
+    const last = lastErrors.get(connection);
+    const o = connection.options;
+    const wrapped = new RedisConnectionError(
+      `Cannot reach Redis at ${describeConnection(connection)}${last ? `: ${last.message}` : ''} ` +
+        `(gave up after ${(o.maxRetriesPerRequest ?? 0) + 1} attempts of up to ${o.connectTimeout ?? 10000} ms; ` +
+        'is redis-server running there? connect({ url, maxRetriesPerRequest, connectTimeout }) sets how long to wait)',
+      { cause: last ?? error },
+    );
+    flush(wrapped, options);
+  };
 }
 
 /** A second connection to the same server, with the same key prefix (for blocking commands, pub/sub). */
