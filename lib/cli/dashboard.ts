@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { Command, Option } from 'commander';
-import { createDashboard } from '../dashboard/app.js';
 import { openCli } from './context.js';
 import { isLoopback, LOOPBACK_HOSTS, listen, portArg } from './serve.js';
 import { addSharedOptions, type SharedFlags } from './shared.js';
@@ -29,6 +28,8 @@ export function dashboardCommand(): Command {
 }
 
 export async function runDashboard(flags: DashboardFlags): Promise<void> {
+  // The dashboard's modules (hono, prom-client) load only for this command: see listen().
+  const { createDashboard } = await import('../dashboard/app.js');
   const cli = await openCli(flags, { live: true });
   const readOnly = flags.readOnly ?? false;
   const token = readOnly ? undefined : (flags.token ?? randomBytes(18).toString('base64url'));

@@ -1,7 +1,5 @@
 import { Command } from 'commander';
-import { Hono } from 'hono';
 import { Job } from '../Job.js';
-import { renderMetrics } from '../metrics.js';
 import { openCli } from './context.js';
 import { listen, portArg } from './serve.js';
 import { addSharedOptions, type SharedFlags } from './shared.js';
@@ -26,6 +24,8 @@ export function metricsCommand(): Command {
 }
 
 export async function runMetrics(flags: MetricsFlags): Promise<void> {
+  // hono and prom-client load only for this command: see listen().
+  const [{ Hono }, { renderMetrics }] = await Promise.all([import('hono'), import('../metrics.js')]);
   const cli = await openCli(flags, { live: true });
   const app = new Hono();
   app.get('/metrics', async (c) => {

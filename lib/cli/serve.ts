@@ -1,5 +1,4 @@
 import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { UsageError } from '../errors/UsageError.js';
 import { intArg } from './shared.js';
@@ -15,8 +14,11 @@ export const portArg = intArg(0, 'a port number from 0 to 65535');
  * Serves `app` on host:port until SIGINT or SIGTERM, then closes it and calls `close`. Resolves
  * with the URL once listening; a port in use or a bad address is a UsageError.
  */
-export function listen(app: Hono, host: string, port: number, close: () => void): Promise<string> {
+export async function listen(app: Hono, host: string, port: number, close: () => void): Promise<string> {
   if (port > 65535) throw new UsageError(`--port ${port}: expected a port number from 0 to 65535`);
+  // Loaded here, not at the top: every rq command (the worker too) loads this module, and the web
+  // server's modules added to each worker's start-up.
+  const { serve } = await import('@hono/node-server');
   return new Promise((resolve, reject) => {
     const server = serve({ fetch: app.fetch, hostname: host, port }, (info: AddressInfo) => {
       const shown = info.family === 'IPv6' ? `[${info.address}]` : info.address;
