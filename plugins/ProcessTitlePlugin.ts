@@ -2,11 +2,31 @@ import type { Worker } from '../lib/Worker.js';
 
 const PLUGIN_NAME = 'ProcessTitlePlugin';
 
+/**
+ * Titles are written at most once per this many ms; a newer one waits for the rest of the interval.
+ * Setting process.title costs a few µs (system calls), paid per job by a worker running short jobs
+ * back to back, whose titles nobody can read at that pace anyway.
+ */
+const TITLE_INTERVAL_MS = 100;
+
 /** What `ps` and `top` show (rq's setproctitle): `rq: Listening on default` / `rq: Processing tasks.x since ...`. */
 export class ProcessTitlePlugin {
   apply(worker: Worker): void {
+    let writtenAt = -Infinity;
+    let pending: string | null = null;
+    let timer: NodeJS.Timeout | null = null;
+    const write = (): void => {
+      timer = null;
+      if (pending === null) return;
+      process.title = pending;
+      pending = null;
+      writtenAt = performance.now();
+    };
     const set = (title: string): void => {
-      process.title = `rq: ${title}`;
+      pending = `rq: ${title}`;
+      const wait = writtenAt + TITLE_INTERVAL_MS - performance.now();
+      if (wait <= 0) write();
+      else timer ??= setTimeout(write, wait).unref();
     };
     worker.hooks.startup.tapPromise(PLUGIN_NAME, async () => set('Starting'));
     // "Listening" when the worker registers and whenever it goes idle (the idle heartbeat before its
@@ -26,6 +46,11 @@ export class ProcessTitlePlugin {
       set(`Processing ${func} from ${job.origin ?? w.queueNames[0]} since ${new Date().toISOString()}`);
       return job;
     });
-    worker.hooks.shutdown.tapPromise(PLUGIN_NAME, async () => set('Shutting down'));
+    worker.hooks.shutdown.tapPromise(PLUGIN_NAME, async () => {
+      // The last title is written now: the process may exit before a timer would fire.
+      if (timer) clearTimeout(timer);
+      pending = 'rq: Shutting down';
+      write();
+    });
   }
 }
