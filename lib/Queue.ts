@@ -206,7 +206,8 @@ export class Queue {
   async enqueueCall(options: EnqueueCallOptions): Promise<Job> {
     const job = this.createJob(options);
     await this.enqueueJob(job);
-    await this.warnIfNoScheduler([job]);
+    // Tested here, not inside: most jobs have no retry intervals, and an awaited call costs every enqueue.
+    if (job.retryIntervals) await this.warnIfNoScheduler([job]);
     return job;
   }
 
