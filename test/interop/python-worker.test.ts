@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { Job, Queue, connect, epochSeconds } from '../../lib/index.js';
-import { PYTHON, PYTHON_REASON, runPython } from '../helpers/python.js';
+import { PYTHON_RQS, RQ_1, pythonEnv, runPython, type PythonRq } from '../helpers/python.js';
 import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
 import { alive, killHorse } from '../helpers/processes.js';
 import { repoRoot } from '../helpers/worker.js';
@@ -63,7 +63,7 @@ const horses = new Set<number>();
 function py<T = Record<string, unknown>>(code: string, values?: unknown): T {
   const env: Record<string, string> = { REDIS_PORT: String(server.port) };
   if (values !== undefined) env.VALUES = JSON.stringify(values);
-  const stdout = runPython(`${PRELUDE}\n${code}`, env, cwd);
+  const stdout = runPython(`${PRELUDE}\n${code}`, env, cwd, RQ);
   try {
     return JSON.parse(stdout) as T;
   } catch (err) {
@@ -73,7 +73,7 @@ function py<T = Record<string, unknown>>(code: string, values?: unknown): T {
 
 /** `python3 -m rq.cli <args>` (python-rq's own CLI), bounded. */
 function rqCli(args: string[], timeoutMs = 60_000): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(PYTHON!, ['-m', 'rq.cli', ...args], { cwd, encoding: 'utf8', timeout: timeoutMs, env: cleanEnv(), killSignal: 'SIGKILL' });
+  const r = spawnSync(RQ.python!, ['-m', 'rq.cli', ...args], { cwd, encoding: 'utf8', timeout: timeoutMs, env: pythonEnv(RQ, cleanEnv()), killSignal: 'SIGKILL' });
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -142,8 +142,12 @@ async function waitExit(w: SpawnedWorker, ms: number): Promise<{ code: number | 
 }
 
 
-describe('python-rq 1.13 and our worker', { skip: PYTHON ? false : PYTHON_REASON }, () => {
+/** The python-rq the running suite is parametrized with (suites in a file run one after another). */
+let RQ: PythonRq = RQ_1;
+
+for (const rq of PYTHON_RQS) describe(`python-rq ${rq.label} and our worker`, { skip: rq.python ? false : rq.reason }, () => {
   before(async () => {
+    RQ = rq;
     server = await startRedis();
     redis = connect(server.url);
     cwd = tempDir('pyworker');
@@ -246,7 +250,9 @@ out([dict(
       assert.equal(onlyWorkers.status, 0, onlyWorkers.stderr);
       const line = onlyWorkers.stdout.split('\n').find((l) => l.startsWith(`${w.name} `));
       assert.ok(line, `a line for ${w.name} in:\n${onlyWorkers.stdout}`);
-      assert.match(line, new RegExp(`^${w.name} \\(\\S+ 127\\.0\\.0\\.1:\\d+ ${w.pid}\\): idle ${q}$`));
+      // rq 2.x adds the worker's job counts to the line.
+      const counts = RQ.label === '1.13' ? '' : '\\. jobs: 1 finished, 0 failed';
+      assert.match(line, new RegExp(`^${w.name} \\(\\S+ 127\\.0\\.0\\.1:\\d+ ${w.pid}\\): idle ${q}${counts}$`));
       assert.match(onlyWorkers.stdout, /^1 workers, 1 queues$/m);
 
       // Two jobs we enqueue on a queue nobody listens on: `rq info` counts them.
@@ -255,13 +261,14 @@ out([dict(
       await later.enqueue('tasks.add', 3, 4);
       const queues = rqCli(['info', '-u', server.url, '-Q']);
       assert.equal(queues.status, 0, queues.stderr);
-      assert.match(queues.stdout, /^later\s+\|\S*\s+2$/m, queues.stdout);
-      assert.match(queues.stdout, /^wq\s+\|\s+0$/m, queues.stdout);
+      // rq 2.x adds the registries' counts to the line.
+      assert.match(queues.stdout, RQ.label === '1.13' ? /^later\s+\|\S*\s+2$/m : /^later\s+\|\S*\s+2, 0 executing, 0 finished, 0 failed$/m, queues.stdout);
+      assert.match(queues.stdout, RQ.label === '1.13' ? /^wq\s+\|\s+0$/m : /^wq\s+\|\s+0, 0 executing, 1 finished, 0 failed$/m, queues.stdout);
       assert.match(queues.stdout, /^2 queues, 2 jobs total$/m);
 
       const both = rqCli(['info', '-u', server.url]);
       assert.equal(both.status, 0, both.stderr);
-      assert.match(both.stdout, new RegExp(`^${w.name} \\(.*\\): idle ${q}$`, 'm'));
+      assert.match(both.stdout, new RegExp(`^${w.name} \\(.*\\): idle ${q}${counts}$`, 'm'));
       assert.match(both.stdout, /^1 workers, 2 queues$/m);
     } finally {
       process.kill(w.pid, 'SIGTERM');
@@ -311,7 +318,7 @@ out(dict(
     assert.equal(seen.status, 'failed');
     assert.equal(seen.failed, true, "in Python's FailedJobRegistry");
     assert.equal(seen.started, null, 'out of the StartedJobRegistry');
-    assert.match(String(seen.exc_info), /^Moved to FailedJobRegistry at /);
+    assert.match(String(seen.exc_info), RQ.label === '1.13' ? /^Moved to FailedJobRegistry at / : /^Moved to FailedJobRegistry, due to AbandonedJobError, at /);
     // And we read Python's verdict the same way.
     const ours = await Job.fetch(job.id, { connection: redis });
     assert.equal(ours.status, 'failed');
