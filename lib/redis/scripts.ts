@@ -99,7 +99,19 @@ export interface ScriptSpecs {
     reply: 0 | -1 | [ttl: number, hash: Buffer[], peeked: Buffer[]];
   };
   rqFinish: {
-    keys: { job: string; wip: string; finished: string; results: string; worker: string; dependents: string; dependencies: string; next: readonly string[] };
+    keys: {
+      job: string;
+      wip: string;
+      finished: string;
+      results: string;
+      worker: string;
+      dependents: string;
+      dependencies: string;
+      queue: string;
+      queues: string;
+      scheduled: string;
+      next: readonly string[];
+    };
     args: NextArgs & {
       id: string;
       endedAt: string;
@@ -109,6 +121,9 @@ export interface ScriptSpecs {
       workerTtl: number;
       token: string;
       result: readonly string[];
+      /** '' or [repeats left after this run, interval seconds] */
+      plan: '' | readonly [number, number];
+      queueMember: string;
     };
     reply: OutcomeReply;
   };
@@ -137,8 +152,7 @@ export interface ScriptSpecs {
       status: 'failed' | 'stopped';
       defaultHandler: Flag;
       queueMember: string;
-      resultType: string;
-      excString: string;
+      result: readonly string[];
       token: string;
     };
     reply: OutcomeReply;
@@ -238,8 +252,8 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
     buffers: true,
   }),
   rqFinish: complete<'rqFinish'>()({
-    keys: ['job', 'wip', 'finished', 'results', 'worker', 'dependents', 'dependencies', '...next'],
-    args: ['id', 'endedAt', 'resultTtl', 'endedEpoch', 'workingTime', 'workerTtl', ...NEXT_ARGS, 'token', 'result'],
+    keys: ['job', 'wip', 'finished', 'results', 'worker', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled', '...next'],
+    args: ['id', 'endedAt', 'resultTtl', 'endedEpoch', 'workingTime', 'workerTtl', ...NEXT_ARGS, 'token', 'result', 'plan', 'queueMember'],
     buffers: true,
   }),
   rqFail: complete<'rqFail'>()({
@@ -255,8 +269,7 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
       'status',
       'defaultHandler',
       'queueMember',
-      'resultType',
-      'excString',
+      'result',
       ...NEXT_ARGS,
       'token',
     ],

@@ -209,6 +209,76 @@ out(dict(
     assert.equal(seen.queue_count, 0);
   });
 
+  it("runs python-rq 2.x's Repeat and Retry jobs as its own worker does: repeats, retries, result entries, unknown fields", { skip: rq.label === '1.13' ? 'Repeat and result worker names are python-rq 2.x' : false }, async () => {
+    // The same dotted paths for python-rq's own worker, to compare its outcome with ours.
+    writeFileSync(join(cwd, 'tasks.py'), "def add(a, b):\n    return a + b\n\ndef boom():\n    raise TypeError('kaboom from tasks.py')\n");
+    const enqueue = (q: string): Record<string, string> =>
+      py(
+        `
+from rq import Repeat, Retry
+q = Queue(V, connection=r, serializer=JSONSerializer)
+rep = q.enqueue('tasks.add', 1, 2, repeat=Repeat(times=2))
+ret = q.enqueue('tasks.boom', retry=Retry(max=2))
+extra = q.enqueue('tasks.add', 2, 2)
+# fields of a later rq: the job runs and they stay as they were
+r.hset(extra.key, mapping={'x_future_field': 'kept \u2713', 'x_other': '{"a": [1]}'})
+out(dict(rep=rep.id, ret=ret.id, extra=extra.id))
+`,
+        q,
+      );
+    const view = (q: string, ids: Record<string, string>, worker: string): Record<string, unknown> =>
+      py(
+        `
+def results(job):
+    res = []
+    for x in reversed(job.results()):
+        assert x.execution_started_at is None or x.execution_ended_at >= x.execution_started_at, (x.execution_started_at, x.execution_ended_at)
+        res.append(dict(type=int(x.type.value), rv=x.return_value, by_worker=x.worker_name == V['worker'],
+                        timed=x.execution_started_at is not None and x.execution_ended_at is not None,
+                        exc=[l.strip() for l in (x.exc_string or '').splitlines() if l.startswith('TypeError: kaboom')][:1]))
+    return res
+def view(job_id):
+    job = fetch(job_id)
+    return dict(status=job.get_status(), repeats_left=job.repeats_left, repeat_intervals=job.repeat_intervals,
+                retries_left=job.retries_left, number_of_retries=job.number_of_retries, results=results(job),
+                finished=job.id in FinishedJobRegistry(V['q'], connection=r).get_job_ids(),
+                failed=job.id in FailedJobRegistry(V['q'], connection=r).get_job_ids())
+extra = r.hgetall('rq:job:' + V['ids']['extra'])
+out(dict(rep=view(V['ids']['rep']), ret=view(V['ids']['ret']), extra=view(V['ids']['extra']),
+         extra_fields=[extra[b'x_future_field'].decode(), extra[b'x_other'].decode()],
+         queued=Queue(V['q'], connection=r).count))
+`,
+        { q, ids, worker },
+      );
+
+    const theirIds = enqueue('rep-py');
+    const py2 = rqCli(['worker', '-u', server.url, '-b', '-S', 'rq.serializers.JSONSerializer', '-n', 'py-repeat', 'rep-py']);
+    assert.equal(py2.status, 0, py2.stderr);
+    const theirs = view('rep-py', theirIds, 'py-repeat');
+
+    const ourIds = enqueue('rep-ts');
+    const w = spawnWorker(['-b', 'rep-ts']);
+    const exit = await waitExit(w, 30_000);
+    assert.equal(exit.code, 0, w.output());
+    const ours = view('rep-ts', ourIds, w.name);
+
+    // What python-rq 2.10's worker leaves, spelled out (so that the comparison below cannot pass on nothing).
+    assert.deepEqual(theirs.rep, {
+      status: 'finished', repeats_left: 0, repeat_intervals: [0], retries_left: null, number_of_retries: null,
+      results: [1, 2, 3].map(() => ({ type: 1, rv: 3, by_worker: true, timed: true, exc: [] })), finished: true, failed: false,
+    });
+    // rq 2.10 increments number_of_retries only for a job that returns Retry; a Retry(max=...) job that raises keeps None.
+    assert.deepEqual(theirs.ret, {
+      status: 'failed', repeats_left: null, repeat_intervals: null, retries_left: 0, number_of_retries: null,
+      results: [{ type: 2, rv: null, by_worker: true, timed: true, exc: ['TypeError: kaboom from tasks.py'] }], finished: false, failed: true,
+    });
+    const ourRet = ours.ret as { results: { exc: string[] }[] };
+    assert.deepEqual(ourRet.results[0]?.exc, ['TypeError: kaboom from tasks.ts'], 'our exception, our stack');
+    ourRet.results[0]!.exc = ['TypeError: kaboom from tasks.py'];
+    assert.deepEqual(ours, theirs, `ours (actual) and python-rq 2.10's worker (expected); our worker's output:\n${w.output()}`);
+    assert.deepEqual(ours.extra_fields, ['kept \u2713', '{"a": [1]}']);
+  });
+
   it("is listed by python-rq's Worker.all and `rq info` while it runs", async () => {
     const q = 'wq';
     // `rq info` without queue arguments lists every queue in rq:queues: start from an empty db.
