@@ -87,8 +87,20 @@ export interface ScriptSpecs {
     reply: number;
   };
   rqAbandonStarted: {
-    keys: { wip: string; job: string; failed: string; dependents: string; dependencies: string; queue: string; queues: string; scheduled: string };
-    args: { member: string; now: number; excInfo: Buffer; defaultFailureTtl: number; nowTs: string; queueMember: string; id: string };
+    keys: {
+      wip: string;
+      job: string;
+      failed: string;
+      dependents: string;
+      dependencies: string;
+      queue: string;
+      queues: string;
+      scheduled: string;
+      results: string;
+      execution: string;
+      executions: string;
+    };
+    args: { member: string; now: number; excInfo: Buffer; defaultFailureTtl: number; nowTs: string; queueMember: string; id: string; execId: string; result: readonly string[] };
     reply: 'failed' | 'requeued' | 'scheduled' | 'gone';
   };
   rqTake: { keys: { next: readonly string[] }; args: NextArgs & { token: string }; reply: NextReply };
@@ -165,7 +177,7 @@ export interface ScriptSpecs {
     reply: 1;
   };
   rqRecoverIntermediate: {
-    keys: { intermediate: string; queue: string; wip: string; seen: string };
+    keys: { intermediate: string; queue: string; wip: string; seen: string; executions: string };
     args: { id: string; now: number; grace: number };
     reply: 'started' | 'gone' | 'marked' | 'waiting' | 'requeued';
   };
@@ -242,8 +254,8 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
     args: ['queueMember', 'enqueuedAt', 'ids'],
   }),
   rqAbandonStarted: complete<'rqAbandonStarted'>()({
-    keys: ['wip', 'job', 'failed', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled'],
-    args: ['member', 'now', 'excInfo', 'defaultFailureTtl', 'nowTs', 'queueMember', 'id'],
+    keys: ['wip', 'job', 'failed', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled', 'results', 'execution', 'executions'],
+    args: ['member', 'now', 'excInfo', 'defaultFailureTtl', 'nowTs', 'queueMember', 'id', 'execId', 'result'],
   }),
   rqTake: complete<'rqTake'>()({ keys: ['...next'], args: [...NEXT_ARGS, 'token'], buffers: true }),
   rqClaim: complete<'rqClaim'>()({
@@ -278,7 +290,7 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
   rqUnclaim: complete<'rqUnclaim'>()({ keys: ['job', 'wip', 'queue', 'worker'], args: ['id'] }),
   rqRelease: complete<'rqRelease'>()({ keys: ['intermediate', 'queue'], args: ['id'] }),
   rqBusyHeartbeat: complete<'rqBusyHeartbeat'>()({ keys: ['worker', 'job', 'wip'], args: ['workerTtl', 'nowTs', 'wipScore', 'id', 'workingTime'] }),
-  rqRecoverIntermediate: complete<'rqRecoverIntermediate'>()({ keys: ['intermediate', 'queue', 'wip', 'seen'], args: ['id', 'now', 'grace'] }),
+  rqRecoverIntermediate: complete<'rqRecoverIntermediate'>()({ keys: ['intermediate', 'queue', 'wip', 'seen', 'executions'], args: ['id', 'now', 'grace'] }),
   rqEmptyChunk: complete<'rqEmptyChunk'>()({ keys: ['queue', '...jobs'], args: ['ids'] }),
 };
 
