@@ -1,0 +1,138 @@
+/**
+ * Fault injection: Redis refusing commands for a while with a "not now" error reply during a burst.
+ * BUSY: another client runs a read-only Lua script that spins 1.5 s (with busy-reply-threshold 100 ms,
+ * Redis answers -BUSY to everyone meanwhile), ten times during a 400-job burst, for SimpleWorker and
+ * the default Worker. OOM: maxmemory 1 byte with noeviction, twice during a burst. Each job appends
+ * its id to a file (not to Redis, which refuses): every job must have run exactly once, be finished
+ * and in the FinishedJobRegistry, with nothing left queued, started or between queue and registry
+ * when the burst worker exits, and one log line per outage, not per attempt.
+ *
+ * LOADING is not tested here: Redis answers it only while it reads a dataset at start-up, which a
+ * restart with a large enough dataset would need; the same retry path handles it (isTransient).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import { Queue, connect } from '../../lib/index.js';
+import { waitFor } from '../helpers/redis.js';
+import { task } from '../helpers/worker.js';
+import { useFaultSetup, waitExit, type FaultSetup, type FaultWorker } from './spawn.js';
+
+let setup: FaultSetup;
+const workers = useFaultSetup('transient', (s) => (setup = s));
+
+const JOBS = 400;
+const SPELLS = 10;
+/** A read-only script (TIME only: SCRIPT KILL could end it) that spins for 1.5 s. */
+const SPIN = `local t = redis.call('TIME')
+local start = tonumber(t[1]) + tonumber(t[2]) / 1e6
+while true do
+  local n = redis.call('TIME')
+  if tonumber(n[1]) + tonumber(n[2]) / 1e6 - start > 1.5 then break end
+end
+return 1`;
+
+function runs(file: string): string[] {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function burst(q: string, file: string, args: string[]): Promise<{ ids: string[]; w: FaultWorker }> {
+  const { redis } = setup;
+  await redis.flushall();
+  const queue = new Queue(q, { connection: redis });
+  const jobs = await queue.enqueueMany(Array.from({ length: JOBS }, (_, i) => ({ func: task('appendRun'), args: [file, 20], jobId: `${q}-${i}` })));
+  const w = workers.spawn(['-b', ...args, q], 240_000);
+  // The fault starts once the worker runs jobs: a spell before it registers would test start-up instead.
+  await waitFor(() => runs(file).length >= 5, 'the first jobs to run', 60_000);
+  workers.noteHorses(w);
+  return { ids: jobs.map((j) => j.id), w };
+}
+
+/** What every case ends with: each job ran once and is finished, nothing left anywhere else. */
+async function assertAllRecordedOnce(redis: Redis, q: string, file: string, ids: string[]): Promise<{ lost: number; twice: number }> {
+  const counts = new Map<string, number>();
+  for (const id of runs(file)) counts.set(id, (counts.get(id) ?? 0) + 1);
+  const twice = [...counts.values()].filter((n) => n > 1).length;
+  const statuses = await Promise.all(ids.map((id) => redis.hget(`rq:job:${id}`, 'status')));
+  const notFinished = ids.filter((_, i) => statuses[i] !== 'finished');
+  assert.deepEqual(notFinished, [], 'every job finished');
+  assert.equal(twice, 0, 'no job ran twice');
+  assert.equal(counts.size, JOBS, 'every job ran');
+  assert.equal(await redis.zcard(`rq:finished:${q}`), JOBS, 'every job in the FinishedJobRegistry');
+  assert.equal(await redis.zcard(`rq:wip:${q}`), 0, 'nothing left started');
+  assert.equal(await redis.llen(`rq:queue:${q}:intermediate`), 0, 'nothing left between queue and registry');
+  assert.equal(await redis.llen(`rq:queue:${q}`), 0, 'nothing left queued');
+  assert.equal(await redis.zcard(`rq:failed:${q}`), 0, 'nothing failed');
+  return { lost: JOBS - counts.size, twice };
+}
+
+describe('transient error replies during a burst are waited out', { concurrency: 1 }, () => {
+  for (const c of [
+    { label: 'SimpleWorker', args: ['-w', 'rq.SimpleWorker'] },
+    { label: 'Worker', args: [] },
+  ]) {
+    it(`BUSY: ${SPELLS} spinning scripts of 1.5 s during a ${JOBS}-job burst (${c.label}): every job finished exactly once`, async () => {
+      const { redis, server } = setup;
+      const q = `busy${c.label}`;
+      const file = join(setup.cwd, `${q}.runs`);
+      await redis.config('SET', 'busy-reply-threshold', '100');
+      const { ids, w } = await burst(q, file, c.args);
+      const spinner = connect(server.url);
+      const t0 = Date.now();
+      let duringRun = 0;
+      try {
+        for (let i = 0; i < SPELLS; i++) {
+          if (!w.done()) duringRun++;
+          await spinner.eval(SPIN, 0);
+          // Between spells the worker gets 300 ms to run jobs, and meets the next spell mid-job.
+          await sleep(300);
+        }
+      } finally {
+        spinner.disconnect();
+      }
+      assert.equal(duringRun, SPELLS, `every spell began while the burst ran (it ended after ${runs(file).length} runs)`);
+      const exit = await waitExit(workers, w, 180_000);
+      const out = w.output();
+      assert.equal(exit.code, 0, out.slice(-4000));
+      const figures = await assertAllRecordedOnce(redis, q, file, ids);
+      const outages = out.match(/Redis cannot answer \(BUSY/g)?.length ?? 0;
+      assert.ok(outages >= 1, `the outages were logged:\n${out.slice(-4000)}`);
+      // One line per outage per process (the worker and its horse may both meet one), not one per attempt.
+      assert.ok(outages <= 2 * SPELLS, `${outages} outage lines for ${SPELLS} spells:\n${out.slice(-4000)}`);
+      assert.equal(out.match(/Redis answers again/g)?.length, outages, 'each outage logged as ended');
+      assert.doesNotMatch(out, /Could not record|Could not dequeue|Heartbeat failed/);
+      console.log(`BUSY ${c.label}: ${JOBS} jobs, ${SPELLS} spells, lost ${figures.lost}, ran twice ${figures.twice}, ${outages} outage lines, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    });
+  }
+
+  it(`OOM: maxmemory below what Redis uses (noeviction), twice during a ${JOBS}-job burst (Worker): nothing lost`, async () => {
+    const { redis } = setup;
+    const q = 'oom';
+    const file = join(setup.cwd, `${q}.runs`);
+    const { ids, w } = await burst(q, file, []);
+    await redis.config('SET', 'maxmemory-policy', 'noeviction');
+    let duringRun = 0;
+    for (let i = 0; i < 2; i++) {
+      if (!w.done()) duringRun++;
+      const before = runs(file).length;
+      await redis.config('SET', 'maxmemory', '1');
+      // Held until the worker has met it: it ran a job since, and Redis refused something.
+      await waitFor(() => runs(file).length > before + 2 || w.done(), 'a job to run under maxmemory', 30_000);
+      await sleep(1000);
+      await redis.config('SET', 'maxmemory', '0');
+      await sleep(500);
+    }
+    assert.equal(duringRun, 2, 'each spell began while the burst ran');
+    const exit = await waitExit(workers, w, 180_000);
+    const out = w.output();
+    assert.equal(exit.code, 0, out.slice(-4000));
+    const figures = await assertAllRecordedOnce(redis, q, file, ids);
+    assert.doesNotMatch(out, /Could not record|Could not dequeue/);
+    const outages = out.match(/Redis cannot answer \(OOM/g)?.length ?? 0;
+    console.log(`OOM Worker: ${JOBS} jobs, 2 spells, lost ${figures.lost}, ran twice ${figures.twice}, ${outages} outage lines`);
+  });
+});
