@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Job } from './Job.js';
 import type { Queue } from './Queue.js';
 import { runScript, type AheadReply, type NextArgs, type NextMode, type NextReply, type ScriptReply } from './redis/scripts.js';
-import { epochSeconds, utcformat } from './time.js';
+import { utcformat } from './time.js';
 import type { Worker } from './Worker.js';
 import { untilAnswered } from './RedisOutage.js';
 
@@ -123,7 +123,6 @@ const NO_NEXT_JOB: NextBlock = {
     peeked1: '',
     peeked2: '',
     claimedAt: '',
-    claimedEpoch: '',
     jobMonitoringInterval: '',
     workerName: '',
     claimMode: '',
@@ -272,7 +271,6 @@ export class Lookahead {
       peeked1: b[0] ?? '',
       peeked2: b[1] ?? '',
       claimedAt: utcformat(now),
-      claimedEpoch: epochSeconds(now),
       jobMonitoringInterval: w.jobMonitoringInterval,
       workerName: w.name,
       claimMode: this.mode,
@@ -462,7 +460,6 @@ export class Lookahead {
       runScript(w.connection, 'rqClaim', scriptKeys, {
         id,
         claimedAt: utcformat(at),
-        claimedEpoch: epochSeconds(at),
         jobMonitoringInterval: w.jobMonitoringInterval,
         workerName: w.name,
         claimMode: this.mode,

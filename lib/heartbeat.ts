@@ -1,7 +1,7 @@
 import type { Job } from './Job.js';
 import { claimedQueueOf } from './Lookahead.js';
 import { runScript } from './redis/scripts.js';
-import { epochSeconds, utcformat } from './time.js';
+import { utcformat } from './time.js';
 import type { Worker } from './Worker.js';
 import { untilAnswered } from './RedisOutage.js';
 
@@ -31,7 +31,7 @@ async function beatOnce(w: Worker, job: Job, startedAt: Date | null): Promise<vo
       w.connection,
       'rqBusyHeartbeat',
       { worker: w.key, job: job.key, wip: w.keys.started(claimedQueueOf(job, w.queueNames[0]!)) },
-      { workerTtl: ttl, nowTs: utcformat(now), wipScore: epochSeconds(now) + ttl, id: job.id, workingTime: working.toFixed(6) },
+      { workerTtl: ttl, nowTs: utcformat(now), id: job.id, workingTime: working.toFixed(6) },
     ),
   );
   w.lastHeartbeat = now;

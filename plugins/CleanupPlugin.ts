@@ -5,7 +5,7 @@ import { Result, ResultType } from '../lib/Result.js';
 import type { Worker } from '../lib/Worker.js';
 import { formatException, toError } from '../lib/execute.js';
 import { runScript, type NextReply, type OutcomeReply } from '../lib/redis/scripts.js';
-import { epochSeconds, utcformat } from '../lib/time.js';
+import { utcformat } from '../lib/time.js';
 import { claimedQueueOf, type NextBlock } from '../lib/Lookahead.js';
 import { enqueueDependents } from '../lib/dependencies.js';
 import { isTransient, untilAnswered } from '../lib/RedisOutage.js';
@@ -111,7 +111,6 @@ export class CleanupPlugin {
           id: job.id,
           endedAt: utcformat(endedAt),
           resultTtl,
-          endedEpoch: epochSeconds(endedAt),
           workingTime: working.toFixed(6),
           workerTtl: w.workerTtl + 60,
           ...next.args,
@@ -191,7 +190,6 @@ export class CleanupPlugin {
         {
           id: job.id,
           endedAt: utcformat(endedAt),
-          endedEpoch: epochSeconds(endedAt),
           failureTtl,
           failureTtlSet: job.failureTtl === null ? '0' : '1',
           workingTime: working.toFixed(6),

@@ -28,7 +28,6 @@ export interface NextArgs {
   peeked1: string;
   peeked2: string;
   claimedAt: string;
-  claimedEpoch: number | '';
   jobMonitoringInterval: number | '';
   workerName: string;
   claimMode: 'inline' | 'process' | '';
@@ -88,13 +87,13 @@ export interface ScriptSpecs {
   };
   rqAbandonStarted: {
     keys: { wip: string; job: string; failed: string; dependents: string; dependencies: string; queue: string; queues: string; scheduled: string };
-    args: { member: string; now: number; excInfo: Buffer; defaultFailureTtl: number; nowTs: string; queueMember: string; id: string };
+    args: { member: string; excInfo: Buffer; defaultFailureTtl: number; nowTs: string; queueMember: string; id: string };
     reply: 'failed' | 'requeued' | 'scheduled' | 'gone';
   };
   rqTake: { keys: { next: readonly string[] }; args: NextArgs & { token: string }; reply: NextReply };
   rqClaim: {
     keys: { intermediate: string; job: string; wip: string; worker: string; queues: readonly string[] };
-    args: { id: string; claimedAt: string; claimedEpoch: number; jobMonitoringInterval: number; workerName: string; claimMode: 'inline' | 'process' };
+    args: { id: string; claimedAt: string; jobMonitoringInterval: number; workerName: string; claimMode: 'inline' | 'process' };
     /** {ttl, hash, peeked ids}; 0: the job's hash is gone, -1: its key is not a hash. */
     reply: 0 | -1 | [ttl: number, hash: Buffer[], peeked: Buffer[]];
   };
@@ -104,7 +103,6 @@ export interface ScriptSpecs {
       id: string;
       endedAt: string;
       resultTtl: number;
-      endedEpoch: number;
       workingTime: string;
       workerTtl: number;
       token: string;
@@ -129,7 +127,6 @@ export interface ScriptSpecs {
     args: NextArgs & {
       id: string;
       endedAt: string;
-      endedEpoch: number;
       failureTtl: number;
       failureTtlSet: Flag;
       workingTime: string;
@@ -147,12 +144,12 @@ export interface ScriptSpecs {
   rqRelease: { keys: { intermediate: string; queue: string }; args: { id: string }; reply: 0 | 1 };
   rqBusyHeartbeat: {
     keys: { worker: string; job: string; wip: string };
-    args: { workerTtl: number; nowTs: string; wipScore: number; id: string; workingTime: string };
+    args: { workerTtl: number; nowTs: string; id: string; workingTime: string };
     reply: 1;
   };
   rqRecoverIntermediate: {
     keys: { intermediate: string; queue: string; wip: string; seen: string };
-    args: { id: string; now: number; grace: number };
+    args: { id: string; grace: number };
     reply: 'started' | 'gone' | 'marked' | 'waiting' | 'requeued';
   };
   rqEmptyChunk: { keys: { queue: string; jobs: readonly string[] }; args: { ids: readonly string[] }; reply: number };
@@ -198,7 +195,6 @@ const NEXT_ARGS = [
   'peeked1',
   'peeked2',
   'claimedAt',
-  'claimedEpoch',
   'jobMonitoringInterval',
   'workerName',
   'claimMode',
@@ -229,17 +225,17 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
   }),
   rqAbandonStarted: complete<'rqAbandonStarted'>()({
     keys: ['wip', 'job', 'failed', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled'],
-    args: ['member', 'now', 'excInfo', 'defaultFailureTtl', 'nowTs', 'queueMember', 'id'],
+    args: ['member', 'excInfo', 'defaultFailureTtl', 'nowTs', 'queueMember', 'id'],
   }),
   rqTake: complete<'rqTake'>()({ keys: ['...next'], args: [...NEXT_ARGS, 'token'], buffers: true }),
   rqClaim: complete<'rqClaim'>()({
     keys: ['intermediate', 'job', 'wip', 'worker', '...queues'],
-    args: ['id', 'claimedAt', 'claimedEpoch', 'jobMonitoringInterval', 'workerName', 'claimMode'],
+    args: ['id', 'claimedAt', 'jobMonitoringInterval', 'workerName', 'claimMode'],
     buffers: true,
   }),
   rqFinish: complete<'rqFinish'>()({
     keys: ['job', 'wip', 'finished', 'results', 'worker', 'dependents', 'dependencies', '...next'],
-    args: ['id', 'endedAt', 'resultTtl', 'endedEpoch', 'workingTime', 'workerTtl', ...NEXT_ARGS, 'token', 'result'],
+    args: ['id', 'endedAt', 'resultTtl', 'workingTime', 'workerTtl', ...NEXT_ARGS, 'token', 'result'],
     buffers: true,
   }),
   rqFail: complete<'rqFail'>()({
@@ -247,7 +243,6 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
     args: [
       'id',
       'endedAt',
-      'endedEpoch',
       'failureTtl',
       'failureTtlSet',
       'workingTime',
@@ -264,8 +259,8 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
   }),
   rqUnclaim: complete<'rqUnclaim'>()({ keys: ['job', 'wip', 'queue', 'worker'], args: ['id'] }),
   rqRelease: complete<'rqRelease'>()({ keys: ['intermediate', 'queue'], args: ['id'] }),
-  rqBusyHeartbeat: complete<'rqBusyHeartbeat'>()({ keys: ['worker', 'job', 'wip'], args: ['workerTtl', 'nowTs', 'wipScore', 'id', 'workingTime'] }),
-  rqRecoverIntermediate: complete<'rqRecoverIntermediate'>()({ keys: ['intermediate', 'queue', 'wip', 'seen'], args: ['id', 'now', 'grace'] }),
+  rqBusyHeartbeat: complete<'rqBusyHeartbeat'>()({ keys: ['worker', 'job', 'wip'], args: ['workerTtl', 'nowTs', 'id', 'workingTime'] }),
+  rqRecoverIntermediate: complete<'rqRecoverIntermediate'>()({ keys: ['intermediate', 'queue', 'wip', 'seen'], args: ['id', 'grace'] }),
   rqEmptyChunk: complete<'rqEmptyChunk'>()({ keys: ['queue', '...jobs'], args: ['ids'] }),
 };
 

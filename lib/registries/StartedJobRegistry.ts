@@ -1,7 +1,7 @@
 import { DEFAULT_FAILURE_TTL } from '../Job.js';
 import type { Keys } from '../redis/keys.js';
 import { runScript } from '../redis/scripts.js';
-import { epochSeconds, pythonLocalNow, utcformat } from '../time.js';
+import { pythonLocalNow, redisEpochSeconds, utcformat } from '../time.js';
 import { BaseRegistry, jobIdOfMember } from './BaseRegistry.js';
 import { zlibCompress } from '../zlib.js';
 
@@ -17,25 +17,29 @@ export class StartedJobRegistry extends BaseRegistry {
     return keys.started(queue);
   }
 
-  async cleanup(now = epochSeconds()): Promise<void> {
+  async cleanup(now?: number): Promise<void> {
     await this.cleanupExpired(now);
   }
 
-  /** Like cleanup, and says what became of each expired job. */
-  async cleanupExpired(now = epochSeconds()): Promise<Map<string, AbandonOutcome>> {
-    const members = await this.connection.zrangebyscore(this.key, 0, now);
+  /**
+   * Like cleanup, and says what became of each expired job. `now` defaults to Redis's clock: the
+   * scores are heartbeats plus TTLs by that clock, and this process's own may be wrong by minutes.
+   */
+  async cleanupExpired(now?: number): Promise<Map<string, AbandonOutcome>> {
+    const members = await this.connection.zrangebyscore(this.key, 0, now ?? (await redisEpochSeconds(this.connection)));
     const outcomes = new Map<string, AbandonOutcome>();
     if (members.length === 0) return outcomes;
     const excInfo = zlibCompress(Buffer.from(`Moved to FailedJobRegistry at ${pythonLocalNow()}`, 'utf8'));
-    for (const member of members) outcomes.set(jobIdOfMember(member), await this.abandon(member, excInfo, now));
+    for (const member of members) outcomes.set(jobIdOfMember(member), await this.abandon(member, excInfo));
     return outcomes;
   }
 
   /**
    * Fails one entry as its worker can no longer (or retries it when retries remain), with
-   * `excInfo` (zlib-compressed, as rq stores exc_info); 'gone' if it is no longer registered.
+   * `excInfo` (zlib-compressed, as rq stores exc_info); 'gone' if it is no longer registered. The
+   * FailedJobRegistry score is Redis's clock + the failure TTL.
    */
-  async abandon(member: string, excInfo: Buffer, now = epochSeconds()): Promise<AbandonOutcome> {
+  async abandon(member: string, excInfo: Buffer): Promise<AbandonOutcome> {
     const keys = this.keys;
     const queue = this.name;
     const id = jobIdOfMember(member);
@@ -52,7 +56,7 @@ export class StartedJobRegistry extends BaseRegistry {
         queues: keys.queues,
         scheduled: keys.scheduled(queue),
       },
-      { member, now, excInfo, defaultFailureTtl: DEFAULT_FAILURE_TTL, nowTs: utcformat(new Date()), queueMember: keys.queue(queue), id },
+      { member, excInfo, defaultFailureTtl: DEFAULT_FAILURE_TTL, nowTs: utcformat(new Date()), queueMember: keys.queue(queue), id },
     );
   }
 }

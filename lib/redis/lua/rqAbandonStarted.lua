@@ -15,7 +15,6 @@
 
   ARGV
     member             the wip entry (`id:execid` in rq 2.x data)
-    now                epoch seconds
     excInfo            exc_info (zlib)
     defaultFailureTtl  seconds, when the job has no failure_ttl
     nowTs              now, rq timestamp
@@ -25,9 +24,10 @@
   Returns 'failed', 'requeued', 'scheduled' or 'gone'.
 ]]
 -- @include retry
+-- @include now
 if redis.call('ZREM', KEYS[1], member) == 0 then return 'gone' end
 if redis.call('EXISTS', KEYS[2]) == 0 then return 'gone' end
-local now_s = tonumber(now)
+local now_s = redis_now()
 local retried = retry(KEYS[2], KEYS[6], KEYS[7], KEYS[8], queueMember, id, now_s, nowTs)
 if retried then return retried end
 local ttl = tonumber(redis.call('HGET', KEYS[2], 'failure_ttl')) or tonumber(defaultFailureTtl)

@@ -20,7 +20,6 @@
   ARGV
     id                     job id
     endedAt                rq timestamp
-    endedEpoch             endedAt in epoch seconds
     failureTtl             seconds
     failureTtlSet          '1' when the job sets its own failure ttl (then it applies to the result stream)
     workingTime            seconds the job ran
@@ -36,7 +35,6 @@
     peeked1
     peeked2
     claimedAt
-    claimedEpoch
     jobMonitoringInterval
     workerName
     claimMode
@@ -47,6 +45,7 @@
   dependents waiting}.
 ]]
 -- @include outcomeCheck
+-- @include now
 -- @include retry
 -- @include next
 local function fail()
@@ -58,7 +57,8 @@ local function fail()
   redis.call('EXPIRE', KEYS[5], workerTtl)
   if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
   redis.call('HSET', KEYS[1], 'ended_at', endedAt)
-  local now = tonumber(endedEpoch)
+  -- the FailedJobRegistry score and a retry's schedule: Redis's clock, the one all workers share
+  local now = redis_now()
   if status ~= 'stopped' then
     local retried = retry(KEYS[1], KEYS[8], KEYS[9], KEYS[10], queueMember, id, now, endedAt)
     if retried then return retried end

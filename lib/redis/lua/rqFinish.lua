@@ -1,6 +1,6 @@
 --[[
   A job succeeded (rq-wire-protocol.md §4.4): result stream, FinishedJobRegistry, TTLs by
-  result_ttl (0 deletes the job, -1 keeps it forever), out of wip, worker stats, worker idle. A job
+  result_ttl from Redis's clock (0 deletes the job, -1 keeps it forever), out of wip, worker stats, worker idle. A job
   deleted while it ran is not recreated. Then, if asked, the next job (include/next.lua), so that a
   busy worker needs one round trip per job.
 
@@ -18,7 +18,6 @@
     id                     job id
     endedAt                rq timestamp
     resultTtl              seconds; 0 deletes the job, -1 keeps it forever
-    endedEpoch             endedAt in epoch seconds
     workingTime            seconds the job ran
     workerTtl              seconds the idle worker's hash lives
     nextMode               the NEXT block's arguments (include/next.lua; 'none': no next job)
@@ -27,7 +26,6 @@
     peeked1
     peeked2
     claimedAt
-    claimedEpoch
     jobMonitoringInterval
     workerName
     claimMode
@@ -38,6 +36,7 @@
   Returns {outcome: 'finished'|'deleted'|'gone', NEXT's reply or false, number of dependents waiting}.
 ]]
 -- @include outcomeCheck
+-- @include now
 -- @include next
 local function finish()
   local ttl = tonumber(resultTtl)
@@ -60,7 +59,7 @@ local function finish()
     redis.call('EXPIRE', KEYS[1], ttl)
     redis.call('EXPIRE', KEYS[6], ttl)
     redis.call('EXPIRE', KEYS[7], ttl)
-    redis.call('ZADD', KEYS[3], tonumber(endedEpoch) + ttl, id)
+    redis.call('ZADD', KEYS[3], redis_now() + ttl, id)
   else
     redis.call('PERSIST', KEYS[4])
     redis.call('PERSIST', KEYS[1])

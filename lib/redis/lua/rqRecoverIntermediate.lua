@@ -11,7 +11,6 @@
 
   ARGV
     id     job id
-    now    epoch seconds
     grace  seconds between the first sweep that sees the id and its requeue
 
   Returns 'started', 'gone', 'marked', 'waiting' or 'requeued'.
@@ -25,12 +24,13 @@ if not redis.call('LPOS', KEYS[1], id) then
   redis.call('DEL', KEYS[4])
   return 'gone'
 end
+local now = redis_now()
 local seen = tonumber(redis.call('GET', KEYS[4]))
 if not seen then
   redis.call('SET', KEYS[4], now, 'EX', 86400)
   return 'marked'
 end
-if tonumber(now) - seen < tonumber(grace) then return 'waiting' end
+if now - seen < tonumber(grace) then return 'waiting' end
 redis.call('LREM', KEYS[1], 1, id)
 redis.call('LPUSH', KEYS[2], id)
 redis.call('DEL', KEYS[4])
