@@ -1,6 +1,6 @@
 --[[
   An id left in an intermediate list (its worker died between taking and registering it): the
-  first sweep that sees it marks it; a later sweep, at least `grace` seconds after, puts it back at
+  first sweep that sees it marks it (with Redis's clock); a later sweep, at least `grace` seconds after, puts it back at
   the head of its queue. Ids that made it into wip are only unlisted.
 
   KEYS
@@ -15,6 +15,7 @@
 
   Returns 'started', 'gone', 'marked', 'waiting' or 'requeued'.
 ]]
+-- @include now
 if redis.call('ZSCORE', KEYS[3], id) then
   redis.call('LREM', KEYS[1], 0, id)
   redis.call('DEL', KEYS[4])
