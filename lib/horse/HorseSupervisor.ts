@@ -140,10 +140,19 @@ export class HorseSupervisor {
     return { id, job: job?.origin ? job : null };
   }
 
+  /** Whether a heartbeat is under way (one that waits out an outage is not joined by more). */
+  private beating = false;
+
   /** rq's busy heartbeat for the job the horse runs, as the worker's hash names it. */
   private async heartbeat(): Promise<void> {
-    const { job } = await this.current();
-    if (job) await busyHeartbeat(this.worker, job, job.startedAt);
+    if (this.beating) return;
+    this.beating = true;
+    try {
+      const { job } = await untilAnswered(this.worker, 'look up the job of the work horse for its heartbeat', () => this.current());
+      if (job) await busyHeartbeat(this.worker, job, job.startedAt);
+    } finally {
+      this.beating = false;
+    }
   }
 
   /**
