@@ -7,6 +7,8 @@
  * and in the FinishedJobRegistry, with nothing left queued, started or between queue and registry
  * when the burst worker exits, and one log line per outage, not per attempt.
  *
+ * Also: a stop while Redis answers BUSY ends within SHUTDOWN_TIMEOUT (a refused probe counts as down).
+ *
  * LOADING is not tested here: Redis answers it only while it reads a dataset at start-up, which a
  * restart with a large enough dataset would need; the same retry path handles it (isTransient).
  */
@@ -25,12 +27,12 @@ const workers = useFaultSetup('transient', (s) => (setup = s));
 
 const JOBS = 400;
 const SPELLS = 10;
-/** A read-only script (TIME only: SCRIPT KILL could end it) that spins for 1.5 s. */
+/** A read-only script (TIME only: SCRIPT KILL can end it) that spins for ARGV[1] seconds. */
 const SPIN = `local t = redis.call('TIME')
 local start = tonumber(t[1]) + tonumber(t[2]) / 1e6
 while true do
   local n = redis.call('TIME')
-  if tonumber(n[1]) + tonumber(n[2]) / 1e6 - start > 1.5 then break end
+  if tonumber(n[1]) + tonumber(n[2]) / 1e6 - start > tonumber(ARGV[1]) then break end
 end
 return 1`;
 
@@ -87,7 +89,7 @@ describe('transient error replies during a burst are waited out', { concurrency:
       try {
         for (let i = 0; i < SPELLS; i++) {
           if (!w.done()) duringRun++;
-          await spinner.eval(SPIN, 0);
+          await spinner.eval(SPIN, 0, '1.5');
           // Between spells the worker gets 300 ms to run jobs, and meets the next spell mid-job.
           await sleep(300);
         }
@@ -134,5 +136,35 @@ describe('transient error replies during a burst are waited out', { concurrency:
     assert.doesNotMatch(out, /Could not record|Could not dequeue/);
     const outages = out.match(/Redis cannot answer \(OOM/g)?.length ?? 0;
     console.log(`OOM Worker: ${JOBS} jobs, 2 spells, lost ${figures.lost}, ran twice ${figures.twice}, ${outages} outage lines`);
+  });
+
+  it('a stop while Redis answers BUSY is bounded by SHUTDOWN_TIMEOUT: a refused probe counts as down', async () => {
+    const { redis, server } = setup;
+    await redis.flushall();
+    await redis.config('SET', 'busy-reply-threshold', '100');
+    const q = 'busystop';
+    const w = workers.spawn(['-w', 'rq.SimpleWorker', '--shutdown-timeout', '2', q], 60_000);
+    await waitFor(async () => (await redis.hget(`rq:worker:${w.name}`, 'state')) === 'idle', 'the worker to be idle', 30_000);
+    const spinner = connect(server.url);
+    spinner.on('error', () => {});
+    // 20 s of BUSY: far longer than the stop may take.
+    const spell = spinner.eval(SPIN, 0, '20').catch(() => 'killed');
+    const killer = connect(server.url);
+    try {
+      await waitFor(async () => /^BUSY/.test(String(await killer.ping().catch((err: Error) => err.message))), 'Redis to answer BUSY', 10_000);
+      const t0 = Date.now();
+      w.child.kill('SIGTERM');
+      const exit = await waitExit(workers, w, 15_000);
+      const took = Date.now() - t0;
+      assert.equal(exit.code, 1, w.output());
+      assert.match(w.output(), /has not answered for 2 s since the stop was requested/);
+      assert.ok(took < 2_000 + 4_000, `exited ${took} ms after the signal, with Redis busy for 20 s`);
+      console.log(`stop during BUSY: exited ${took} ms after SIGTERM (shutdown timeout 2 s)`);
+    } finally {
+      await killer.call('SCRIPT', 'KILL').catch(() => {});
+      await spell;
+      killer.disconnect();
+      spinner.disconnect();
+    }
   });
 });
