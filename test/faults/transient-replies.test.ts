@@ -9,8 +9,9 @@
  *
  * Also: a stop while Redis answers BUSY ends within SHUTDOWN_TIMEOUT (a refused probe counts as down).
  *
- * LOADING is not tested here: Redis answers it only while it reads a dataset at start-up, which a
- * restart with a large enough dataset would need; the same retry path handles it (isTransient).
+ * LOADING: DEBUG RELOAD of a dataset padded with 20,000 keys, each loaded 75 µs slowly (key-load-delay,
+ * and other clients answered every 1 KB loaded),
+ * three times during a burst: Redis answers -LOADING for about 1.5 s each time, as after a restart.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -23,7 +24,8 @@ import { task } from '../helpers/worker.js';
 import { useFaultSetup, waitExit, type FaultSetup, type FaultWorker } from './spawn.js';
 
 let setup: FaultSetup;
-const workers = useFaultSetup('transient', (s) => (setup = s));
+// DEBUG (POPULATE, RELOAD) for the LOADING case; the server is a throwaway on loopback.
+const workers = useFaultSetup('transient', (s) => (setup = s), { redisArgs: ['--enable-debug-command', 'yes'] });
 
 const JOBS = 400;
 const SPELLS = 10;
@@ -136,6 +138,39 @@ describe('transient error replies during a burst are waited out', { concurrency:
     assert.doesNotMatch(out, /Could not record|Could not dequeue/);
     const outages = out.match(/Redis cannot answer \(OOM/g)?.length ?? 0;
     console.log(`OOM Worker: ${JOBS} jobs, 2 spells, lost ${figures.lost}, ran twice ${figures.twice}, ${outages} outage lines`);
+  });
+
+  it(`LOADING: three reloads of a padded dataset during a ${JOBS}-job burst (SimpleWorker): every job finished exactly once`, async () => {
+    const { redis, server } = setup;
+    const q = 'loading';
+    const file = join(setup.cwd, `${q}.runs`);
+    const { ids, w } = await burst(q, file, ['-w', 'rq.SimpleWorker']);
+    const admin = connect(server.url);
+    let duringRun = 0;
+    try {
+      await admin.call('DEBUG', 'POPULATE', '20000', 'pad');
+      await admin.config('SET', 'key-load-delay', '75');
+      // Redis answers other clients while it loads only between chunks of this size (default 2 MB: more than the dataset).
+      await admin.config('SET', 'loading-process-events-interval-bytes', '1024');
+      for (let i = 0; i < 3; i++) {
+        if (!w.done()) duringRun++;
+        // Saves, then loads the dataset again: everyone else is answered -LOADING until it is read.
+        await admin.call('DEBUG', 'RELOAD');
+        await sleep(300);
+      }
+      await admin.config('SET', 'key-load-delay', '0');
+    } finally {
+      admin.disconnect();
+    }
+    assert.equal(duringRun, 3, 'each reload began while the burst ran');
+    const exit = await waitExit(workers, w, 180_000);
+    const out = w.output();
+    assert.equal(exit.code, 0, out.slice(-4000));
+    const figures = await assertAllRecordedOnce(redis, q, file, ids);
+    const outages = out.match(/Redis cannot answer \(LOADING/g)?.length ?? 0;
+    assert.ok(outages >= 1, `the outages were logged:\n${out.slice(-4000)}`);
+    assert.doesNotMatch(out, /Could not record|Could not dequeue|Heartbeat failed/);
+    console.log(`LOADING SimpleWorker: ${JOBS} jobs, 3 reloads, lost ${figures.lost}, ran twice ${figures.twice}, ${outages} outage lines`);
   });
 
   it('a stop while Redis answers BUSY is bounded by SHUTDOWN_TIMEOUT: a refused probe counts as down', async () => {
