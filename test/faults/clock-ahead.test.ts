@@ -3,7 +3,8 @@
  * only) starts and sweeps the registries beside a normal worker that runs a live job (timeout 120 s,
  * heartbeat TTL 90 s), and after a job finished seconds before with result_ttl 300. Registry scores
  * and sweeps use Redis's clock: the live job is not failed as abandoned, the finished job stays in
- * the FinishedJobRegistry, and the job the fast worker runs itself is scored by Redis's clock.
+ * the FinishedJobRegistry, the job the fast worker runs itself is scored by Redis's clock, and its
+ * scheduler does not enqueue a job due in 2 minutes.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -43,8 +44,10 @@ describe('a worker whose clock runs 10 minutes ahead', () => {
 
     // The fast worker: starts, sweeps (the lock the first workers took is cleared so that it does), runs a job.
     const fastJob = await queue.enqueueCall({ func: task('add'), args: [2, 3], jobId: 'fast', resultTtl: 300 });
+    // Due in 2 minutes: its scheduler (the fast worker's) must not think it due.
+    const later = await queue.enqueueIn(120, task('add'), 3, 4);
     await redis.del(`rq:clean_registries:${q}`);
-    const fast = workers.spawn(['-b', '-w', 'rq.SimpleWorker', q], 60_000, ['--import', preload]);
+    const fast = workers.spawn(['-b', '--with-scheduler', '-w', 'rq.SimpleWorker', q], 60_000, ['--import', preload]);
     assert.equal((await waitExit(workers, fast, 60_000)).code, 0, fast.output());
     assert.match(fast.output(), new RegExp(`Cleaning registries for queue: ${q}`), 'the fast worker swept the registries');
     // Its clock was ahead: the timestamps it wrote itself (python-rq's fields, from the worker's clock) say so.
@@ -56,6 +59,9 @@ describe('a worker whose clock runs 10 minutes ahead', () => {
     assert.equal(await redis.zscore(`rq:failed:${q}`, live.id), null, 'the live job was not failed');
     assert.notEqual(await redis.zscore(`rq:finished:${q}`, done.id), null, 'the finished job is still in the FinishedJobRegistry');
     assert.equal(await redis.hget(fastJob.key, 'status'), 'finished');
+    assert.match(fast.output(), new RegExp(`Scheduler for ${q} started \\(0 due jobs enqueued\\)`), 'its scheduler ran');
+    assert.equal(await redis.hget(later.key, 'status'), 'scheduled', 'the job due in 2 minutes was not enqueued early');
+    assert.notEqual(await redis.zscore(`rq:scheduled:${q}`, later.id), null);
     const fastScore = Number(await redis.zscore(`rq:finished:${q}`, fastJob.id));
     const now = await redisNow();
     assert.ok(Math.abs(fastScore - (now + 300)) < 60, `the fast worker's finished job expires 300 s from Redis's now (${fastScore - now} s)`);
