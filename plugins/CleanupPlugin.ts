@@ -105,6 +105,7 @@ export class CleanupPlugin {
           worker: w.key,
           dependents: job.dependentsKey,
           dependencies: job.dependenciesKey,
+          intermediate: keys.intermediate(queue),
           next: next.keys,
         },
         {
@@ -185,6 +186,7 @@ export class CleanupPlugin {
           queue: keys.queue(queue),
           queues: keys.queues,
           scheduled: keys.scheduled(queue),
+          intermediate: keys.intermediate(queue),
           next: next.keys,
         },
         {

@@ -98,7 +98,7 @@ export interface ScriptSpecs {
     reply: 0 | -1 | [ttl: number, hash: Buffer[], peeked: Buffer[]];
   };
   rqFinish: {
-    keys: { job: string; wip: string; finished: string; results: string; worker: string; dependents: string; dependencies: string; next: readonly string[] };
+    keys: { job: string; wip: string; finished: string; results: string; worker: string; dependents: string; dependencies: string; intermediate: string; next: readonly string[] };
     args: NextArgs & {
       id: string;
       endedAt: string;
@@ -122,6 +122,7 @@ export interface ScriptSpecs {
       queue: string;
       queues: string;
       scheduled: string;
+      intermediate: string;
       next: readonly string[];
     };
     args: NextArgs & {
@@ -234,12 +235,12 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
     buffers: true,
   }),
   rqFinish: complete<'rqFinish'>()({
-    keys: ['job', 'wip', 'finished', 'results', 'worker', 'dependents', 'dependencies', '...next'],
+    keys: ['job', 'wip', 'finished', 'results', 'worker', 'dependents', 'dependencies', 'intermediate', '...next'],
     args: ['id', 'endedAt', 'resultTtl', 'workingTime', 'workerTtl', ...NEXT_ARGS, 'token', 'result'],
     buffers: true,
   }),
   rqFail: complete<'rqFail'>()({
-    keys: ['job', 'wip', 'failed', 'results', 'worker', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled', '...next'],
+    keys: ['job', 'wip', 'failed', 'results', 'worker', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled', 'intermediate', '...next'],
     args: [
       'id',
       'endedAt',

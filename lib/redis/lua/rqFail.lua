@@ -15,7 +15,8 @@
     8   queue         that queue's list (a retry goes back in)
     9   queues        rq:queues
     10  scheduled     that queue's ScheduledJobRegistry (a retry after an interval)
-    11.. next         the NEXT block
+    11  intermediate  that queue's intermediate list
+    12.. next         the NEXT block
 
   ARGV
     id                     job id
@@ -49,6 +50,8 @@
 -- @include retry
 -- @include next
 local function fail()
+  -- as in rqFinish: a starting script retried after this one must find the job recorded
+  redis.call('LREM', KEYS[11], 1, id)
   redis.call('ZREM', KEYS[2], id)
   redis.call('HDEL', KEYS[5], 'current_job')
   redis.call('HINCRBY', KEYS[5], 'failed_job_count', 1)
@@ -74,11 +77,11 @@ local function fail()
   return status
 end
 local saved = replayed(KEYS[5], token)
-if saved then return {saved.o, next_rebuild(11, saved.n), redis.call('SCARD', KEYS[6])} end
-local bad = outcome_keys_refused() or expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset')
+if saved then return {saved.o, next_rebuild(12, saved.n), redis.call('SCARD', KEYS[6])} end
+local bad = outcome_keys_refused() or expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset') or expect_type(KEYS[11], 'list')
 if bad then return bad end
 local outcome = fail()
 local dependents = redis.call('SCARD', KEYS[6])
-local nxt = next_job(11)
+local nxt = next_job(12)
 remember(KEYS[5], token, {o = outcome, n = next_summary(nxt)})
 return {outcome, nxt, dependents}

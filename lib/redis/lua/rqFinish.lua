@@ -12,7 +12,8 @@
     5   worker        the worker's hash
     6   dependents    the job's dependents set
     7   dependencies  the job's dependencies set
-    8.. next          the NEXT block
+    8   intermediate  the intermediate list of the queue it was claimed from
+    9.. next          the NEXT block
 
   ARGV
     id                     job id
@@ -40,6 +41,9 @@
 -- @include next
 local function finish()
   local ttl = tonumber(resultTtl)
+  -- A job taken ahead whose starting script (the previous outcome's, retried through an outage) has not
+  -- run yet: out of the list, so that script, run after this one, finds it recorded and claims nothing.
+  redis.call('LREM', KEYS[8], 1, id)
   redis.call('ZREM', KEYS[2], id)
   redis.call('HDEL', KEYS[5], 'current_job')
   redis.call('HINCRBY', KEYS[5], 'successful_job_count', 1)
@@ -68,11 +72,11 @@ local function finish()
   return 'finished'
 end
 local saved = replayed(KEYS[5], token)
-if saved then return {saved.o, next_rebuild(8, saved.n), redis.call('SCARD', KEYS[6])} end
-local bad = outcome_keys_refused()
+if saved then return {saved.o, next_rebuild(9, saved.n), redis.call('SCARD', KEYS[6])} end
+local bad = outcome_keys_refused() or expect_type(KEYS[8], 'list')
 if bad then return bad end
 local outcome = finish()
 local dependents = redis.call('SCARD', KEYS[6])
-local nxt = next_job(8)
+local nxt = next_job(9)
 remember(KEYS[5], token, {o = outcome, n = next_summary(nxt)})
 return {outcome, nxt, dependents}

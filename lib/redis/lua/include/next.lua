@@ -78,6 +78,7 @@ local function take_next(k)
   end
   return {'empty'}
 end
+local recorded_statuses = {finished = true, failed = true, stopped = true}
 local function start_held(k, want_hash)
   local n = (#KEYS - k - 4) / 3
   local q0 = k + 5
@@ -91,6 +92,10 @@ local function start_held(k, want_hash)
   elseif not mine and redis.call('HGET', job_key, 'worker_name') == workerName and redis.call('HGET', job_key, 'status') == 'started' then
     -- a retried call whose first attempt went through
     if want_hash then hash = redis.call('HGETALL', job_key) end
+  elseif not mine and not want_hash and recorded_statuses[redis.call('HGET', job_key, 'status')] then
+    -- launched by this call (the worker ran it without waiting for the reply), and its outcome, which
+    -- takes it out of the intermediate list, got to Redis first: this call was held up by an outage
+    -- and retried. Nothing to claim.
   else
     -- not in the intermediate list any more: maintenance put it back in its queue after a long
     -- stall; taking it out again keeps it from running twice
