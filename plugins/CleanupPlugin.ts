@@ -5,34 +5,20 @@ import { Result, ResultType } from '../lib/Result.js';
 import type { Worker } from '../lib/Worker.js';
 import { formatException, toError } from '../lib/execute.js';
 import { runScript, type NextReply, type OutcomeReply } from '../lib/redis/scripts.js';
-import { epochSeconds, utcformat } from '../lib/time.js';
+import { utcformat } from '../lib/time.js';
 import { claimedQueueOf, type NextBlock } from '../lib/Lookahead.js';
 import { enqueueDependents } from '../lib/dependencies.js';
-import { sleep } from '../lib/suspension.js';
+import { isTransient, untilAnswered } from '../lib/RedisOutage.js';
 
 const PLUGIN_NAME = 'CleanupPlugin';
 
-/** An error reply from Redis itself (a script that failed on the data it met): sending it again fails again. */
-function isReplyError(err: unknown): err is Error {
-  return err instanceof Error && err.name === 'ReplyError';
-}
-
 /**
- * Runs a Redis write until it succeeds: a job's outcome must be recorded even if Redis restarts
- * meanwhile (else a finished job would later be failed as abandoned). Gives up only on cold shutdown.
+ * An error reply from Redis on the data a script met (a key of the wrong type): sending it again
+ * fails again. Replies that mean "not now" (BUSY, OOM, ...) are waited out by untilAnswered, and reach
+ * the callers here only at a cold shutdown, when they are given up.
  */
-async function persistently<T>(w: Worker, what: string, write: () => Promise<T>): Promise<T> {
-  let backoff = 1;
-  for (;;) {
-    try {
-      return await write();
-    } catch (err) {
-      if (w.coldShutdown || isReplyError(err)) throw err;
-      w.logger.error(`Could not record ${what}: ${err instanceof Error ? err.message : String(err)}; retrying in ${backoff} s`);
-      await sleep(backoff * 1000);
-      backoff = Math.min(backoff * 2, 60);
-    }
-  }
+function isPermanentReply(err: unknown): err is Error {
+  return err instanceof Error && err.name === 'ReplyError' && !isTransient(err);
 }
 
 /** The result stream fields of a success, or the error that makes the return value unstorable. */
@@ -94,7 +80,7 @@ export class CleanupPlugin {
   }
 
   private async dependents(w: Worker, job: Job, deleteSet: boolean): Promise<void> {
-    const n = await persistently(w, `the dependents of job ${job.id}`, () => enqueueDependents(w.connection, job, { deleteSet }));
+    const n = await untilAnswered(w, `enqueue the dependents of job ${job.id}`, () => enqueueDependents(w.connection, job, { deleteSet }));
     if (n > 0) w.logger.info(`Enqueued ${n} dependent job${n === 1 ? '' : 's'} of ${job.id}`);
   }
 
@@ -126,7 +112,7 @@ export class CleanupPlugin {
     claims.sendingOutcome(job);
     // One token for every attempt of this write: a repeat after a lost reply is replayed, not rerun.
     const token = claims.token();
-    const write = (): Promise<OutcomeReply> => persistently(w, `the result of job ${job.id}`, () =>
+    const write = (): Promise<OutcomeReply> => untilAnswered(w, `record the result of job ${job.id}`, () =>
       runScript(
         w.connection,
         'rqFinish',
@@ -141,13 +127,13 @@ export class CleanupPlugin {
           queue: keys.queue(queue),
           queues: keys.queues,
           scheduled: keys.scheduled(queue),
+          intermediate: keys.intermediate(queue),
           next: next.keys,
         },
         {
           id: job.id,
           endedAt: utcformat(endedAt),
           resultTtl,
-          endedEpoch: epochSeconds(endedAt),
           workingTime: working.toFixed(6),
           workerTtl: w.workerTtl + 60,
           ...next.args,
@@ -175,7 +161,7 @@ export class CleanupPlugin {
     };
     // Redis refused the script on this job's data (a key of the wrong type): record a failure instead.
     const unrecordable = async (err: unknown): Promise<void> => {
-      if (!isReplyError(err)) throw err;
+      if (!isPermanentReply(err)) throw err;
       w.logger.error(`Could not record the result of job ${job.id}: ${err.message}; recording it as failed`);
       await claims.outcomeRefused(next);
       const error = new RqError(`The result could not be recorded: ${err.message}`, { cause: err });
@@ -213,7 +199,7 @@ export class CleanupPlugin {
     const next = claims.next(inBackground ? 0 : w.engine.jobsAfter(job), now);
     claims.sendingOutcome(job);
     const token = claims.token();
-    const write = (): Promise<OutcomeReply> => persistently(w, `the failure of job ${job.id}`, () =>
+    const write = (): Promise<OutcomeReply> => untilAnswered(w, `record the failure of job ${job.id}`, () =>
       runScript(
         w.connection,
         'rqFail',
@@ -228,12 +214,12 @@ export class CleanupPlugin {
           queue: keys.queue(queue),
           queues: keys.queues,
           scheduled: keys.scheduled(queue),
+          intermediate: keys.intermediate(queue),
           next: next.keys,
         },
         {
           id: job.id,
           endedAt: utcformat(endedAt),
-          endedEpoch: epochSeconds(endedAt),
           failureTtl,
           failureTtlSet: job.failureTtl === null ? '0' : '1',
           workingTime: working.toFixed(6),
@@ -254,7 +240,7 @@ export class CleanupPlugin {
       claims.awaiting(next, sent);
       reply = await sent;
     } catch (err) {
-      if (!isReplyError(err)) throw err;
+      if (!isPermanentReply(err)) throw err;
       // Nothing more can be written for this job: it stays started, and maintenance fails it as
       // abandoned once its heartbeat TTL passes. The worker goes on.
       w.logger.error(`Could not record the failure of job ${job.id} (${error.message}): ${err.message}; it stays in the StartedJobRegistry until maintenance fails it`);

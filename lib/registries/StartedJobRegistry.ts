@@ -1,7 +1,7 @@
 import { DEFAULT_FAILURE_TTL } from '../Job.js';
 import type { Keys } from '../redis/keys.js';
 import { runScript } from '../redis/scripts.js';
-import { epochSeconds, pythonLocalNow, utcformat } from '../time.js';
+import { pythonLocalNow, redisEpochSeconds, utcformat } from '../time.js';
 import { BaseRegistry, jobIdOfMember } from './BaseRegistry.js';
 import { zlibCompress } from '../zlib.js';
 import { Result, ResultType } from '../Result.js';
@@ -21,16 +21,19 @@ export class StartedJobRegistry extends BaseRegistry {
     return keys.started(queue);
   }
 
-  async cleanup(now = epochSeconds()): Promise<void> {
+  async cleanup(now?: number): Promise<void> {
     await this.cleanupExpired(now);
   }
 
-  /** Like cleanup, and says what became of each expired job. */
-  async cleanupExpired(now = epochSeconds()): Promise<Map<string, AbandonOutcome>> {
-    const members = await this.connection.zrangebyscore(this.key, 0, now);
+  /**
+   * Like cleanup, and says what became of each expired job. `now` defaults to Redis's clock: the
+   * scores are heartbeats plus TTLs by that clock, and this process's own may be wrong by minutes.
+   */
+  async cleanupExpired(now?: number): Promise<Map<string, AbandonOutcome>> {
+    const members = await this.connection.zrangebyscore(this.key, 0, now ?? (await redisEpochSeconds(this.connection)));
     const outcomes = new Map<string, AbandonOutcome>();
     if (members.length === 0) return outcomes;
-    for (const member of members) outcomes.set(jobIdOfMember(member), await this.abandon(member, null, '', now));
+    for (const member of members) outcomes.set(jobIdOfMember(member), await this.abandon(member, null));
     return outcomes;
   }
 
@@ -38,9 +41,9 @@ export class StartedJobRegistry extends BaseRegistry {
    * Fails one entry as its worker can no longer (or retries it when retries remain), with
    * `excText` as exc_info and the result entry's exc_string (null: rq's abandoned-job wording for
    * the member's form); `workerName` goes in the result entry ('' for a cleanup, as rq 2.x).
-   * 'gone' if it is no longer registered.
+   * 'gone' if it is no longer registered. The FailedJobRegistry score is Redis's clock + the failure TTL.
    */
-  async abandon(member: string, excText: string | null, workerName = '', now = epochSeconds()): Promise<AbandonOutcome> {
+  async abandon(member: string, excText: string | null, workerName = ''): Promise<AbandonOutcome> {
     const keys = this.keys;
     const queue = this.name;
     const id = jobIdOfMember(member);
@@ -65,7 +68,6 @@ export class StartedJobRegistry extends BaseRegistry {
       },
       {
         member,
-        now,
         excInfo: zlibCompress(Buffer.from(text, 'utf8')),
         defaultFailureTtl: DEFAULT_FAILURE_TTL,
         nowTs: utcformat(new Date()),

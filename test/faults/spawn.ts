@@ -185,7 +185,7 @@ export interface FaultSetup {
  * proxy), connects, makes the working folder; at the end kills every worker and horse spawned,
  * then removes it all. `ready` receives the setup, as useRedis does; returns the file's Workers.
  */
-export function useFaultSetup(prefix: string, ready: (setup: FaultSetup) => void, options: { proxy?: boolean } = {}): Workers {
+export function useFaultSetup(prefix: string, ready: (setup: FaultSetup) => void, options: { proxy?: boolean; redisArgs?: string[] } = {}): Workers {
   let setup: FaultSetup | null = null;
   const workers = new Workers(
     () => (setup!.proxy ?? setup!.server).url,
@@ -193,7 +193,7 @@ export function useFaultSetup(prefix: string, ready: (setup: FaultSetup) => void
     prefix,
   );
   before(async () => {
-    const server = await startRedis();
+    const server = await startRedis(options.redisArgs ?? []);
     setup = {
       server,
       redis: connect(server.url),

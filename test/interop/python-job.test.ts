@@ -518,7 +518,7 @@ out(dict(member=e.composite_key, exec=e.id))
       redis,
       'rqRecoverIntermediate',
       { intermediate: 'rq:intermediate:default', queue: 'rq:queue:default', wip: 'rq:wip:default', seen: 'rq:queue:default:intermediate:first_seen:py-started', executions: 'rq:executions:py-started' },
-      { id: 'py-started', now: epochSeconds(), grace: 0 },
+      { id: 'py-started', grace: 0 },
     );
     assert.equal(recovered, 'started', 'a started job is not put back on its queue');
     assert.deepEqual(await redis.lrange('rq:queue:default', 0, -1), []);

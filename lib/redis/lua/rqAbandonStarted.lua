@@ -20,7 +20,6 @@
 
   ARGV
     member             the wip entry (`id:execid` in rq 2.x data)
-    now                epoch seconds
     excInfo            exc_info (zlib)
     defaultFailureTtl  seconds, when the job has no failure_ttl
     nowTs              now, rq timestamp
@@ -32,13 +31,14 @@
   Returns 'failed', 'requeued', 'scheduled' or 'gone'.
 ]]
 -- @include retry
+-- @include now
 if redis.call('ZREM', KEYS[1], member) == 0 then return 'gone' end
 if execId ~= '' then
   redis.call('DEL', KEYS[10])
   redis.call('ZREM', KEYS[11], execId)
 end
 if redis.call('EXISTS', KEYS[2]) == 0 then return 'gone' end
-local now_s = tonumber(now)
+local now_s = redis_now()
 local retried = retry(KEYS[2], KEYS[6], KEYS[7], KEYS[8], queueMember, id, now_s, nowTs)
 if retried then return retried end
 local own_ttl = tonumber(redis.call('HGET', KEYS[2], 'failure_ttl'))

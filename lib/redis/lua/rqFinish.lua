@@ -1,9 +1,9 @@
 --[[
   A job succeeded (rq-wire-protocol.md §4.4): result stream, FinishedJobRegistry, TTLs by
-  result_ttl (0 deletes the job, -1 keeps it forever), out of wip, worker stats, worker idle. A job
-  deleted while it ran is not recreated. rq 2.x's Repeat: a job with repeats left is recorded as
-  finished, then queued again (or scheduled after its interval) with one repeat less, its hash kept
-  (rq 2.10 worker/base.py handle_job_success, repeat.py). Then, if asked, the next job
+  result_ttl from Redis's clock (0 deletes the job, -1 keeps it forever), out of wip, worker stats,
+  worker idle. A job deleted while it ran is not recreated. rq 2.x's Repeat: a job with repeats left is
+  recorded as finished, then queued again (or scheduled after its interval) with one repeat less, its
+  hash kept (rq 2.10 worker/base.py handle_job_success, repeat.py). Then, if asked, the next job
   (include/next.lua), so that a busy worker needs one round trip per job.
 
   KEYS
@@ -17,13 +17,13 @@
     8   queue         that queue's list (a repeat goes back in)
     9   queues        rq:queues
     10  scheduled     that queue's ScheduledJobRegistry (a repeat after an interval)
-    11.. next         the NEXT block
+    11  intermediate  the intermediate list of the queue it was claimed from
+    12.. next         the NEXT block
 
   ARGV
     id                     job id
     endedAt                rq timestamp
     resultTtl              seconds; 0 deletes the job, -1 keeps it forever
-    endedEpoch             endedAt in epoch seconds
     workingTime            seconds the job ran
     workerTtl              seconds the idle worker's hash lives
     nextMode               the NEXT block's arguments (include/next.lua; 'none': no next job)
@@ -32,7 +32,6 @@
     peeked1
     peeked2
     claimedAt
-    claimedEpoch
     jobMonitoringInterval
     workerName
     claimMode
@@ -46,11 +45,12 @@
   number of dependents waiting}.
 ]]
 -- @include outcomeCheck
+-- @include now
 -- @include next
 -- 2.x's _handle_success then Repeat.schedule: result and FinishedJobRegistry (unless result_ttl is
 -- 0), no expiry on the job, then back in the queue or the ScheduledJobRegistry.
 local function repeat_job(ttl)
-  local now = tonumber(endedEpoch)
+  local now = redis_now()
   redis.call('HSET', KEYS[1], 'status', 'finished', 'ended_at', endedAt)
   if ttl ~= 0 then
     redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', unpack(result))
@@ -76,6 +76,9 @@ local function repeat_job(ttl)
 end
 local function finish()
   local ttl = tonumber(resultTtl)
+  -- A job taken ahead whose starting script (the previous outcome's, retried through an outage) has not
+  -- run yet: out of the list, so that script, run after this one, finds it recorded and claims nothing.
+  redis.call('LREM', KEYS[11], 1, id)
   redis.call('ZREM', KEYS[2], id)
   redis.call('HDEL', KEYS[5], 'current_job')
   redis.call('HINCRBY', KEYS[5], 'successful_job_count', 1)
@@ -96,7 +99,7 @@ local function finish()
     redis.call('EXPIRE', KEYS[1], ttl)
     redis.call('EXPIRE', KEYS[6], ttl)
     redis.call('EXPIRE', KEYS[7], ttl)
-    redis.call('ZADD', KEYS[3], tonumber(endedEpoch) + ttl, id)
+    redis.call('ZADD', KEYS[3], redis_now() + ttl, id)
   else
     redis.call('PERSIST', KEYS[4])
     redis.call('PERSIST', KEYS[1])
@@ -105,11 +108,12 @@ local function finish()
   return 'finished'
 end
 local saved = replayed(KEYS[5], token)
-if saved then return {saved.o, next_rebuild(11, saved.n), redis.call('SCARD', KEYS[6])} end
-local bad = outcome_keys_refused() or (plan ~= '' and (expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset')))
+if saved then return {saved.o, next_rebuild(12, saved.n), redis.call('SCARD', KEYS[6])} end
+local bad = outcome_keys_refused() or expect_type(KEYS[11], 'list')
+  or (plan ~= '' and (expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset')))
 if bad then return bad end
 local outcome = finish()
 local dependents = redis.call('SCARD', KEYS[6])
-local nxt = next_job(11)
+local nxt = next_job(12)
 remember(KEYS[5], token, {o = outcome, n = next_summary(nxt)})
 return {outcome, nxt, dependents}
