@@ -4,11 +4,14 @@
  * Each run of a job appends its id to a file (a side effect that no failover rolls back), so runs are
  * counted exactly; Redis's own record is read on the new master.
  *
- * What asynchronous replication allows, and nothing more: a write the old master took after the
- * replica stopped copying it is gone. With `min-replicas-to-write 1` the old master refuses writes
- * once its replica has left, so that window is the replication lag: an outcome recorded in it is
- * lost (the job stays started, and maintenance later fails it as abandoned) and a job taken in it
- * is still queued on the new master and runs again. Both are bounded by the jobs in flight.
+ * What asynchronous replication allows, and nothing more: a write the old master takes after the
+ * replica was promoted is thrown away when the old master is made a replica. ioredis'
+ * failoverDetector moves the workers on +switch-master, about a second after the promotion; the
+ * master's `min-replicas-to-write 1` closes that second (the old master refuses writes, NOREPLICAS,
+ * once its replica has left). What remains is the jobs in flight at that moment: their outcome is
+ * refused (the job stays started, and maintenance fails it as abandoned later; a job taken ahead
+ * stays in its queue's intermediate list until maintenance requeues it). Measured (docs/reliability.md):
+ * without min-replicas-to-write about 100-140 of 600 jobs run twice; with it none, 4 outcomes lost.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -89,11 +92,13 @@ it(`${WORKERS} workers drain ${JOBS} jobs through SENTINEL FAILOVER and follow t
   );
   assert.ok(runs().length > runsAtFailover, 'jobs ran after the failover');
 
-  // The record on the new master (the client follows Sentinel as the workers do).
+  // The record on the new master, read there directly: a client still on the old master would see
+  // what the failover throws away.
   assert.equal(await setup.masterPort(), newMaster, 'no second failover happened');
+  const fresh = (newMaster === setup.replica.port ? setup.replica : setup.master).client();
   const counts = new Map<string, number>();
   for (const id of runs()) counts.set(id, (counts.get(id) ?? 0) + 1);
-  const pipe = redis.pipeline();
+  const pipe = fresh.pipeline();
   for (const id of ids) pipe.hget(`rq:job:${id}`, 'status').xlen(`rq:results:${id}`);
   const replies = (await pipe.exec()) ?? [];
   const statuses = new Map<string, number>();
@@ -104,24 +109,36 @@ it(`${WORKERS} workers drain ${JOBS} jobs through SENTINEL FAILOVER and follow t
     if (status !== 'finished') lost.push(`${id}: ${status}, ${String(replies[2 * i + 1]?.[1])} results, ran ${counts.get(id) ?? 0}x`);
   });
   const reruns = [...counts.values()].reduce((a, n) => a + n - 1, 0);
-  const finishedOnNew = await redis.zcard(`rq:finished:${q}`);
-  const wip = await redis.zcard(`rq:wip:${q}`);
+  const finishedOnNew = await fresh.zcard(`rq:finished:${q}`);
+  const wip = await fresh.zcard(`rq:wip:${q}`);
+  const waiting = await fresh.llen(`rq:queue:${q}:intermediate`);
   t.diagnostic(
     `${JOBS} jobs, ${runs().length} runs, ${reruns} re-runs, outcomes lost ${lost.length}; statuses ${JSON.stringify(Object.fromEntries(statuses))}; ` +
-      `finished registry ${finishedOnNew}, StartedJobRegistry ${wip}`,
+      `finished registry ${finishedOnNew}, StartedJobRegistry ${wip}, intermediate list ${waiting}`,
   );
   if (lost.length) t.diagnostic(`not finished: ${lost.join('; ')}`);
 
+  // What a lost write leaves, and what recovers it: a job whose outcome was lost stays started (in the
+  // StartedJobRegistry; maintenance fails it as abandoned), one whose take was lost is queued (in its
+  // queue's intermediate list; maintenance puts it back on the queue). Nothing else.
+  const intermediate = new Set(await fresh.lrange(`rq:queue:${q}:intermediate`, 0, -1));
+  const startedIds = new Set(await fresh.zrange(`rq:wip:${q}`, '0', '-1'));
+  for (const [i, id] of ids.entries()) {
+    const status = String(replies[2 * i]?.[1]);
+    if (status === 'finished') continue;
+    assert.ok(
+      (status === 'started' && startedIds.has(id)) || (status === 'queued' && intermediate.has(id)),
+      `job ${id} (of: ${lost.slice(0, 10).join('; ')}) is started in the StartedJobRegistry or queued in the intermediate list`,
+    );
+  }
   assert.deepEqual(
-    ids.filter((id) => !counts.has(id)),
+    ids.filter((id) => !counts.has(id) && !intermediate.has(id)),
     [],
-    'every job ran',
+    'every job ran, or waits in the intermediate list for maintenance',
   );
-  assert.equal(await redis.llen(`rq:queue:${q}`), 0, 'queue empty');
+  assert.equal(await fresh.llen(`rq:queue:${q}`), 0, 'queue empty');
   const bound = WORKERS * IN_FLIGHT_PER_WORKER;
   assert.ok(reruns <= bound, `re-runs (${reruns}) at most the jobs in flight at the failover (${bound})`);
-  // A lost outcome leaves its job started (maintenance fails it as abandoned later): never anything else.
-  for (const line of lost) assert.match(line, /: started,/, 'a job whose outcome was lost stays started');
   assert.ok(lost.length <= bound, `outcomes lost (${lost.length}) at most the jobs in flight (${bound})`);
-  assert.equal(finishedOnNew + wip, JOBS, 'every job is in the FinishedJobRegistry or, outcome lost, the StartedJobRegistry');
+  assert.equal(finishedOnNew + startedIds.size + intermediate.size, JOBS, 'every job finished, started or in the intermediate list');
 });
