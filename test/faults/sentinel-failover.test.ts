@@ -77,7 +77,13 @@ it(`${WORKERS} workers drain ${JOBS} jobs through SENTINEL FAILOVER and follow t
   const runs = (): string[] => readFileSync(runsFile, 'utf8').split('\n').filter(Boolean);
 
   await waitFor(() => runs().length >= JOBS / 3, `a third of the jobs to run (output:\n${output()})`, 60_000, 20);
-  t.diagnostic(`${runs().length} runs when SENTINEL FAILOVER was sent at ${lap()}`);
+  // ioredis' failoverDetector listens for +switch-master on the sentinel: every connection of every worker
+  // (and horse) that follows the failover by itself is a subscriber there, the test's own client one more.
+  // (A sentinel has no PUBSUB command: its CLIENT LIST shows the subscribers, `sub=1`.)
+  const clients = String(await setup.sentinel.call('CLIENT', 'LIST')).split('\n');
+  const listening = clients.filter((line) => /\bsub=[1-9]/.test(line)).length;
+  assert.ok(listening > WORKERS, `the workers' connections listen for +switch-master on the sentinel (${listening} subscribers)`);
+  t.diagnostic(`${runs().length} runs when SENTINEL FAILOVER was sent at ${lap()}; ${listening} connections listening for +switch-master`);
   const newMaster = await setup.failover();
   assert.notEqual(newMaster, oldMaster);
   const runsAtFailover = runs().length;
