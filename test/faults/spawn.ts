@@ -56,7 +56,9 @@ export class Workers {
 
   spawn(args: string[], timeoutMs = 55_000, extraNodeArgs: string[] = []): FaultWorker {
     const name = `${this.prefix}-${process.pid}-${++this.counter}`;
-    const child = spawn(process.execPath, [...extraNodeArgs, bin, 'worker', '-u', this.url(), '-n', name, '-P', repoRoot, ...args], {
+    // No URL: the worker connects as its settings file (-c) says, e.g. through Sentinel.
+    const url = this.url();
+    const child = spawn(process.execPath, [...extraNodeArgs, bin, 'worker', ...(url ? ['-u', url] : []), '-n', name, '-P', repoRoot, ...args], {
       cwd: this.cwd(),
       env: cleanEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
