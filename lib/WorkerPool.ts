@@ -177,7 +177,8 @@ export class WorkerPool {
       };
       this.stopWorkers();
     } else {
-      this.log.warning(`Worker ${worker.name} (pid ${worker.child.pid}) died (${how}): starting another in ${this.restartDelayMs / 1000} s`);
+      const when = worker.registered ? 'died' : `exited before it registered (${this.startFailures} of ${this.maxStartFailures} in a row)`;
+      this.log.warning(`Worker ${worker.name} (pid ${worker.child.pid}) ${when} (${how}): starting another in ${this.restartDelayMs / 1000} s`);
       const timer = setTimeout(() => {
         this.restartTimers.delete(timer);
         if (this.stopping === 0) this.startWorker();
