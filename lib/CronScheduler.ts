@@ -1,8 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { CronExpressionParser, type CronExpression } from 'cron-parser';
+import type { CronExpression } from 'cron-parser';
 import type { Redis } from 'ioredis';
 import { ConfigError } from './errors/ConfigError.js';
+import { MissingDependencyError } from './errors/MissingDependencyError.js';
 import { DEFAULT_RESULT_TTL } from './Job.js';
 import type { Logger } from './logging.js';
 import { Queue } from './Queue.js';
@@ -60,6 +61,22 @@ export function takeRegisteredEntries(): CronEntry[] {
   return entries;
 }
 
+type CronParser = typeof import('cron-parser').CronExpressionParser;
+let cronParser: CronParser | undefined;
+
+/**
+ * cron-parser, an optional peer dependency (with luxon it is 5 MB, near half an install of rq-ts, and
+ * only `rq cron` needs it). Rejects with the command that installs it.
+ */
+async function loadCronParser(): Promise<CronParser> {
+  try {
+    cronParser ??= (await import('cron-parser')).CronExpressionParser;
+  } catch (cause) {
+    throw new MissingDependencyError('rq cron needs cron-parser, which is not installed: npm install cron-parser', { cause });
+  }
+  return cronParser;
+}
+
 /** An entry checked at start, with its schedule and an id that every scheduler of the same config computes alike. */
 interface Scheduled {
   readonly entry: CronEntry;
@@ -82,6 +99,7 @@ const CRON_HELP = 'expected 5 fields (minute hour day-of-month month day-of-week
  * resolve. The first problem is a ConfigError naming the entry.
  */
 export async function checkEntries(entries: readonly CronEntry[], resolve: ResolveOptions): Promise<void> {
+  await loadCronParser();
   if (entries.length === 0) throw new ConfigError('the cron config registered no entries: call cron.register(func, queueName, { interval } or { cron }) in it');
   for (const [i, e] of entries.entries()) {
     const what = describeEntry(e, i);
@@ -107,7 +125,8 @@ function parseCron(expr: unknown, what: string, currentDate: Date = new Date()):
   // cron-parser fills in missing fields (`* * * *` would mean every minute); rq's croniter does not.
   if (!expr.trim().startsWith('@') && fields !== 5 && fields !== 6) throw new ConfigError(`${what}: cron ${JSON.stringify(expr)} has ${fields} fields; ${CRON_HELP}`);
   try {
-    return CronExpressionParser.parse(expr, { currentDate, tz: 'UTC' });
+    if (!cronParser) throw new Error('cron-parser is not loaded (loadCronParser)');
+    return cronParser.parse(expr, { currentDate, tz: 'UTC' });
   } catch (cause) {
     throw new ConfigError(`${what}: cron ${JSON.stringify(expr)} is invalid (${cause instanceof Error ? cause.message : String(cause)}); ${CRON_HELP}`, { cause });
   }
@@ -151,7 +170,8 @@ export class CronScheduler {
   }
 
   /** Adds entries already checked by checkEntries. */
-  register(entries: readonly CronEntry[]): void {
+  async register(entries: readonly CronEntry[]): Promise<void> {
+    await loadCronParser();
     const now = Date.now();
     for (const [i, entry] of entries.entries()) {
       const id = createHash('sha1').update(JSON.stringify([entry.func, entry.queueName, entry.interval ?? null, entry.cron ?? null, entry.args ?? [], entry.kwargs ?? {}])).digest('hex').slice(0, 16);

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { CronScheduler, checkEntries, takeRegisteredEntries } from '../CronScheduler.js';
 import { ConfigError } from '../errors/ConfigError.js';
+import { MissingDependencyError } from '../errors/MissingDependencyError.js';
 import { ResolveError } from '../errors/ResolveError.js';
 import { createLogger, type LogLevel } from '../logging.js';
 import { importModule } from '../resolve.js';
@@ -33,14 +34,14 @@ export function cronCommand(): Command {
       await checkEntries(entries, settings.resolve);
     } catch (err) {
       // rq 2.x's exit code for a cron config it cannot use.
-      if (!(err instanceof ConfigError || err instanceof ResolveError)) throw err;
+      if (!(err instanceof ConfigError || err instanceof ResolveError || err instanceof MissingDependencyError)) throw err;
       process.stderr.write(`Error: cron config ${configPath}: ${err.message}\n`);
       process.exitCode = 1;
       return;
     }
     const connection = await connectChecked(settings);
     const scheduler = new CronScheduler({ connection, logger, configFile: configPath });
-    scheduler.register(entries);
+    await scheduler.register(entries);
     logger.info(`Successfully registered ${entries.length} cron jobs from '${configPath}'`);
     const onSignal = (signal: NodeJS.Signals): void => {
       logger.info(`CronScheduler ${scheduler.name}: received shutdown signal ${signal}`);
