@@ -47,9 +47,8 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 export function workerCommand(): Command {
   const cmd = new Command('worker')
     .description('Starts an rq worker: runs jobs from the queues, in the order given (priority)')
-    .argument('[queues...]', 'queues to listen on (default: QUEUES of the config, else "default")')
-    .option('-n, --name <name>', 'Specify a different name (default: random)');
-  addWorkerOptions(cmd);
+    .argument('[queues...]', 'queues to listen on (default: QUEUES of the config, else "default")');
+  addWorkerOptions(cmd, { name: true });
   cmd.action(async (queues: string[], flags: WorkerFlags, command: Command) => {
     process.exitCode = await runWorker(queues, flags, command);
   });
@@ -57,15 +56,17 @@ export function workerCommand(): Command {
 }
 
 /**
- * The options of `rq worker` but its name (`rq worker-pool` takes them all and hands them to each of
- * its workers, whose names it chooses; its `-n` is the number of workers, as in rq 2.x).
+ * The options of `rq worker`. `rq worker-pool` takes them all but the name (it names its workers, and
+ * its `-n` is the number of workers, as in rq 2.x) and hands them to each of its workers.
  */
-export function addWorkerOptions(cmd: Command): Command {
+export function addWorkerOptions(cmd: Command, { name }: { name: boolean }): Command {
   cmd
     .option('-b, --burst', 'Run in burst mode (quit after all work is done)')
     .addOption(new Option('--logging_level <level>', 'Set logging level').default('INFO').choices(['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL', 'debug', 'info', 'warning', 'error', 'critical']))
     .option('--log-format <format>', 'Set the format of the logs', '%(asctime)s %(message)s')
-    .option('--date-format <format>', 'Set the date format of the logs', '%H:%M:%S')
+    .option('--date-format <format>', 'Set the date format of the logs', '%H:%M:%S');
+  if (name) cmd.option('-n, --name <name>', 'Specify a different name (default: random)');
+  cmd
     .option('--results-ttl <seconds>', 'Default results timeout to be used', intArg(-1, 'a whole number of seconds >= 0, or -1 to keep results forever'), 500)
     .option('--worker-ttl <seconds>', 'Default worker timeout to be used', intArg(1, 'a whole number of seconds >= 1'), 420)
     .option('--job-monitoring-interval <seconds>', 'Default job monitoring interval to be used', intArg(1, 'a whole number of seconds >= 1'), 30)

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { createLogger } from '../logging.js';
 import { WorkerPool } from '../WorkerPool.js';
@@ -9,8 +10,8 @@ interface PoolFlags extends WorkerFlags {
   loggingLevel?: string;
 }
 
-/** The pool's own options: not handed to its workers (it names them itself). */
-const POOL_ONLY = new Set(['numWorkers', 'loggingLevel']);
+/** The pool's own options, not handed to its workers: --pid is the pool's (the process to signal). */
+const POOL_ONLY = new Set(['numWorkers', 'loggingLevel', 'pid']);
 
 export function workerPoolCommand(): Command {
   const cmd = new Command('worker-pool')
@@ -19,7 +20,7 @@ export function workerPoolCommand(): Command {
     .option('-n, --num-workers <n>', 'Number of workers to start', intArg(1, 'a whole number >= 1'), 1)
     // rq 2.x spells it --logging-level (-l); rq worker keeps 1.13's --logging_level, taken here too.
     .addOption(new Option('-l, --logging-level <level>', 'Set logging level (as --logging_level)').choices(['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL', 'debug', 'info', 'warning', 'error', 'critical']));
-  addWorkerOptions(cmd);
+  addWorkerOptions(cmd, { name: false });
   cmd.action(async (queues: string[], flags: PoolFlags, command: Command) => {
     if (flags.loggingLevel !== undefined) command.setOptionValueWithSource('logging_level', flags.loggingLevel, 'cli');
     const settings = await loadSettings(flags, (line) => void process.stderr.write(`${line}\n`));
@@ -30,7 +31,11 @@ export function workerPoolCommand(): Command {
       format: pick(command, f, 'logFormat', c.LOG_FORMAT),
       dateFormat: pick(command, f, 'dateFormat', c.DATE_FORMAT),
     });
-    const pool = new WorkerPool({ numWorkers: flags.numWorkers, workerArgs: [...queues, ...forwardedFlags(command)], burst: flags.burst ?? false, logger });
+    if (flags.pid) writeFileSync(flags.pid, String(process.pid));
+    // rq 2.x's pool runs every worker with a scheduler (they take turns through its lock), so that jobs
+    // scheduled for later run under a pool alone.
+    const workerArgs = [...queues, ...forwardedFlags(command), ...(flags.withScheduler ? [] : ['--with-scheduler'])];
+    const pool = new WorkerPool({ numWorkers: flags.numWorkers, workerArgs, burst: flags.burst ?? false, logger });
     process.exitCode = await pool.run();
   });
   return cmd;

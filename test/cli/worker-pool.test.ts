@@ -1,12 +1,12 @@
 /**
  * `rq worker-pool` through the real binary, real child processes and real signals: a pool of 3 runs
- * jobs (each once), Python's `rq info` (1.13, and 2.10 when vendored) lists its 3 workers, a
+ * jobs (each once, a scheduled one too), Python's `rq info` (1.13, and 2.10 when vendored) lists its 3 workers, a
  * SIGKILLed worker is replaced, SIGTERM stops and unregisters all of them, and a pool whose workers
  * crash at start gives up with the workers' exit code and why.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
@@ -51,7 +51,7 @@ describe('rq worker-pool', () => {
   it('runs 3 workers that take jobs each once, replaces one SIGKILLed, stops all on SIGTERM', async () => {
     const { url, redis, queue } = freshDb();
     const cwd = projects.make({ 'jobs.ts': JOBS_TS });
-    const pool = spawnRq(['worker-pool', '-n', '3', '-u', url], { cwd, timeoutMs: 180_000 });
+    const pool = spawnRq(['worker-pool', '-n', '3', '-u', url, '--pid', 'pool.pid'], { cwd, timeoutMs: 180_000 });
     pools.add(pool);
     const first = await waitFor(async () => {
       const w = await registered(redis);
@@ -65,11 +65,15 @@ describe('rq worker-pool', () => {
       workerPids.add(pid);
     }
 
+    assert.equal(readFileSync(join(cwd, 'pool.pid'), 'utf8'), String(pool.pid), '--pid is the pool\'s');
+
+    // As in rq 2.x's pool, the workers run the scheduler: a job scheduled for later runs.
+    await queue().enqueueAt(new Date(Date.now() + 1000), 'jobs.record', 'out', 'scheduled');
     const n = 30;
     for (let i = 0; i < n; i++) await queue().enqueue('jobs.record', 'out', String(i));
-    await waitFor(async () => (await redis.llen('out')) >= n, `${n} jobs run`, 60_000);
+    await waitFor(async () => (await redis.llen('out')) >= n + 1, `${n} jobs and the scheduled one run`, 60_000);
     const done = await redis.lrange('out', 0, -1);
-    assert.deepEqual([...done].sort((a, b) => Number(a) - Number(b)), Array.from({ length: n }, (_, i) => String(i)), 'each job once');
+    assert.deepEqual([...done].sort(), [...Array.from({ length: n }, (_, i) => String(i)), 'scheduled'].sort(), 'each job once');
 
     if (PYTHON) {
       assert.equal(pythonWorkerCount(url), 3, 'python-rq 1.13 rq info');
