@@ -88,7 +88,8 @@ interface Scheduled {
 }
 
 function describeEntry(e: Partial<CronEntry>, i: number): string {
-  return `cron entry ${i + 1} (${typeof e.func === 'string' ? e.func : JSON.stringify(e.func)} on ${JSON.stringify(e.queueName)})`;
+  const func = typeof e.func === 'string' ? e.func : typeof e.func === 'function' ? `function ${(e.func as { name: string }).name || '(anonymous)'}` : String(e.func);
+  return `cron entry ${i + 1} (${func} on ${JSON.stringify(e.queueName)})`;
 }
 
 const CRON_HELP = 'expected 5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or an alias such as @hourly; all in UTC';
@@ -202,13 +203,15 @@ export class CronScheduler {
     for (const s of this.scheduled) {
       const slot = this.latestSlot(s, now);
       if (slot <= s.handled) continue;
+      const { entry } = s;
+      const previous = s.handled;
+      const claim = this.keys.claim(s.id, slot);
+      // Kept past the slot's own period, so that a scheduler starting within it does not run it again.
+      const ttl = Math.max(entry.interval ?? 0, 60) + 60;
+      const won = await this.connection.set(claim, this.name, 'EX', ttl, 'NX');
       // A slot missed while this scheduler was held up (Redis away, the machine asleep) is not made up for:
       // only the latest one runs, as rq 2.x computes the next run from the last.
       s.handled = slot;
-      const { entry } = s;
-      // Kept past the slot's own period, so that a scheduler starting within it does not run it again.
-      const ttl = Math.max(entry.interval ?? 0, 60) + 60;
-      const won = await this.connection.set(this.keys.claim(s.id, slot), this.name, 'EX', ttl, 'NX');
       if (won === null) {
         this.logger.debug(`'${entry.func}' at ${new Date(slot).toISOString()}: enqueued by another scheduler`);
         continue;
@@ -222,6 +225,11 @@ export class CronScheduler {
         ...(entry.ttl !== undefined ? { ttl: entry.ttl } : {}),
         ...(entry.failureTtl !== undefined ? { failureTtl: entry.failureTtl } : {}),
         ...(entry.meta !== undefined ? { meta: entry.meta } : {}),
+      }).catch(async (err: unknown) => {
+        // Not enqueued: the slot is given back, to this scheduler's next round or another's.
+        s.handled = previous;
+        await this.connection.del(claim).catch(() => {});
+        throw err;
       });
       s.latestEnqueue = new Date(now);
       enqueued++;
@@ -286,26 +294,39 @@ export class CronScheduler {
     this.wake?.();
   }
 
+  /** Waits `ms`, or less if stop() is called. */
+  private async sleep(ms: number): Promise<void> {
+    if (this.stopRequested) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wake = null;
+  }
+
   /** Registers, then enqueues what is due and sleeps until the next slot (at most 30 s, to heartbeat), until stopped. */
   async run(): Promise<void> {
     this.logger.info(`CronScheduler ${this.name}: starting...`);
     await this.registerBirth();
     try {
       while (!this.stopRequested) {
-        await this.enqueueDue();
-        await this.heartbeat();
+        try {
+          await this.enqueueDue();
+          await this.heartbeat();
+        } catch (err) {
+          // A Redis error in one round (a failover's READONLY, say) must not end the scheduler; the
+          // slots of this round that were not claimed are tried again in the next one.
+          this.logger.error(`CronScheduler ${this.name}: ${err instanceof Error ? err.message : String(err)}; trying again in 1 s`);
+          await this.sleep(1000);
+          continue;
+        }
         const now = Date.now();
         const next = Math.min(...this.scheduled.map((s) => this.nextSlot(s, Math.max(now, s.handled))));
         const wait = Math.max(0, Math.min(next - Date.now(), 30_000));
-        if (this.stopRequested) break;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, wait);
-          this.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.wake = null;
+        await this.sleep(wait);
       }
     } finally {
       await this.registerDeath();
