@@ -20,6 +20,13 @@ export function reportToPool(worker: Worker): void {
     process.send?.(REGISTERED);
   });
   process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
+  // stderr is a pipe to the pool (stdout may be one to whatever read the pool's): once the pool is
+  // gone, a log line must not end the worker with EPIPE before it has stopped and registered its death.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
   // The channel must not keep a worker alive that has stopped.
   process.channel?.unref();
 }

@@ -107,6 +107,21 @@ describe('rq worker-pool', () => {
     assert.deepEqual([...(await registered(redis)).keys()], [victim]);
   });
 
+  it('workers whose pool is SIGKILLed stop warm and unregister', async () => {
+    const { url, redis } = freshDb();
+    const cwd = projects.make({ 'jobs.ts': JOBS_TS });
+    const pool = spawnRq(['worker-pool', '-n', '2', '-u', url], { cwd, timeoutMs: 120_000 });
+    pools.add(pool);
+    const workers = await waitFor(async () => {
+      const w = await registered(redis);
+      return w.size === 2 ? w : null;
+    }, '2 pool workers registered', 60_000);
+    for (const pid of workers.values()) workerPids.add(pid);
+    assert.deepEqual(await pool.stop('SIGKILL'), { code: null, signal: 'SIGKILL' });
+    await waitFor(() => [...workers.values()].every((pid) => !alive(pid)), 'the orphaned workers exit', 30_000);
+    assert.equal(await redis.scard('rq:workers'), 0, 'they registered their deaths');
+  });
+
   it('gives up on workers that crash at start: says why, exits with their exit code', async () => {
     const { url, redis } = freshDb();
     const cwd = projects.make({
