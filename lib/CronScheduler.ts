@@ -9,6 +9,7 @@ import type { Logger } from './logging.js';
 import { Queue } from './Queue.js';
 import { keysOf } from './redis/connection.js';
 import { resolveDotted, type ResolveOptions } from './resolve.js';
+import type { Serializer } from './serializers.js';
 import { utcformat } from './time.js';
 
 /**
@@ -139,6 +140,8 @@ export interface CronSchedulerOptions {
   /** What the scheduler's hash shows as config_file. */
   configFile?: string;
   name?: string;
+  /** How the jobs are written (default JSON; rq's `-S`). */
+  serializer?: Serializer;
 }
 
 /**
@@ -153,6 +156,7 @@ export class CronScheduler {
   readonly connection: Redis;
   private readonly logger: Logger;
   private readonly configFile: string;
+  private readonly serializer: Serializer | undefined;
   private readonly createdAt = new Date();
   private scheduled: Scheduled[] = [];
   private stopRequested = false;
@@ -162,6 +166,7 @@ export class CronScheduler {
     this.connection = options.connection;
     this.logger = options.logger;
     this.configFile = options.configFile ?? '';
+    this.serializer = options.serializer;
     this.name = options.name ?? `${hostname()}:${process.pid}:${randomUUID().replaceAll('-', '').slice(0, 6)}`;
   }
 
@@ -216,7 +221,7 @@ export class CronScheduler {
         this.logger.debug(`'${entry.func}' at ${new Date(slot).toISOString()}: enqueued by another scheduler`);
         continue;
       }
-      const job = await new Queue(entry.queueName, { connection: this.connection }).enqueueCall({
+      const job = await new Queue(entry.queueName, { connection: this.connection, ...(this.serializer ? { serializer: this.serializer } : {}) }).enqueueCall({
         func: entry.func,
         args: entry.args ?? [],
         kwargs: entry.kwargs ?? {},

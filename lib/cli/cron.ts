@@ -5,7 +5,7 @@ import { MissingDependencyError } from '../errors/MissingDependencyError.js';
 import { ResolveError } from '../errors/ResolveError.js';
 import { createLogger, type LogLevel } from '../logging.js';
 import { importModule } from '../resolve.js';
-import { addSharedOptions, connectChecked, loadSettings, type SharedFlags } from './shared.js';
+import { addSharedOptions, connectChecked, loadSettings, resolveSerializer, type SharedFlags } from './shared.js';
 
 interface CronFlags extends SharedFlags {
   loggingLevel: string;
@@ -39,8 +39,9 @@ export function cronCommand(): Command {
       process.exitCode = 1;
       return;
     }
+    const serializer = await resolveSerializer(settings);
     const connection = await connectChecked(settings);
-    const scheduler = new CronScheduler({ connection, logger, configFile: configPath });
+    const scheduler = new CronScheduler({ connection, logger, configFile: configPath, ...(serializer ? { serializer } : {}) });
     await scheduler.register(entries);
     logger.info(`Successfully registered ${entries.length} cron jobs from '${configPath}'`);
     const onSignal = (signal: NodeJS.Signals): void => {
