@@ -36,15 +36,33 @@ async function persistently<T>(w: Worker, what: string, write: () => Promise<T>)
 }
 
 /** The result stream fields of a success, or the error that makes the return value unstorable. */
-function successFields(w: Worker, outcome: Extract<Outcome, { status: 'finished' }>): string[] | Error {
+function successFields(w: Worker, outcome: Extract<Outcome, { status: 'finished' }>, endedAt: Date): string[] | Error {
   try {
-    if (outcome.serialized !== undefined) {
-      return outcome.serialized === null ? ['type', String(ResultType.SUCCESSFUL)] : ['type', String(ResultType.SUCCESSFUL), 'return_value', outcome.serialized.toString('base64')];
-    }
-    return Result.successFields(outcome.returnValue, w.serializer);
+    const fields =
+      outcome.serialized === undefined
+        ? Result.successFields(outcome.returnValue, w.serializer, w.name)
+        : ['type', String(ResultType.SUCCESSFUL), 'worker_name', w.name, ...(outcome.serialized === null ? [] : ['return_value', outcome.serialized.toString('base64')])];
+    return fields.concat(executionFields(w, endedAt));
   } catch (err) {
     return toError(err);
   }
+}
+
+/** rq 2.x's execution fields of a result entry (Result.executionFields) for the job `w` runs. */
+function executionFields(w: Worker, endedAt: Date): string[] {
+  return Result.executionFields('', w.jobStartedAt, endedAt);
+}
+
+/**
+ * rq 2.x's Repeat (repeat.py schedule): after a success with repeats left, {repeats left after this
+ * run, seconds to wait}; the interval is `repeat_intervals[repeats_left - 1]`, the last one past the end.
+ */
+function repeatOf(job: Job): '' | [number, number] {
+  const left = job.repeatsLeft;
+  if (left === null || left <= 0) return '';
+  const intervals = job.repeatIntervals?.filter((n) => typeof n === 'number' && Number.isFinite(n));
+  const interval = intervals && intervals.length > 0 ? intervals[Math.min(left - 1, intervals.length - 1)]! : 0;
+  return [left - 1, Math.max(0, interval)];
 }
 
 /**
@@ -60,7 +78,7 @@ export class CleanupPlugin {
       const endedAt = outcome.status === 'pending' ? new Date() : outcome.endedAt;
       const working = Math.max(0, (endedAt.getTime() - (w.jobStartedAt ?? endedAt).getTime()) / 1000);
       if (outcome.status === 'finished') {
-        const fields = successFields(w, outcome);
+        const fields = successFields(w, outcome, endedAt);
         if (Array.isArray(fields)) {
           await this.finish(w, job, endedAt, working, fields);
           return;
@@ -99,6 +117,7 @@ export class CleanupPlugin {
     const queue = claimedQueueOf(job, w.queueNames[0]!);
     const resultTtl = job.resultTtl ?? w.resultTtl;
     const claims = w.engine.lookahead;
+    const repeat = repeatOf(job);
     await claims.ready();
     job.endedAt = endedAt;
     w.state = 'idle';
@@ -119,6 +138,9 @@ export class CleanupPlugin {
           worker: w.key,
           dependents: job.dependentsKey,
           dependencies: job.dependenciesKey,
+          queue: keys.queue(queue),
+          queues: keys.queues,
+          scheduled: keys.scheduled(queue),
           next: next.keys,
         },
         {
@@ -131,6 +153,8 @@ export class CleanupPlugin {
           ...next.args,
           token,
           result: fields,
+          plan: repeat,
+          queueMember: keys.queue(queue),
         },
       ),
     );
@@ -140,7 +164,11 @@ export class CleanupPlugin {
       w.totalWorkingTime += working;
       const result = reply[0].toString();
       // 'gone': the job was deleted while it ran; nothing of it is recreated.
-      job.status = result === 'gone' ? null : 'finished';
+      job.status = result === 'gone' ? null : result === 'requeued' ? 'queued' : result === 'scheduled' ? 'scheduled' : 'finished';
+      if (result === 'requeued' || result === 'scheduled') {
+        job.repeatsLeft = repeat === '' ? null : repeat[0];
+        w.logger.info(`Job ${job.id} ${result === 'requeued' ? 'enqueued' : 'scheduled'} to repeat (${job.repeatsLeft} left)`);
+      }
       if (next.launched && result === 'gone') w.logger.warning(`Job ${job.id} was deleted while it ran; its outcome (finished) is not recorded`);
       await this.keepNext(w, reply[1], now, next);
       if (reply[2] > 0) await this.dependents(w, job, result === 'deleted');
@@ -178,7 +206,7 @@ export class CleanupPlugin {
     const keys = w.keys;
     const queue = claimedQueueOf(job, w.queueNames[0]!);
     const failureTtl = job.failureTtl ?? DEFAULT_FAILURE_TTL;
-    const excField = Result.failureFields(excString)[3];
+    const resultFields = Result.failureFields(excString, ResultType.FAILED, w.name).concat(executionFields(w, endedAt));
     const claims = w.engine.lookahead;
     if (!inBackground) await claims.settle();
     const now = new Date();
@@ -214,8 +242,7 @@ export class CleanupPlugin {
           defaultHandler: w.disableDefaultExceptionHandler ? '0' : '1',
           queueMember: keys.queue(queue),
           // rq 1.13 records a stopped job's result as FAILED (its STOPPED type is unused).
-          resultType: String(ResultType.FAILED),
-          excString: excField ?? '',
+          result: resultFields,
           ...next.args,
           token,
         },

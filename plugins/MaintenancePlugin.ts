@@ -67,7 +67,7 @@ async function recoverIntermediate(w: Worker, queue: string, now: number): Promi
     const outcome = await runScript(
       connection,
       'rqRecoverIntermediate',
-      { intermediate: keys.intermediate(queue), queue: keys.queue(queue), wip: keys.started(queue), seen: keys.intermediateSeen(queue, id) },
+      { intermediate: keys.intermediate(queue), queue: keys.queue(queue), wip: keys.started(queue), seen: keys.intermediateSeen(queue, id), executions: keys.executions(id) },
       { id, now, grace: INTERMEDIATE_GRACE_SECONDS },
     );
     if (outcome === 'requeued') w.logger.warning(`Job ${id} was stranded between dequeue and start; put back on ${queue}`);

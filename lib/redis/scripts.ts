@@ -87,8 +87,20 @@ export interface ScriptSpecs {
     reply: number;
   };
   rqAbandonStarted: {
-    keys: { wip: string; job: string; failed: string; dependents: string; dependencies: string; queue: string; queues: string; scheduled: string };
-    args: { member: string; now: number; excInfo: Buffer; defaultFailureTtl: number; nowTs: string; queueMember: string; id: string };
+    keys: {
+      wip: string;
+      job: string;
+      failed: string;
+      dependents: string;
+      dependencies: string;
+      queue: string;
+      queues: string;
+      scheduled: string;
+      results: string;
+      execution: string;
+      executions: string;
+    };
+    args: { member: string; now: number; excInfo: Buffer; defaultFailureTtl: number; nowTs: string; queueMember: string; id: string; execId: string; result: readonly string[] };
     reply: 'failed' | 'requeued' | 'scheduled' | 'gone';
   };
   rqTake: { keys: { next: readonly string[] }; args: NextArgs & { token: string }; reply: NextReply };
@@ -99,7 +111,19 @@ export interface ScriptSpecs {
     reply: 0 | -1 | [ttl: number, hash: Buffer[], peeked: Buffer[]];
   };
   rqFinish: {
-    keys: { job: string; wip: string; finished: string; results: string; worker: string; dependents: string; dependencies: string; next: readonly string[] };
+    keys: {
+      job: string;
+      wip: string;
+      finished: string;
+      results: string;
+      worker: string;
+      dependents: string;
+      dependencies: string;
+      queue: string;
+      queues: string;
+      scheduled: string;
+      next: readonly string[];
+    };
     args: NextArgs & {
       id: string;
       endedAt: string;
@@ -109,6 +133,9 @@ export interface ScriptSpecs {
       workerTtl: number;
       token: string;
       result: readonly string[];
+      /** '' or [repeats left after this run, interval seconds] */
+      plan: '' | readonly [number, number];
+      queueMember: string;
     };
     reply: OutcomeReply;
   };
@@ -137,8 +164,7 @@ export interface ScriptSpecs {
       status: 'failed' | 'stopped';
       defaultHandler: Flag;
       queueMember: string;
-      resultType: string;
-      excString: string;
+      result: readonly string[];
       token: string;
     };
     reply: OutcomeReply;
@@ -151,7 +177,7 @@ export interface ScriptSpecs {
     reply: 1;
   };
   rqRecoverIntermediate: {
-    keys: { intermediate: string; queue: string; wip: string; seen: string };
+    keys: { intermediate: string; queue: string; wip: string; seen: string; executions: string };
     args: { id: string; now: number; grace: number };
     reply: 'started' | 'gone' | 'marked' | 'waiting' | 'requeued';
   };
@@ -228,8 +254,8 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
     args: ['queueMember', 'enqueuedAt', 'ids'],
   }),
   rqAbandonStarted: complete<'rqAbandonStarted'>()({
-    keys: ['wip', 'job', 'failed', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled'],
-    args: ['member', 'now', 'excInfo', 'defaultFailureTtl', 'nowTs', 'queueMember', 'id'],
+    keys: ['wip', 'job', 'failed', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled', 'results', 'execution', 'executions'],
+    args: ['member', 'now', 'excInfo', 'defaultFailureTtl', 'nowTs', 'queueMember', 'id', 'execId', 'result'],
   }),
   rqTake: complete<'rqTake'>()({ keys: ['...next'], args: [...NEXT_ARGS, 'token'], buffers: true }),
   rqClaim: complete<'rqClaim'>()({
@@ -238,8 +264,8 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
     buffers: true,
   }),
   rqFinish: complete<'rqFinish'>()({
-    keys: ['job', 'wip', 'finished', 'results', 'worker', 'dependents', 'dependencies', '...next'],
-    args: ['id', 'endedAt', 'resultTtl', 'endedEpoch', 'workingTime', 'workerTtl', ...NEXT_ARGS, 'token', 'result'],
+    keys: ['job', 'wip', 'finished', 'results', 'worker', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled', '...next'],
+    args: ['id', 'endedAt', 'resultTtl', 'endedEpoch', 'workingTime', 'workerTtl', ...NEXT_ARGS, 'token', 'result', 'plan', 'queueMember'],
     buffers: true,
   }),
   rqFail: complete<'rqFail'>()({
@@ -255,8 +281,7 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
       'status',
       'defaultHandler',
       'queueMember',
-      'resultType',
-      'excString',
+      'result',
       ...NEXT_ARGS,
       'token',
     ],
@@ -265,7 +290,7 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
   rqUnclaim: complete<'rqUnclaim'>()({ keys: ['job', 'wip', 'queue', 'worker'], args: ['id'] }),
   rqRelease: complete<'rqRelease'>()({ keys: ['intermediate', 'queue'], args: ['id'] }),
   rqBusyHeartbeat: complete<'rqBusyHeartbeat'>()({ keys: ['worker', 'job', 'wip'], args: ['workerTtl', 'nowTs', 'wipScore', 'id', 'workingTime'] }),
-  rqRecoverIntermediate: complete<'rqRecoverIntermediate'>()({ keys: ['intermediate', 'queue', 'wip', 'seen'], args: ['id', 'now', 'grace'] }),
+  rqRecoverIntermediate: complete<'rqRecoverIntermediate'>()({ keys: ['intermediate', 'queue', 'wip', 'seen', 'executions'], args: ['id', 'now', 'grace'] }),
   rqEmptyChunk: complete<'rqEmptyChunk'>()({ keys: ['queue', '...jobs'], args: ['ids'] }),
 };
 

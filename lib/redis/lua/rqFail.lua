@@ -28,8 +28,7 @@
     status                 'failed' | 'stopped'
     defaultHandler         '1': rq's default exception handler runs (FailedJobRegistry, result stream)
     queueMember            the queue's key: its member of rq:queues
-    resultType             the result stream entry's type
-    excString              the result stream entry's exc_string (base64 of zlib)
+    result                 list: the result stream entry's field/value pairs
     nextMode               the NEXT block's arguments (include/next.lua; 'none': no next job)
     nextId
     nextQueue
@@ -67,7 +66,7 @@ local function fail()
   if defaultHandler ~= '1' then return status end
   local ttl = tonumber(failureTtl)
   add_failed(KEYS[3], id, now, ttl, KEYS[1], KEYS[6], KEYS[7])
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', 'type', resultType, 'exc_string', excString)
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', unpack(result))
   if failureTtlSet == '1' then
     if ttl > 0 then redis.call('EXPIRE', KEYS[4], ttl) else redis.call('PERSIST', KEYS[4]) end
   end
