@@ -5,14 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Job } from '../../lib/index.js';
 import { JOBS_TS, describeRun, distIndex, runRq, spawnRq, useCliRedis, type RqProcess } from '../helpers/cli.js';
-import { PYTHON } from '../helpers/python.js';
+import { RQ_2, pythonEnv } from '../helpers/python.js';
 import { waitFor } from '../helpers/redis.js';
-import { repoRoot } from '../helpers/worker.js';
 
 const schedulers = new Set<RqProcess>();
 const { projects, freshDb } = useCliRedis({
@@ -21,7 +18,6 @@ const { projects, freshDb } = useCliRedis({
   },
 });
 
-const VENDORED_2X = join(repoRoot, '../shared/vendor/python-rq-2.10');
 const CONFIG = `
 import { cron } from ${JSON.stringify(distIndex)};
 cron.register('jobs.add', 'default', { interval: 1, args: [1, 2] });
@@ -41,18 +37,18 @@ describe('rq cron', () => {
     const names = await redis.zrange('rq:cron_schedulers', '0', '-1');
     for (const name of names) assert.match(name, /^[^:]+:\d+:[0-9a-f]{6}$/, 'rq 2.x scheduler names: host:pid:hex6');
 
-    if (PYTHON && existsSync(VENDORED_2X) && spawnSync(PYTHON, ['-c', 'import croniter']).status === 0) {
-      const r = spawnSync(PYTHON, ['-c', `
+    if (RQ_2.python && spawnSync(RQ_2.python, ['-c', 'import croniter']).status === 0) {
+      const r = spawnSync(RQ_2.python, ['-c', `
 from redis import Redis
 from rq.cron import CronScheduler
 for s in CronScheduler.all(Redis.from_url(${JSON.stringify(url)})):
     print(s.name, s.config_file, ' '.join(f'{j.func_name}/{j.interval}/{j.cron}' for j in s.get_jobs()))
-`], { encoding: 'utf8', env: { ...process.env, PYTHONPATH: VENDORED_2X }, timeout: 60_000 });
+`], { encoding: 'utf8', env: pythonEnv(RQ_2), timeout: 60_000 });
       assert.equal(r.status, 0, r.stderr);
       const lines = r.stdout.trim().split('\n').sort();
       assert.deepEqual(lines, [...names].sort().map((n) => `${n} cron.config.ts jobs.add/1/None jobs.noop/None/* * * * * *`));
     } else {
-      console.log('# python-rq 2.10 (vendored) with croniter not available: its CronScheduler.all() not checked');
+      console.log(`# python-rq 2.10 with croniter not available (${RQ_2.reason}): its CronScheduler.all() not checked`);
     }
 
     // About 5 s of both running: at least 5 slots of the interval entry.

@@ -6,15 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { JOBS_TS, describeRun, runRq, spawnRq, useCliRedis, type RqProcess } from '../helpers/cli.js';
 import { alive } from '../helpers/processes.js';
-import { PYTHON, PYTHON_REASON } from '../helpers/python.js';
+import { PYTHON_RQS, pythonEnv, type PythonRq } from '../helpers/python.js';
 import { waitFor } from '../helpers/redis.js';
-import { repoRoot } from '../helpers/worker.js';
 
 const pools = new Set<RqProcess>();
 /** Worker pids seen, killed at the end in case a failure left one behind (they lead their own groups). */
@@ -29,8 +28,6 @@ after(() => {
   for (const pid of workerPids) assert.equal(alive(pid), false, `pool worker ${pid} still running`);
 });
 
-const VENDORED_2X = join(repoRoot, '../shared/vendor/python-rq-2.10');
-
 /** The registered workers: name -> pid (from their hashes). */
 async function registered(redis: Redis): Promise<Map<string, number>> {
   const out = new Map<string, number>();
@@ -39,8 +36,8 @@ async function registered(redis: Redis): Promise<Map<string, number>> {
 }
 
 /** `rq info` of a Python rq: its "N workers" count. */
-function pythonWorkerCount(url: string, env: Record<string, string> = {}): number {
-  const r = spawnSync(PYTHON!, ['-m', 'rq.cli', 'info', '-u', url], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
+function pythonWorkerCount(rq: PythonRq, url: string): number {
+  const r = spawnSync(rq.python!, ['-m', 'rq.cli', 'info', '-u', url], { encoding: 'utf8', env: pythonEnv(rq), timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
   const m = /^(\d+) workers,/m.exec(r.stdout);
   assert.ok(m, `no worker count in:\n${r.stdout}`);
@@ -75,12 +72,9 @@ describe('rq worker-pool', () => {
     const done = await redis.lrange('out', 0, -1);
     assert.deepEqual([...done].sort(), [...Array.from({ length: n }, (_, i) => String(i)), 'scheduled'].sort(), 'each job once');
 
-    if (PYTHON) {
-      assert.equal(pythonWorkerCount(url), 3, 'python-rq 1.13 rq info');
-      if (existsSync(VENDORED_2X)) assert.equal(pythonWorkerCount(url, { PYTHONPATH: VENDORED_2X }), 3, 'python-rq 2.10 rq info');
-      else console.log(`# python-rq 2.10 not vendored at ${VENDORED_2X}: its rq info not checked`);
-    } else {
-      console.log(`# ${PYTHON_REASON}`);
+    for (const rq of PYTHON_RQS) {
+      if (rq.python) assert.equal(pythonWorkerCount(rq, url), 3, `python-rq ${rq.label} rq info`);
+      else console.log(`# ${rq.reason}`);
     }
     const ours = await runRq(['info', '-u', url], { cwd });
     assert.match(ours.stdout, /^3 workers,/m, describeRun(ours));
