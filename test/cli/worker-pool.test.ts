@@ -101,6 +101,18 @@ describe('rq worker-pool', () => {
     assert.deepEqual([...(await registered(redis)).keys()], [victim]);
   });
 
+  it('-b: the workers drain the queue, are not replaced, and the pool exits 0', async () => {
+    const { url, redis, queue } = freshDb();
+    const cwd = projects.make({ 'jobs.ts': JOBS_TS });
+    for (let i = 0; i < 6; i++) await queue().enqueue('jobs.record', 'out', String(i));
+    const r = await runRq(['worker-pool', '-n', '2', '-b', '-u', url], { cwd, timeoutMs: 120_000 });
+    assert.equal(r.code, 0, describeRun(r));
+    assert.deepEqual((await redis.lrange('out', 0, -1)).sort(), ['0', '1', '2', '3', '4', '5']);
+    assert.equal((r.output.match(/Started worker /g) ?? []).length, 2, describeRun(r));
+    assert.equal((r.output.match(/Worker [0-9a-f]{32} finished \(exit code 0\)/g) ?? []).length, 2, describeRun(r));
+    assert.equal(await redis.scard('rq:workers'), 0);
+  });
+
   it('workers whose pool is SIGKILLed stop warm and unregister', async () => {
     const { url, redis } = freshDb();
     const cwd = projects.make({ 'jobs.ts': JOBS_TS });
