@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { JOBS_TS, describeRun, runRq, spawnRq, useCliRedis, type RqProcess } from '../helpers/cli.js';
+import { JOBS_TS, describeRun, runRq, spawnRq, useCliRedis, waitUntilWaiting, type RqProcess } from '../helpers/cli.js';
 import { alive } from '../helpers/processes.js';
 import { PYTHON_RQS, pythonEnv, type PythonRq } from '../helpers/python.js';
 import { waitFor } from '../helpers/redis.js';
@@ -114,7 +114,7 @@ describe('rq worker-pool', () => {
   });
 
   it('workers whose pool is SIGKILLed stop warm and unregister', async () => {
-    const { url, redis } = freshDb();
+    const { db, url, redis } = freshDb();
     const cwd = projects.make({ 'jobs.ts': JOBS_TS });
     const pool = spawnRq(['worker-pool', '-n', '2', '-u', url], { cwd, timeoutMs: 120_000 });
     pools.add(pool);
@@ -123,9 +123,11 @@ describe('rq worker-pool', () => {
       return w.size === 2 ? w : null;
     }, '2 pool workers registered', 60_000);
     for (const pid of workers.values()) workerPids.add(pid);
+    // Past their start: a stop signal in the middle of a worker's registration is another matter.
+    await waitUntilWaiting(redis, db, 2);
     assert.deepEqual(await pool.stop('SIGKILL'), { code: null, signal: 'SIGKILL' });
     await waitFor(() => [...workers.values()].every((pid) => !alive(pid)), 'the orphaned workers exit', 30_000);
-    assert.equal(await redis.scard('rq:workers'), 0, 'they registered their deaths');
+    assert.equal(await redis.scard('rq:workers'), 0, `they registered their deaths; output:\n${pool.output}`);
   });
 
   it('gives up on workers that crash at start: says why, exits with their exit code', async () => {
