@@ -9,10 +9,11 @@ import { Queue, type JobClass } from '../Queue.js';
 import { describeConnection, keysOf } from '../redis/connection.js';
 import { instantiatePlugin, resolveDotted } from '../resolve.js';
 import type { DeathPenaltyClass } from '../timeouts/BaseDeathPenalty.js';
+import { POOL_ENV, reportToPool } from '../WorkerPool.js';
 import { Worker, type ExceptionHandler, type HorseOptions, type QueueClass, type RqPlugin, type SentryOptions, type WorkerOptions } from '../Worker.js';
 import { addSharedOptions, connectChecked, intArg, loadSettings, resolveSerializer, type SharedFlags } from './shared.js';
 
-interface WorkerFlags extends SharedFlags {
+export interface WorkerFlags extends SharedFlags {
   burst?: boolean;
   /** commander keeps `--logging_level` under its own spelling. */
   logging_level?: string;
@@ -46,12 +47,26 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 export function workerCommand(): Command {
   const cmd = new Command('worker')
     .description('Starts an rq worker: runs jobs from the queues, in the order given (priority)')
-    .argument('[queues...]', 'queues to listen on (default: QUEUES of the config, else "default")')
+    .argument('[queues...]', 'queues to listen on (default: QUEUES of the config, else "default")');
+  addWorkerOptions(cmd, { name: true });
+  cmd.action(async (queues: string[], flags: WorkerFlags, command: Command) => {
+    process.exitCode = await runWorker(queues, flags, command);
+  });
+  return cmd;
+}
+
+/**
+ * The options of `rq worker`. `rq worker-pool` takes them all but the name (it names its workers, and
+ * its `-n` is the number of workers, as in rq 2.x) and hands them to each of its workers.
+ */
+export function addWorkerOptions(cmd: Command, { name }: { name: boolean }): Command {
+  cmd
     .option('-b, --burst', 'Run in burst mode (quit after all work is done)')
     .addOption(new Option('--logging_level <level>', 'Set logging level').default('INFO').choices(['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL', 'debug', 'info', 'warning', 'error', 'critical']))
     .option('--log-format <format>', 'Set the format of the logs', '%(asctime)s %(message)s')
-    .option('--date-format <format>', 'Set the date format of the logs', '%H:%M:%S')
-    .option('-n, --name <name>', 'Specify a different name (default: random)')
+    .option('--date-format <format>', 'Set the date format of the logs', '%H:%M:%S');
+  if (name) cmd.option('-n, --name <name>', 'Specify a different name (default: random)');
+  cmd
     .option('--results-ttl <seconds>', 'Default results timeout to be used', intArg(-1, 'a whole number of seconds >= 0, or -1 to keep results forever'), 500)
     .option('--worker-ttl <seconds>', 'Default worker timeout to be used', intArg(1, 'a whole number of seconds >= 1'), 420)
     .option('--job-monitoring-interval <seconds>', 'Default job monitoring interval to be used', intArg(1, 'a whole number of seconds >= 1'), 30)
@@ -74,14 +89,10 @@ export function workerCommand(): Command {
     .option('--horse-max-memory <MiB>', 'Replace the work horse when it uses more memory than this after a job', intArg(1, 'a whole number of MiB >= 1'))
     .option('--horse-loop', 'The work horse takes, runs and records its jobs itself; fail at start if it cannot (default: when it can) [config: HORSE_LOOP]')
     .option('--no-horse-loop', 'Every job goes from the worker to the work horse and back [config: HORSE_LOOP = false]');
-  addSharedOptions(cmd);
-  cmd.action(async (queues: string[], flags: WorkerFlags, command: Command) => {
-    process.exitCode = await runWorker(queues, flags, command);
-  });
-  return cmd;
+  return addSharedOptions(cmd);
 }
 
-function logLevel(flags: WorkerFlags, config: RqConfig, cmd: Command): LogLevel {
+export function logLevel(flags: WorkerFlags, config: RqConfig, cmd: Command): LogLevel {
   if (flags.verbose && flags.quiet) throw new UsageError('--verbose and --quiet are mutually exclusive: give at most one');
   if (flags.verbose) return 'DEBUG';
   if (flags.quiet) return 'WARNING';
@@ -93,7 +104,7 @@ function logLevel(flags: WorkerFlags, config: RqConfig, cmd: Command): LogLevel 
 }
 
 /** A flag's value if given on the command line, else the config's, else the flag's default. */
-function pick<T>(cmd: { getOptionValueSource(key: string): string | undefined }, flags: Record<string, unknown>, flagKey: string, configValue: T | undefined): T {
+export function pick<T>(cmd: { getOptionValueSource(key: string): string | undefined }, flags: Record<string, unknown>, flagKey: string, configValue: T | undefined): T {
   const source = cmd.getOptionValueSource(flagKey);
   if (source === 'cli' || configValue === undefined) return flags[flagKey] as T;
   return configValue;
@@ -228,6 +239,7 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
     // The implicit `default` is no typo: only names someone wrote (arguments, QUEUES) are checked.
     if (queueArgs.length > 0 || c.QUEUES) await warnUnknownQueues(connection, queueNames, logger);
     const worker = new WorkerClass(queueNames, options);
+    if (process.env[POOL_ENV]) reportToPool(worker);
     await worker.work({ burst: flags.burst ?? false });
     return 0;
   } finally {
