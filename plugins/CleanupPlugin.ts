@@ -99,7 +99,8 @@ export class CleanupPlugin {
     const queue = claimedQueueOf(job, w.queueNames[0]!);
     const resultTtl = job.resultTtl ?? w.resultTtl;
     const claims = w.engine.lookahead;
-    await claims.ready();
+    // Concurrent jobs take nothing ahead: no script of another job needs to be answered first.
+    if (w.concurrency === 1) await claims.ready();
     job.endedAt = endedAt;
     w.state = 'idle';
     const now = new Date();
@@ -128,6 +129,7 @@ export class CleanupPlugin {
           endedEpoch: epochSeconds(endedAt),
           workingTime: working.toFixed(6),
           workerTtl: w.workerTtl + 60,
+          stillRunning: w.engine.stillRunning(job),
           ...next.args,
           token,
           result: fields,
@@ -180,7 +182,7 @@ export class CleanupPlugin {
     const failureTtl = job.failureTtl ?? DEFAULT_FAILURE_TTL;
     const excField = Result.failureFields(excString)[3];
     const claims = w.engine.lookahead;
-    if (!inBackground) await claims.settle();
+    if (!inBackground && w.concurrency === 1) await claims.settle();
     const now = new Date();
     const next = claims.next(inBackground ? 0 : w.engine.jobsAfter(job), now);
     claims.sendingOutcome(job);
@@ -210,6 +212,7 @@ export class CleanupPlugin {
           failureTtlSet: job.failureTtl === null ? '0' : '1',
           workingTime: working.toFixed(6),
           workerTtl: w.workerTtl + 60,
+          stillRunning: w.engine.stillRunning(job),
           status: stopped ? 'stopped' : 'failed',
           defaultHandler: w.disableDefaultExceptionHandler ? '0' : '1',
           queueMember: keys.queue(queue),

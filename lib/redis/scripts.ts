@@ -107,6 +107,8 @@ export interface ScriptSpecs {
       endedEpoch: number;
       workingTime: string;
       workerTtl: number;
+      /** '' or the id of another job the worker still runs (concurrency > 1). */
+      stillRunning: string;
       token: string;
       result: readonly string[];
     };
@@ -134,6 +136,8 @@ export interface ScriptSpecs {
       failureTtlSet: Flag;
       workingTime: string;
       workerTtl: number;
+      /** '' or the id of another job the worker still runs (concurrency > 1). */
+      stillRunning: string;
       status: 'failed' | 'stopped';
       defaultHandler: Flag;
       queueMember: string;
@@ -239,7 +243,7 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
   }),
   rqFinish: complete<'rqFinish'>()({
     keys: ['job', 'wip', 'finished', 'results', 'worker', 'dependents', 'dependencies', '...next'],
-    args: ['id', 'endedAt', 'resultTtl', 'endedEpoch', 'workingTime', 'workerTtl', ...NEXT_ARGS, 'token', 'result'],
+    args: ['id', 'endedAt', 'resultTtl', 'endedEpoch', 'workingTime', 'workerTtl', 'stillRunning', ...NEXT_ARGS, 'token', 'result'],
     buffers: true,
   }),
   rqFail: complete<'rqFail'>()({
@@ -252,6 +256,7 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
       'failureTtlSet',
       'workingTime',
       'workerTtl',
+      'stillRunning',
       'status',
       'defaultHandler',
       'queueMember',

@@ -21,6 +21,8 @@
     endedEpoch             endedAt in epoch seconds
     workingTime            seconds the job ran
     workerTtl              seconds the idle worker's hash lives
+    stillRunning           '' or, for a worker running jobs concurrently, the id of another job it still
+                           runs: the worker stays busy, naming that job if it named this one
     nextMode               the NEXT block's arguments (include/next.lua; 'none': no next job)
     nextId
     nextQueue
@@ -42,10 +44,15 @@
 local function finish()
   local ttl = tonumber(resultTtl)
   redis.call('ZREM', KEYS[2], id)
-  redis.call('HDEL', KEYS[5], 'current_job')
   redis.call('HINCRBY', KEYS[5], 'successful_job_count', 1)
   redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', workingTime)
-  redis.call('HSET', KEYS[5], 'state', 'idle', 'current_job_working_time', '0', 'last_heartbeat', endedAt)
+  if stillRunning == '' then
+    redis.call('HDEL', KEYS[5], 'current_job')
+    redis.call('HSET', KEYS[5], 'state', 'idle', 'current_job_working_time', '0', 'last_heartbeat', endedAt)
+  else
+    if redis.call('HGET', KEYS[5], 'current_job') == id then redis.call('HSET', KEYS[5], 'current_job', stillRunning) end
+    redis.call('HSET', KEYS[5], 'last_heartbeat', endedAt)
+  end
   redis.call('EXPIRE', KEYS[5], workerTtl)
   if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
   if ttl == 0 then
