@@ -324,7 +324,8 @@ export class Lookahead {
       this.ahead = null;
       return { kind: 'job', job };
     }
-    await this.settle();
+    // A script in flight may claim the next job ahead; with concurrency > 1 none takes any, and the take goes out at once.
+    if (this.worker.concurrency === 1) await this.settle();
     if (this.ahead) return this.take(queues);
     // Held but not started (the last outcome script took no next job): back to its queue first, so
     // priorities are looked at afresh.

@@ -290,6 +290,14 @@ export class Worker {
     this.stopSignal = this.stopController.signal;
   }
 
+  /**
+   * This worker object itself, also when read through the lane of one of its concurrent jobs
+   * (JobEngine): for what is kept per worker object (the LoopWatchdog's registration).
+   */
+  get root(): Worker {
+    return this;
+  }
+
   get keys(): Keys {
     return keysOf(this.connection);
   }
