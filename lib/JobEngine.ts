@@ -19,9 +19,10 @@ import type { Worker } from './Worker.js';
  * taken ahead goes back to its queue before that job runs, so nothing waits stranded.
  *
  * With `concurrency` N > 1 the engine dequeues one job at a time but runs up to N at once, each
- * through the same stages as a lone job, and takes nothing ahead. Each running job sees the worker
- * through a lane (laneOf): the worker itself, except for the fields that describe one job
- * (currentJob, horse, jobStartedAt...), so that the plugins work unchanged. The worker's own fields
+ * through the same stages as a lone job; nothing is taken ahead, but the outcome script of each job
+ * claims the next one for the lane it frees (one round trip per job, as many in flight as jobs run).
+ * Each running job sees the worker through a lane (laneOf): the worker itself, except for the fields
+ * that describe one job (currentJob, horse, jobStartedAt...), so that the plugins work unchanged. The worker's own fields
  * name the latest job started; its `horse` ends every running job (cold shutdown).
  */
 export class JobEngine {
@@ -180,7 +181,10 @@ export class JobEngine {
    */
   jobsAfter(job: Job): number {
     const w = this.worker;
-    if (w.stopRequested || w.concurrency > 1 || !this.lookahead.took(job)) return 0;
+    // Concurrent jobs: each outcome script claims the next job for the lane it frees (one round trip
+    // per job, as many in flight as jobs run), and takes none ahead. Under maxJobs, none.
+    if (w.concurrency > 1) return w.stopRequested || w.maxJobs !== null ? 0 : 1;
+    if (w.stopRequested || !this.lookahead.took(job)) return 0;
     return w.maxJobs === null ? Number.POSITIVE_INFINITY : w.maxJobs - w.jobsDone - 1;
   }
 
