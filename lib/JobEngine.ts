@@ -41,6 +41,12 @@ export class JobEngine {
     return this.running.size;
   }
 
+  /** The horse running the job `id` among concurrent jobs (concurrency > 1), if it runs here. */
+  horseOf(id: string): Horse | null {
+    for (const [job, lane] of this.running) if (job.id === id) return lane.horse;
+    return null;
+  }
+
   /**
    * For the outcome script of `job`: '' when the worker goes idle after it, else the id of the latest
    * job started that still runs (concurrency > 1), which the worker's hash then names.

@@ -214,7 +214,10 @@ export class HorseSupervisor {
   private async recordDeathOfAll(h: ProcessHorse, died: string, killReason: string | null): Promise<void> {
     const w = this.worker;
     const held: Job[] = [];
+    let current: string | null = null;
     try {
+      // The stop-job command kills the horse for the job the hash names: that one is stopped, the others failed.
+      current = await w.connection.hget(w.key, 'current_job');
       for (const queue of w.queueNames) {
         const ids = await w.connection.zrange(w.keys.started(queue), '0', '-1');
         if (ids.length === 0) continue;
@@ -237,7 +240,8 @@ export class HorseSupervisor {
       return;
     }
     for (const job of held) {
-      await w.engine.record(job, this.deathOutcome(died, killReason));
+      const stopped = killReason === STOPPED_TEXT && job.id === current;
+      await w.engine.record(job, this.deathOutcome(died, stopped ? killReason : null));
       w.jobsDone++;
     }
   }

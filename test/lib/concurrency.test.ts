@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { SimpleWorker, type Queue } from '../../lib/index.js';
+import { SimpleWorker, sendStopJobCommand, type Queue } from '../../lib/index.js';
 import { describeRun, distIndex, runRq, spawnRq, useCliRedis } from '../helpers/cli.js';
 import { waitFor } from '../helpers/redis.js';
 import { collectingLogger, excText, repoRoot, status, task } from '../helpers/worker.js';
@@ -112,6 +112,20 @@ describe('concurrency: N async jobs at once, each with its own guarantees', { ti
     const limited = new SimpleWorker(['q'], { connection: db.redis, installSignalHandlers: false, paths: [repoRoot], logger: collectingLogger(), concurrency: 5, maxJobs: 2 });
     await limited.work({ burst: true });
     assert.equal(await db.redis.llen('rq:queue:q'), 1, 'maxJobs 2: two more jobs ran, not five');
+  });
+
+  it('stop-job stops one of the concurrent jobs; the others finish', async () => {
+    const db = freshDb();
+    const q = db.queue('q');
+    const forever = await q.enqueueCall({ func: task('sleepForeverUnref'), timeout: 120 });
+    const ids = await enqueueStamped(q, 2, 1500);
+    const worker = new SimpleWorker(['q'], { connection: db.redis, installSignalHandlers: false, paths: [repoRoot], logger: collectingLogger(), concurrency: 3 });
+    const done = worker.work({ burst: true });
+    await waitFor(async () => (await db.redis.zcard('rq:wip:q')) === 3, '3 jobs started', 20_000);
+    await sendStopJobCommand(db.redis, forever.id);
+    await done;
+    assert.equal(await status(db.redis, forever.id), 'stopped');
+    for (const id of ids) assert.equal(await status(db.redis, id), 'finished');
   });
 
   it('rejects a concurrency that is not a whole number >= 1', () => {
