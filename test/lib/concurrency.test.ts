@@ -117,7 +117,8 @@ describe('concurrency: N async jobs at once, each with its own guarantees', { ti
   it('stop-job stops one of the concurrent jobs; the others finish', async () => {
     const db = freshDb();
     const q = db.queue('q');
-    const forever = await q.enqueueCall({ func: task('sleepForeverUnref'), timeout: 120 });
+    // Its timeout timer outlives the stop (as for a lone stopped job): short, so that it does not hold the test process.
+    const forever = await q.enqueueCall({ func: task('sleepForeverUnref'), timeout: 6 });
     const ids = await enqueueStamped(q, 2, 1500);
     const worker = new SimpleWorker(['q'], { connection: db.redis, installSignalHandlers: false, paths: [repoRoot], logger: collectingLogger(), concurrency: 3 });
     const done = worker.work({ burst: true });
