@@ -165,6 +165,10 @@ export class Job {
   workerName: string | null = null;
   retriesLeft: number | null = null;
   retryIntervals: number[] | null = null;
+  /** rq 2.x's Repeat: runs still to come after a success (`repeats_left`), null when the job does not repeat. */
+  repeatsLeft: number | null = null;
+  /** rq 2.x's Repeat: seconds between runs (`repeat_intervals`); the last one is reused. */
+  repeatIntervals: number[] | null = null;
   dependencyIds: string[] = [];
   allowDependencyFailures = false;
   enqueueAtFront = false;
@@ -383,6 +387,8 @@ export class Job {
     this.workerName = str(hash.worker_name) || null;
     this.retriesLeft = optionalInt(hash.retries_left);
     this.retryIntervals = this.parseJsonList(hash.retry_intervals) as number[] | null;
+    this.repeatsLeft = optionalInt(hash.repeats_left);
+    this.repeatIntervals = this.parseJsonList(hash.repeat_intervals) as number[] | null;
     const depIds = this.parseJsonList(hash.dependency_ids) as string[] | null;
     const depId = str(hash.dependency_id);
     this.dependencyIds = depIds ?? (depId ? [depId] : []);
@@ -458,6 +464,8 @@ export class Job {
     if (this.ttl) h.ttl = String(this.ttl);
     if (this.retriesLeft !== null) h.retries_left = String(this.retriesLeft);
     if (this.retryIntervals !== null) h.retry_intervals = `[${this.retryIntervals.join(', ')}]`;
+    if (this.repeatsLeft !== null) h.repeats_left = String(this.repeatsLeft);
+    if (this.repeatIntervals !== null) h.repeat_intervals = `[${this.repeatIntervals.join(', ')}]`;
     if (this.dependencyIds.length > 0) {
       h.dependency_id = this.dependencyIds[0]!;
       h.dependency_ids = `[${this.dependencyIds.map((d) => JSON.stringify(d)).join(', ')}]`;

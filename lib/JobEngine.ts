@@ -3,7 +3,7 @@ import { RqError } from './errors/RqError.js';
 import { formatException, toError } from './execute.js';
 import type { Horse, Outcome } from './hooks.js';
 import type { Job } from './Job.js';
-import { sleep } from './suspension.js';
+import { pause } from './RedisOutage.js';
 import type { Worker } from './Worker.js';
 
 /**
@@ -84,8 +84,8 @@ export class JobEngine {
         // A dequeue tap that throws took no job: the queues are as they were, and the worker goes on.
         if (w.stopRequested) break;
         w.logger.error(`Could not dequeue: ${formatException(err)}; retrying in ${backoff} s`);
-        await sleep(backoff * 1000, w.stopSignal);
-        backoff = Math.min(backoff * 2, 60);
+        // A reconnect ends the wait: what failed may have been the connection's doing.
+        backoff = (await pause(w, backoff * 1000, w.stopSignal)) ? 1 : Math.min(backoff * 2, 60);
         continue;
       }
       if (!job) break;
@@ -126,8 +126,8 @@ export class JobEngine {
         } catch (err) {
           if (w.stopRequested) break;
           w.logger.error(`Could not dequeue: ${formatException(err)}; retrying in ${backoff} s`);
-          await sleep(backoff * 1000, w.stopSignal);
-          backoff = Math.min(backoff * 2, 60);
+          // A reconnect ends the wait: what failed may have been the connection's doing.
+          backoff = (await pause(w, backoff * 1000, w.stopSignal)) ? 1 : Math.min(backoff * 2, 60);
           continue;
         }
         if (!job) {

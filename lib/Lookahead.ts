@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Job } from './Job.js';
 import type { Queue } from './Queue.js';
 import { runScript, type AheadReply, type NextArgs, type NextMode, type NextReply, type ScriptReply } from './redis/scripts.js';
-import { epochSeconds, utcformat } from './time.js';
+import { utcformat } from './time.js';
 import type { Worker } from './Worker.js';
+import { untilAnswered } from './RedisOutage.js';
 
 /** What taking the next job came to (the NEXT block of rqTake, rqFinish and rqFail). */
 export type Taken =
@@ -36,7 +37,9 @@ export interface IntermediateJob {
  * intermediate lists, and giving them back does nothing.
  */
 export async function recentlyTaken(worker: Worker): Promise<IntermediateJob[]> {
-  const values = await worker.connection.hmget(worker.key, 'rqts_call0', 'rqts_call1', 'rqts_call2', 'rqts_call3');
+  const values = await untilAnswered(worker, 'read the jobs taken ahead', () =>
+    worker.connection.hmget(worker.key, 'rqts_call0', 'rqts_call1', 'rqts_call2', 'rqts_call3'),
+  );
   const calls: { seq: number; ahead: unknown[] }[] = [];
   for (const v of values) {
     const space = v?.indexOf(' ') ?? -1;
@@ -65,7 +68,10 @@ export async function recentlyTaken(worker: Worker): Promise<IntermediateJob[]> 
 /** Puts a job taken ahead back at the head of its queue, if it is still in the intermediate list (1), else nothing (0). */
 export async function giveBack(worker: Worker, queue: string, id: string): Promise<number> {
   const keys = worker.keys;
-  return runScript(worker.connection, 'rqRelease', { intermediate: keys.intermediate(queue), queue: keys.queue(queue) }, { id });
+  // Idempotent: a repeat finds the id no longer in the intermediate list and does nothing.
+  return untilAnswered(worker, `put job ${id} back on ${queue}`, () =>
+    runScript(worker.connection, 'rqRelease', { intermediate: keys.intermediate(queue), queue: keys.queue(queue) }, { id }),
+  );
 }
 
 /**
@@ -117,7 +123,6 @@ const NO_NEXT_JOB: NextBlock = {
     peeked1: '',
     peeked2: '',
     claimedAt: '',
-    claimedEpoch: '',
     jobMonitoringInterval: '',
     workerName: '',
     claimMode: '',
@@ -271,7 +276,6 @@ export class Lookahead {
       peeked1: b[0] ?? '',
       peeked2: b[1] ?? '',
       claimedAt: utcformat(now),
-      claimedEpoch: epochSeconds(now),
       jobMonitoringInterval: w.jobMonitoringInterval,
       workerName: w.name,
       claimMode: this.mode,
@@ -343,7 +347,9 @@ export class Lookahead {
       call = { keys: this.nextKeys(queues, a.id, []), args: { ...this.nextArgs(now, 'claim-head', a, [], 0), token: this.token() }, now };
     }
     this.unanswered = call;
-    const reply = await runScript(this.worker.connection, 'rqTake', { next: call.keys }, call.args);
+    const sent = call;
+    // Sent again as it was until Redis answers: the token makes a repeat after a lost reply a replay.
+    const reply = await untilAnswered(this.worker, 'take a job', () => runScript(this.worker.connection, 'rqTake', { next: sent.keys }, sent.args));
     this.unanswered = null;
     return this.nextJobFromReply(queues, reply, call.now, null);
   }
@@ -455,14 +461,17 @@ export class Lookahead {
     const w = this.worker;
     const keys = w.keys;
     const scriptKeys = { intermediate: keys.intermediate(queueName), job: keys.job(id), wip: keys.started(queueName), worker: w.key, queues: queues.map((q) => q.key) };
-    return runScript(w.connection, 'rqClaim', scriptKeys, {
-      id,
-      claimedAt: utcformat(at),
-      claimedEpoch: epochSeconds(at),
-      jobMonitoringInterval: w.jobMonitoringInterval,
-      workerName: w.name,
-      claimMode: this.mode,
-    });
+    // Until Redis answers: the id waits in its intermediate list meanwhile, and a repeat after a lost
+    // reply claims it again for this same worker (the same registration).
+    return untilAnswered(w, `record the start of job ${id}`, () =>
+      runScript(w.connection, 'rqClaim', scriptKeys, {
+        id,
+        claimedAt: utcformat(at),
+        jobMonitoringInterval: w.jobMonitoringInterval,
+        workerName: w.name,
+        claimMode: this.mode,
+      }),
+    );
   }
 
   /** Registers a launched job whose starting script was refused (rqClaim): it runs already. */
@@ -496,7 +505,7 @@ export class Lookahead {
   private async unlist(job: Job): Promise<void> {
     const w = this.worker;
     try {
-      await w.connection.lrem(w.keys.intermediate(claimedQueueOf(job, w.queueNames[0]!)), 1, job.id);
+      await untilAnswered(w, `take job ${job.id} out of its intermediate list`, () => w.connection.lrem(w.keys.intermediate(claimedQueueOf(job, w.queueNames[0]!)), 1, job.id));
     } catch (err) {
       w.logger.error(`Could not take job ${job.id} out of its intermediate list: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -533,7 +542,9 @@ export class Lookahead {
     const w = this.worker;
     for (const job of claimed.reverse()) {
       const queue = claimedQueueOf(job, w.queueNames[0]!);
-      await runScript(w.connection, 'rqUnclaim', { job: job.key, wip: w.keys.started(queue), queue: w.keys.queue(queue), worker: w.key }, { id: job.id });
+      await untilAnswered(w, `put job ${job.id} back on ${queue}`, () =>
+        runScript(w.connection, 'rqUnclaim', { job: job.key, wip: w.keys.started(queue), queue: w.keys.queue(queue), worker: w.key }, { id: job.id }),
+      );
     }
   }
 }

@@ -10,6 +10,7 @@ import { DEFAULT_RESULT_TTL, Job } from './Job.js';
 import { createLogger, type Logger } from './logging.js';
 import { Queue, validateQueueName, type JobClass } from './Queue.js';
 import { describeConnection, keysOf } from './redis/connection.js';
+import { isTransient } from './RedisOutage.js';
 import type { Keys } from './redis/keys.js';
 import { defaultSerializer, type Serializer } from './serializers.js';
 import { utcparse } from './time.js';
@@ -518,16 +519,43 @@ export class Worker {
    * A stop must not hang on an unreachable Redis (the outcome, the jobs taken ahead and the death are
    * written there): once Redis has not answered for shutdownTimeout seconds since the stop was asked
    * for, the worker kills its horse and exits. What it could not record is what a SIGKILLed worker
-   * leaves, and maintenance recovers it when Redis is back.
+   * leaves, and maintenance recovers it when Redis is back. A connection that is up does not mean
+   * Redis answers: a probe (PING) refused with BUSY, LOADING, ... or left unanswered counts as down.
    */
   private exitIfRedisStaysDown(): NodeJS.Timeout {
     let downSince: number | null = null;
+    /** When the probe in flight was sent; null when none is. */
+    let probeSent: number | null = null;
+    /** Since when probes have been refused ("not now" replies); null while they are answered. */
+    let refusedSince: number | null = null;
+    const probe = (): void => {
+      const sent = Date.now();
+      probeSent = sent;
+      this.connection.ping().then(
+        () => {
+          refusedSince = null;
+          probeSent = null;
+        },
+        (err: unknown) => {
+          if (isTransient(err)) refusedSince ??= sent;
+          probeSent = null;
+        },
+      );
+    };
     const timer = setInterval(() => {
-      if (this.connection.status === 'ready') {
+      const now = Date.now();
+      let down: number | null = null;
+      if (this.connection.status !== 'ready') down = now;
+      else {
+        if (probeSent === null) probe();
+        else if (now - probeSent > 1000) down = probeSent;
+        if (refusedSince !== null) down = Math.min(down ?? now, refusedSince);
+      }
+      if (down === null) {
         downSince = null;
         return;
       }
-      downSince ??= Date.now();
+      downSince ??= down;
       if (Date.now() - downSince < this.shutdownTimeout * 1000) return;
       clearInterval(timer);
       this.coldShutdown = true;

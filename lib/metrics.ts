@@ -3,7 +3,7 @@
  * the run time of recently finished jobs. Each scrape reads Redis once into a fresh prom-client
  * registry: workers and queues that are gone disappear from the output instead of lingering.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { MissingDependencyError } from './errors/MissingDependencyError.js';
 import { Job } from './Job.js';
 import type { Queue } from './Queue.js';
 import { FinishedJobRegistry } from './registries/FinishedJobRegistry.js';
@@ -20,8 +20,24 @@ export interface MetricsSources extends MonitorOptions {
   workerClass: typeof Worker;
 }
 
+type PromClient = typeof import('prom-client');
+let promClient: Promise<PromClient> | undefined;
+
+/**
+ * prom-client, an optional peer dependency: with its dependencies it is a third of an install of
+ * rq-ts, and only /metrics needs it. Rejects with the command that installs it.
+ */
+export function loadPromClient(): Promise<PromClient> {
+  promClient ??= import('prom-client').catch((cause: unknown) => {
+    promClient = undefined;
+    throw new MissingDependencyError('Prometheus metrics need prom-client, which is not installed: npm install prom-client', { cause });
+  });
+  return promClient;
+}
+
 /** The text exposition (`text/plain; version=0.0.4`) of one scrape. */
 export async function renderMetrics(sources: MetricsSources): Promise<{ contentType: string; body: string }> {
+  const { Counter, Gauge, Histogram, Registry } = await loadPromClient();
   const registry = new Registry();
   const workers = new Gauge({ name: 'rq_workers', help: 'RQ workers', labelNames: ['name', 'queues', 'state'], registers: [registry] });
   const success = new Counter({ name: 'rq_workers_success_total', help: 'RQ workers success count', labelNames: ['name', 'queues'], registers: [registry] });

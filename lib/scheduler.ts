@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { keysOf } from './redis/connection.js';
 import { runScript } from './redis/scripts.js';
-import { epochSeconds, utcformat } from './time.js';
+import { epochSeconds, redisEpochSeconds, utcformat } from './time.js';
 
 /** rq's scheduler lock TTL and how often a scheduler retries the queues whose lock it lacks. */
 export const SCHEDULER_LOCK_TTL = 61;
@@ -10,16 +10,19 @@ export const SCHEDULER_FALLBACK_PERIOD = 120;
 /**
  * Moves the jobs of `queue` whose scheduled time has come (at most 1000 per call, as rq) from the
  * ScheduledJobRegistry to the queue. Safe to run from several schedulers at once: each job moves once.
+ * `now` defaults to Redis's clock (as the other registry sweeps: a scheduler whose own clock runs
+ * ahead must not enqueue jobs early; retries with intervals are scored by that clock too).
  */
-export async function enqueueScheduledJobs(connection: Redis, queue: string, now = new Date()): Promise<number> {
+export async function enqueueScheduledJobs(connection: Redis, queue: string, now?: Date): Promise<number> {
   const keys = keysOf(connection);
-  const ids = await connection.zrangebyscore(keys.scheduled(queue), 0, epochSeconds(now), 'LIMIT', 0, 1000);
+  const due = now ? epochSeconds(now) : await redisEpochSeconds(connection);
+  const ids = await connection.zrangebyscore(keys.scheduled(queue), 0, due, 'LIMIT', 0, 1000);
   if (ids.length === 0) return 0;
   return runScript(
     connection,
     'rqEnqueueScheduled',
     { scheduled: keys.scheduled(queue), queue: keys.queue(queue), queues: keys.queues, jobs: ids.map((id) => keys.job(id)) },
-    { queueMember: keys.queue(queue), enqueuedAt: utcformat(now), ids },
+    { queueMember: keys.queue(queue), enqueuedAt: utcformat(now ?? new Date()), ids },
   );
 }
 

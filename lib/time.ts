@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 /**
  * rq's timestamp format: `%Y-%m-%dT%H:%M:%S.%fZ`, naive UTC with microseconds.
  * JavaScript has milliseconds, so the last three digits are always 0.
@@ -30,6 +31,16 @@ export function utcparse(s: string | null | undefined): Date | null {
 /** Registry scores: whole epoch seconds, as rq's `calendar.timegm(utcnow().utctimetuple())`. */
 export function epochSeconds(d: Date = new Date()): number {
   return Math.floor(d.getTime() / 1000);
+}
+
+/**
+ * Redis's clock in whole epoch seconds, as registry scores are: registry sweeps compare scores with
+ * it, not with this process's clock, so a worker whose clock is wrong by minutes neither fails another
+ * worker's live job nor drops a finished one early (the scripts write the scores from it too).
+ */
+export async function redisEpochSeconds(connection: Redis): Promise<number> {
+  const [seconds] = await connection.time();
+  return Number(seconds);
 }
 
 /** Python's `str(datetime.now())`: local time, `YYYY-MM-DD HH:MM:SS.ffffff` (rq's exc_info and `rq info` use it). */

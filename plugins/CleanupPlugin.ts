@@ -5,46 +5,50 @@ import { Result, ResultType } from '../lib/Result.js';
 import type { Worker } from '../lib/Worker.js';
 import { formatException, toError } from '../lib/execute.js';
 import { runScript, type NextReply, type OutcomeReply } from '../lib/redis/scripts.js';
-import { epochSeconds, utcformat } from '../lib/time.js';
+import { utcformat } from '../lib/time.js';
 import { claimedQueueOf, type NextBlock } from '../lib/Lookahead.js';
 import { enqueueDependents } from '../lib/dependencies.js';
-import { sleep } from '../lib/suspension.js';
+import { isTransient, untilAnswered } from '../lib/RedisOutage.js';
 
 const PLUGIN_NAME = 'CleanupPlugin';
 
-/** An error reply from Redis itself (a script that failed on the data it met): sending it again fails again. */
-function isReplyError(err: unknown): err is Error {
-  return err instanceof Error && err.name === 'ReplyError';
-}
-
 /**
- * Runs a Redis write until it succeeds: a job's outcome must be recorded even if Redis restarts
- * meanwhile (else a finished job would later be failed as abandoned). Gives up only on cold shutdown.
+ * An error reply from Redis on the data a script met (a key of the wrong type): sending it again
+ * fails again. Replies that mean "not now" (BUSY, OOM, ...) are waited out by untilAnswered, and reach
+ * the callers here only at a cold shutdown, when they are given up.
  */
-async function persistently<T>(w: Worker, what: string, write: () => Promise<T>): Promise<T> {
-  let backoff = 1;
-  for (;;) {
-    try {
-      return await write();
-    } catch (err) {
-      if (w.coldShutdown || isReplyError(err)) throw err;
-      w.logger.error(`Could not record ${what}: ${err instanceof Error ? err.message : String(err)}; retrying in ${backoff} s`);
-      await sleep(backoff * 1000);
-      backoff = Math.min(backoff * 2, 60);
-    }
-  }
+function isPermanentReply(err: unknown): err is Error {
+  return err instanceof Error && err.name === 'ReplyError' && !isTransient(err);
 }
 
 /** The result stream fields of a success, or the error that makes the return value unstorable. */
-function successFields(w: Worker, outcome: Extract<Outcome, { status: 'finished' }>): string[] | Error {
+function successFields(w: Worker, outcome: Extract<Outcome, { status: 'finished' }>, endedAt: Date): string[] | Error {
   try {
-    if (outcome.serialized !== undefined) {
-      return outcome.serialized === null ? ['type', String(ResultType.SUCCESSFUL)] : ['type', String(ResultType.SUCCESSFUL), 'return_value', outcome.serialized.toString('base64')];
-    }
-    return Result.successFields(outcome.returnValue, w.serializer);
+    const fields =
+      outcome.serialized === undefined
+        ? Result.successFields(outcome.returnValue, w.serializer, w.name)
+        : ['type', String(ResultType.SUCCESSFUL), 'worker_name', w.name, ...(outcome.serialized === null ? [] : ['return_value', outcome.serialized.toString('base64')])];
+    return fields.concat(executionFields(w, endedAt));
   } catch (err) {
     return toError(err);
   }
+}
+
+/** rq 2.x's execution fields of a result entry (Result.executionFields) for the job `w` runs. */
+function executionFields(w: Worker, endedAt: Date): string[] {
+  return Result.executionFields('', w.jobStartedAt, endedAt);
+}
+
+/**
+ * rq 2.x's Repeat (repeat.py schedule): after a success with repeats left, {repeats left after this
+ * run, seconds to wait}; the interval is `repeat_intervals[repeats_left - 1]`, the last one past the end.
+ */
+function repeatOf(job: Job): '' | [number, number] {
+  const left = job.repeatsLeft;
+  if (left === null || left <= 0) return '';
+  const intervals = job.repeatIntervals?.filter((n) => typeof n === 'number' && Number.isFinite(n));
+  const interval = intervals && intervals.length > 0 ? intervals[Math.min(left - 1, intervals.length - 1)]! : 0;
+  return [left - 1, Math.max(0, interval)];
 }
 
 /**
@@ -60,7 +64,7 @@ export class CleanupPlugin {
       const endedAt = outcome.status === 'pending' ? new Date() : outcome.endedAt;
       const working = Math.max(0, (endedAt.getTime() - (w.jobStartedAt ?? endedAt).getTime()) / 1000);
       if (outcome.status === 'finished') {
-        const fields = successFields(w, outcome);
+        const fields = successFields(w, outcome, endedAt);
         if (Array.isArray(fields)) {
           await this.finish(w, job, endedAt, working, fields);
           return;
@@ -76,7 +80,7 @@ export class CleanupPlugin {
   }
 
   private async dependents(w: Worker, job: Job, deleteSet: boolean): Promise<void> {
-    const n = await persistently(w, `the dependents of job ${job.id}`, () => enqueueDependents(w.connection, job, { deleteSet }));
+    const n = await untilAnswered(w, `enqueue the dependents of job ${job.id}`, () => enqueueDependents(w.connection, job, { deleteSet }));
     if (n > 0) w.logger.info(`Enqueued ${n} dependent job${n === 1 ? '' : 's'} of ${job.id}`);
   }
 
@@ -99,6 +103,7 @@ export class CleanupPlugin {
     const queue = claimedQueueOf(job, w.queueNames[0]!);
     const resultTtl = job.resultTtl ?? w.resultTtl;
     const claims = w.engine.lookahead;
+    const repeat = repeatOf(job);
     // Concurrent jobs take nothing ahead: no script of another job needs to be answered first.
     if (w.concurrency === 1) await claims.ready();
     job.endedAt = endedAt;
@@ -108,7 +113,7 @@ export class CleanupPlugin {
     claims.sendingOutcome(job);
     // One token for every attempt of this write: a repeat after a lost reply is replayed, not rerun.
     const token = claims.token();
-    const write = (): Promise<OutcomeReply> => persistently(w, `the result of job ${job.id}`, () =>
+    const write = (): Promise<OutcomeReply> => untilAnswered(w, `record the result of job ${job.id}`, () =>
       runScript(
         w.connection,
         'rqFinish',
@@ -120,19 +125,24 @@ export class CleanupPlugin {
           worker: w.key,
           dependents: job.dependentsKey,
           dependencies: job.dependenciesKey,
+          queue: keys.queue(queue),
+          queues: keys.queues,
+          scheduled: keys.scheduled(queue),
+          intermediate: keys.intermediate(queue),
           next: next.keys,
         },
         {
           id: job.id,
           endedAt: utcformat(endedAt),
           resultTtl,
-          endedEpoch: epochSeconds(endedAt),
           workingTime: working.toFixed(6),
           workerTtl: w.workerTtl + 60,
           stillRunning: w.engine.stillRunning(job),
           ...next.args,
           token,
           result: fields,
+          plan: repeat,
+          queueMember: keys.queue(queue),
         },
       ),
     );
@@ -142,14 +152,18 @@ export class CleanupPlugin {
       w.totalWorkingTime += working;
       const result = reply[0].toString();
       // 'gone': the job was deleted while it ran; nothing of it is recreated.
-      job.status = result === 'gone' ? null : 'finished';
+      job.status = result === 'gone' ? null : result === 'requeued' ? 'queued' : result === 'scheduled' ? 'scheduled' : 'finished';
+      if (result === 'requeued' || result === 'scheduled') {
+        job.repeatsLeft = repeat === '' ? null : repeat[0];
+        w.logger.info(`Job ${job.id} ${result === 'requeued' ? 'enqueued' : 'scheduled'} to repeat (${job.repeatsLeft} left)`);
+      }
       if (next.launched && result === 'gone') w.logger.warning(`Job ${job.id} was deleted while it ran; its outcome (finished) is not recorded`);
       await this.keepNext(w, reply[1], now, next);
       if (reply[2] > 0) await this.dependents(w, job, result === 'deleted');
     };
     // Redis refused the script on this job's data (a key of the wrong type): record a failure instead.
     const unrecordable = async (err: unknown): Promise<void> => {
-      if (!isReplyError(err)) throw err;
+      if (!isPermanentReply(err)) throw err;
       w.logger.error(`Could not record the result of job ${job.id}: ${err.message}; recording it as failed`);
       await claims.outcomeRefused(next);
       const error = new RqError(`The result could not be recorded: ${err.message}`, { cause: err });
@@ -180,14 +194,14 @@ export class CleanupPlugin {
     const keys = w.keys;
     const queue = claimedQueueOf(job, w.queueNames[0]!);
     const failureTtl = job.failureTtl ?? DEFAULT_FAILURE_TTL;
-    const excField = Result.failureFields(excString)[3];
+    const resultFields = Result.failureFields(excString, ResultType.FAILED, w.name).concat(executionFields(w, endedAt));
     const claims = w.engine.lookahead;
     if (!inBackground && w.concurrency === 1) await claims.settle();
     const now = new Date();
     const next = claims.next(inBackground ? 0 : w.engine.jobsAfter(job), now);
     claims.sendingOutcome(job);
     const token = claims.token();
-    const write = (): Promise<OutcomeReply> => persistently(w, `the failure of job ${job.id}`, () =>
+    const write = (): Promise<OutcomeReply> => untilAnswered(w, `record the failure of job ${job.id}`, () =>
       runScript(
         w.connection,
         'rqFail',
@@ -202,12 +216,12 @@ export class CleanupPlugin {
           queue: keys.queue(queue),
           queues: keys.queues,
           scheduled: keys.scheduled(queue),
+          intermediate: keys.intermediate(queue),
           next: next.keys,
         },
         {
           id: job.id,
           endedAt: utcformat(endedAt),
-          endedEpoch: epochSeconds(endedAt),
           failureTtl,
           failureTtlSet: job.failureTtl === null ? '0' : '1',
           workingTime: working.toFixed(6),
@@ -217,8 +231,7 @@ export class CleanupPlugin {
           defaultHandler: w.disableDefaultExceptionHandler ? '0' : '1',
           queueMember: keys.queue(queue),
           // rq 1.13 records a stopped job's result as FAILED (its STOPPED type is unused).
-          resultType: String(ResultType.FAILED),
-          excString: excField ?? '',
+          result: resultFields,
           ...next.args,
           token,
         },
@@ -230,7 +243,7 @@ export class CleanupPlugin {
       claims.awaiting(next, sent);
       reply = await sent;
     } catch (err) {
-      if (!isReplyError(err)) throw err;
+      if (!isPermanentReply(err)) throw err;
       // Nothing more can be written for this job: it stays started, and maintenance fails it as
       // abandoned once its heartbeat TTL passes. The worker goes on.
       w.logger.error(`Could not record the failure of job ${job.id} (${error.message}): ${err.message}; it stays in the StartedJobRegistry until maintenance fails it`);

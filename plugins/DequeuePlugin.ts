@@ -1,6 +1,7 @@
 import type { Worker } from '../lib/Worker.js';
 import { QueueWaiter } from '../lib/QueueWaiter.js';
-import { sleep, waitWhileSuspended } from '../lib/suspension.js';
+import { waitWhileSuspended } from '../lib/suspension.js';
+import { FIRST_RETRY_MS, isTransient, nextDelay, noteRefused, pause, untilAnswered } from '../lib/RedisOutage.js';
 import { utcformat } from '../lib/time.js';
 
 const PLUGIN_NAME = 'DequeuePlugin';
@@ -24,11 +25,13 @@ export class DequeuePlugin {
 
     worker.hooks.dequeue.tapPromise({ name: PLUGIN_NAME, stage: 100 }, async (w, queues) => {
       let backoff = 1;
+      let delay = FIRST_RETRY_MS;
       while (!w.stopRequested) {
         try {
           const seen = waiter.mark();
           const taken = await claims.take(queues);
           backoff = 1;
+          delay = FIRST_RETRY_MS;
           switch (taken.kind) {
             case 'job':
               return taken.job;
@@ -52,9 +55,16 @@ export class DequeuePlugin {
           }
         } catch (err) {
           if (w.stopRequested) break;
+          if (isTransient(err)) {
+            // Redis cannot answer for now (the wait for work met it): one line per outage, and back
+            // within 2 s of Redis answering.
+            noteRefused(w, 'take a job', err);
+            delay = (await pause(w, delay, w.stopSignal)) ? FIRST_RETRY_MS : nextDelay(delay);
+            continue;
+          }
           w.logger.error(`Could not dequeue: ${err instanceof Error ? err.message : String(err)}; retrying in ${backoff} s`);
-          await sleep(backoff * 1000, w.stopSignal);
-          backoff = Math.min(backoff * 2, 60);
+          // A reconnect ends the wait: what failed may have been the connection's doing.
+          backoff = (await pause(w, backoff * 1000, w.stopSignal)) ? 1 : Math.min(backoff * 2, 60);
         }
       }
       return undefined;
@@ -63,11 +73,13 @@ export class DequeuePlugin {
 
   private async idleHeartbeat(w: Worker): Promise<void> {
     const now = new Date();
-    await w.connection
-      .multi()
-      .hset(w.key, 'state', 'idle', 'last_heartbeat', utcformat(now))
-      .expire(w.key, w.workerTtl + 60)
-      .exec();
+    await untilAnswered(w, 'send the idle heartbeat', () =>
+      w.connection
+        .multi()
+        .hset(w.key, 'state', 'idle', 'last_heartbeat', utcformat(now))
+        .expire(w.key, w.workerTtl + 60)
+        .exec(),
+    );
     w.state = 'idle';
     w.lastHeartbeat = now;
     await w.hooks.heartbeat.promise(w);

@@ -4,7 +4,7 @@ import { FinishedJobRegistry } from '../lib/registries/FinishedJobRegistry.js';
 import { StartedJobRegistry } from '../lib/registries/StartedJobRegistry.js';
 import { cleanWorkerRegistry } from '../lib/registries/workerRegistry.js';
 import { runScript } from '../lib/redis/scripts.js';
-import { epochSeconds } from '../lib/time.js';
+import { redisEpochSeconds } from '../lib/time.js';
 
 const PLUGIN_NAME = 'MaintenancePlugin';
 
@@ -48,7 +48,8 @@ export async function cleanRegistries(w: Worker): Promise<void> {
     if (locked !== 'OK') continue;
     w.logger.info(`Cleaning registries for queue: ${queue.name}`);
     const options = { connection, jobClass: w.jobClass, serializer: w.serializer };
-    const now = epochSeconds();
+    // Redis's clock, not this process's: one that runs ahead must not expire other workers' entries.
+    const now = await redisEpochSeconds(connection);
     await new FinishedJobRegistry(queue.name, options).cleanup(now);
     const abandoned = await new StartedJobRegistry(queue.name, options).cleanupExpired(now);
     for (const [id, outcome] of abandoned) {
@@ -56,19 +57,19 @@ export async function cleanRegistries(w: Worker): Promise<void> {
     }
     await new FailedJobRegistry(queue.name, options).cleanup(now);
     await cleanWorkerRegistry(connection, queue.name);
-    await recoverIntermediate(w, queue.name, now);
+    await recoverIntermediate(w, queue.name);
   }
 }
 
-async function recoverIntermediate(w: Worker, queue: string, now: number): Promise<void> {
+async function recoverIntermediate(w: Worker, queue: string): Promise<void> {
   const { connection, keys } = w;
   const ids = await connection.lrange(keys.intermediate(queue), 0, -1);
   for (const id of new Set(ids)) {
     const outcome = await runScript(
       connection,
       'rqRecoverIntermediate',
-      { intermediate: keys.intermediate(queue), queue: keys.queue(queue), wip: keys.started(queue), seen: keys.intermediateSeen(queue, id) },
-      { id, now, grace: INTERMEDIATE_GRACE_SECONDS },
+      { intermediate: keys.intermediate(queue), queue: keys.queue(queue), wip: keys.started(queue), seen: keys.intermediateSeen(queue, id), executions: keys.executions(id) },
+      { id, grace: INTERMEDIATE_GRACE_SECONDS },
     );
     if (outcome === 'requeued') w.logger.warning(`Job ${id} was stranded between dequeue and start; put back on ${queue}`);
   }

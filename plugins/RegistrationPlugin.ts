@@ -3,6 +3,7 @@ import { RqError } from '../lib/errors/RqError.js';
 import { registerDeath } from '../lib/registries/workerRegistry.js';
 import { utcformat } from '../lib/time.js';
 import { RQ_TS_VERSION } from '../lib/version.js';
+import { untilAnswered } from '../lib/RedisOutage.js';
 
 const PLUGIN_NAME = 'RegistrationPlugin';
 
@@ -57,7 +58,8 @@ export class RegistrationPlugin {
     worker.hooks.shutdown.tapPromise(PLUGIN_NAME, async (w) => {
       w.logger.info('Registering death.');
       if (!w.birthDate) return;
-      await registerDeath(w.connection, w.key, w.queueNames);
+      // Waits out BUSY, LOADING, ... as the job writes do; bounded by the shutdown watch (SHUTDOWN_TIMEOUT).
+      await untilAnswered(w, 'register the death of this worker', () => registerDeath(w.connection, w.key, w.queueNames));
       w.deathDate = new Date();
     });
   }

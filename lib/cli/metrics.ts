@@ -24,8 +24,10 @@ export function metricsCommand(): Command {
 }
 
 export async function runMetrics(flags: MetricsFlags): Promise<void> {
-  // hono and prom-client load only for this command: see listen().
-  const [{ Hono }, { renderMetrics }] = await Promise.all([import('hono'), import('../metrics.js')]);
+  // hono and prom-client load only for this command: see listen(). A missing prom-client stops the
+  // command at start, not at the first scrape.
+  const [{ Hono }, { loadPromClient, renderMetrics }] = await Promise.all([import('hono'), import('../metrics.js')]);
+  await loadPromClient();
   const cli = await openCli(flags, { live: true });
   const app = new Hono();
   app.get('/metrics', async (c) => {

@@ -19,6 +19,7 @@ import { sendStopJobCommand } from '../commands.js';
 import { DeserializationError } from '../errors/DeserializationError.js';
 import { InvalidJobIdError } from '../errors/InvalidJobIdError.js';
 import { InvalidOperationError } from '../errors/InvalidOperationError.js';
+import { MissingDependencyError } from '../errors/MissingDependencyError.js';
 import { NoSuchJobError } from '../errors/NoSuchJobError.js';
 import { RqError } from '../errors/RqError.js';
 import { Job } from '../Job.js';
@@ -67,8 +68,9 @@ const ASSETS = {
 
 class Forbidden extends RqError {}
 
-function statusFor(err: unknown): 400 | 403 | 404 | 409 | 500 {
+function statusFor(err: unknown): 400 | 403 | 404 | 409 | 500 | 501 {
   if (err instanceof Forbidden) return 403;
+  if (err instanceof MissingDependencyError) return 501;
   if (err instanceof NoSuchJobError) return 404;
   if (err instanceof InvalidOperationError) return 409;
   if (err instanceof InvalidJobIdError || err instanceof DeserializationError || err instanceof RqError) return 400;

@@ -12,3 +12,4 @@ export { ConfigError } from './ConfigError.js';
 export { UsageError } from './UsageError.js';
 export { JobFailedError } from './JobFailedError.js';
 export { ResultTimeoutError } from './ResultTimeoutError.js';
+export { MissingDependencyError } from './MissingDependencyError.js';

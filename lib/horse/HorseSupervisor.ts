@@ -5,6 +5,7 @@ import { formatException } from '../execute.js';
 import { busyHeartbeat } from '../heartbeat.js';
 import type { Job } from '../Job.js';
 import { sleep } from '../suspension.js';
+import { isTransient, untilAnswered } from '../RedisOutage.js';
 import type { Worker } from '../Worker.js';
 import type { ProcessHorse } from './ProcessHorse.js';
 import type { LoopReport } from './protocol.js';
@@ -131,14 +132,27 @@ export class HorseSupervisor {
     const w = this.worker;
     const id = await w.connection.hget(w.key, 'current_job');
     if (!id) return { id: null, job: null };
-    const job = await w.jobClass.fetch(id, { connection: w.connection, serializer: w.serializer }).catch(() => null);
+    // A job that cannot be read (bad data) counts as none; Redis not answering is not that.
+    const job = await w.jobClass.fetch(id, { connection: w.connection, serializer: w.serializer }).catch((err: unknown) => {
+      if (isTransient(err)) throw err;
+      return null;
+    });
     return { id, job: job?.origin ? job : null };
   }
 
+  /** Whether a heartbeat is under way (one that waits out an outage is not joined by more). */
+  private beating = false;
+
   /** rq's busy heartbeat for the job the horse runs, as the worker's hash names it. */
   private async heartbeat(): Promise<void> {
-    const { job } = await this.current();
-    if (job) await busyHeartbeat(this.worker, job, job.startedAt);
+    if (this.beating) return;
+    this.beating = true;
+    try {
+      const { job } = await untilAnswered(this.worker, 'look up the job of the work horse for its heartbeat', () => this.current());
+      if (job) await busyHeartbeat(this.worker, job, job.startedAt);
+    } finally {
+      this.beating = false;
+    }
   }
 
   /**
@@ -175,10 +189,13 @@ export class HorseSupervisor {
     let job: Job | null = null;
     let id: string | null = null;
     try {
-      const found = await this.current();
-      id = found.id;
-      // Only a job still registered as started has no outcome yet.
-      if (found.job && (await w.connection.zscore(w.keys.started(found.job.origin!), found.job.id)) !== null) job = found.job;
+      // Waits out an outage: the dead horse's job is recorded here or nowhere before maintenance.
+      await untilAnswered(w, `look up the job of the work horse that died (pid ${h.pid})`, async () => {
+        const found = await this.current();
+        id = found.id;
+        // Only a job still registered as started has no outcome yet.
+        if (found.job && (await w.connection.zscore(w.keys.started(found.job.origin!), found.job.id)) !== null) job = found.job;
+      });
     } catch (err) {
       w.logger.error(`The work horse (pid ${h.pid}) died (${died}) and its job could not be looked up (maintenance will fail it): ${formatException(err)}`);
       return;

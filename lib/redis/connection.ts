@@ -147,7 +147,12 @@ export function connect(input: ConnectionInput = {}): Redis {
   options.connectTimeout = settings.connectTimeout ?? LIBRARY_CONNECT_TIMEOUT_MS;
   options.maxRetriesPerRequest = settings.maxRetriesPerRequest === undefined ? LIBRARY_MAX_RETRIES_PER_REQUEST : settings.maxRetriesPerRequest;
   const Ctor = settings.connectionClass ?? Redis;
-  const connection = new Ctor({ ...options, ...settings.redisOptions });
+  const merged: RedisOptions = { ...options, ...settings.redisOptions };
+  // Through Sentinel, follow a failover when the sentinels announce it (+switch-master), not when
+  // the old master stops answering: it goes on taking writes until it is made a replica, and what
+  // a worker records there meanwhile is thrown away, so the job runs again.
+  if (merged.sentinels && merged.sentinels.length > 0 && merged.failoverDetector === undefined) merged.failoverDetector = true;
+  const connection = new Ctor(merged);
   if (settings.prefix !== undefined) useKeyPrefix(connection, settings.prefix);
   reportUnreachable(connection);
   return connection;

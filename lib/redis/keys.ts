@@ -50,6 +50,14 @@ export class Keys {
   results(id: string): string {
     return `${this.prefix}results:${id}`;
   }
+  /** rq 2.x: the execution ids of a job's runs (a sorted set scored by expiry). */
+  executions(id: string): string {
+    return `${this.prefix}executions:${id}`;
+  }
+  /** rq 2.x: one run's hash (`id`, `created_at`, `last_heartbeat`); `member` is `<job id>:<execution id>`. */
+  execution(member: string): string {
+    return `${this.prefix}execution:${member}`;
+  }
   started(queue: string): string {
     return `${this.prefix}wip:${queue}`;
   }

@@ -28,7 +28,6 @@ export interface NextArgs {
   peeked1: string;
   peeked2: string;
   claimedAt: string;
-  claimedEpoch: number | '';
   jobMonitoringInterval: number | '';
   workerName: string;
   claimMode: 'inline' | 'process' | '';
@@ -87,30 +86,57 @@ export interface ScriptSpecs {
     reply: number;
   };
   rqAbandonStarted: {
-    keys: { wip: string; job: string; failed: string; dependents: string; dependencies: string; queue: string; queues: string; scheduled: string };
-    args: { member: string; now: number; excInfo: Buffer; defaultFailureTtl: number; nowTs: string; queueMember: string; id: string };
+    keys: {
+      wip: string;
+      job: string;
+      failed: string;
+      dependents: string;
+      dependencies: string;
+      queue: string;
+      queues: string;
+      scheduled: string;
+      results: string;
+      execution: string;
+      executions: string;
+    };
+    args: { member: string; excInfo: Buffer; defaultFailureTtl: number; nowTs: string; queueMember: string; id: string; execId: string; result: readonly string[] };
     reply: 'failed' | 'requeued' | 'scheduled' | 'gone';
   };
   rqTake: { keys: { next: readonly string[] }; args: NextArgs & { token: string }; reply: NextReply };
   rqClaim: {
     keys: { intermediate: string; job: string; wip: string; worker: string; queues: readonly string[] };
-    args: { id: string; claimedAt: string; claimedEpoch: number; jobMonitoringInterval: number; workerName: string; claimMode: 'inline' | 'process' };
+    args: { id: string; claimedAt: string; jobMonitoringInterval: number; workerName: string; claimMode: 'inline' | 'process' };
     /** {ttl, hash, peeked ids}; 0: the job's hash is gone, -1: its key is not a hash. */
     reply: 0 | -1 | [ttl: number, hash: Buffer[], peeked: Buffer[]];
   };
   rqFinish: {
-    keys: { job: string; wip: string; finished: string; results: string; worker: string; dependents: string; dependencies: string; next: readonly string[] };
+    keys: {
+      job: string;
+      wip: string;
+      finished: string;
+      results: string;
+      worker: string;
+      dependents: string;
+      dependencies: string;
+      queue: string;
+      queues: string;
+      scheduled: string;
+      intermediate: string;
+      next: readonly string[];
+    };
     args: NextArgs & {
       id: string;
       endedAt: string;
       resultTtl: number;
-      endedEpoch: number;
       workingTime: string;
       workerTtl: number;
       /** '' or the id of another job the worker still runs (concurrency > 1). */
       stillRunning: string;
       token: string;
       result: readonly string[];
+      /** '' or [repeats left after this run, interval seconds] */
+      plan: '' | readonly [number, number];
+      queueMember: string;
     };
     reply: OutcomeReply;
   };
@@ -126,12 +152,12 @@ export interface ScriptSpecs {
       queue: string;
       queues: string;
       scheduled: string;
+      intermediate: string;
       next: readonly string[];
     };
     args: NextArgs & {
       id: string;
       endedAt: string;
-      endedEpoch: number;
       failureTtl: number;
       failureTtlSet: Flag;
       workingTime: string;
@@ -141,8 +167,7 @@ export interface ScriptSpecs {
       status: 'failed' | 'stopped';
       defaultHandler: Flag;
       queueMember: string;
-      resultType: string;
-      excString: string;
+      result: readonly string[];
       token: string;
     };
     reply: OutcomeReply;
@@ -151,12 +176,12 @@ export interface ScriptSpecs {
   rqRelease: { keys: { intermediate: string; queue: string }; args: { id: string }; reply: 0 | 1 };
   rqBusyHeartbeat: {
     keys: { worker: string; job: string; wip: string };
-    args: { workerTtl: number; nowTs: string; wipScore: number; id: string; workingTime: string };
+    args: { workerTtl: number; nowTs: string; id: string; workingTime: string };
     reply: 1;
   };
   rqRecoverIntermediate: {
-    keys: { intermediate: string; queue: string; wip: string; seen: string };
-    args: { id: string; now: number; grace: number };
+    keys: { intermediate: string; queue: string; wip: string; seen: string; executions: string };
+    args: { id: string; grace: number };
     reply: 'started' | 'gone' | 'marked' | 'waiting' | 'requeued';
   };
   rqEmptyChunk: { keys: { queue: string; jobs: readonly string[] }; args: { ids: readonly string[] }; reply: number };
@@ -202,7 +227,6 @@ const NEXT_ARGS = [
   'peeked1',
   'peeked2',
   'claimedAt',
-  'claimedEpoch',
   'jobMonitoringInterval',
   'workerName',
   'claimMode',
@@ -232,26 +256,25 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
     args: ['queueMember', 'enqueuedAt', 'ids'],
   }),
   rqAbandonStarted: complete<'rqAbandonStarted'>()({
-    keys: ['wip', 'job', 'failed', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled'],
-    args: ['member', 'now', 'excInfo', 'defaultFailureTtl', 'nowTs', 'queueMember', 'id'],
+    keys: ['wip', 'job', 'failed', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled', 'results', 'execution', 'executions'],
+    args: ['member', 'excInfo', 'defaultFailureTtl', 'nowTs', 'queueMember', 'id', 'execId', 'result'],
   }),
   rqTake: complete<'rqTake'>()({ keys: ['...next'], args: [...NEXT_ARGS, 'token'], buffers: true }),
   rqClaim: complete<'rqClaim'>()({
     keys: ['intermediate', 'job', 'wip', 'worker', '...queues'],
-    args: ['id', 'claimedAt', 'claimedEpoch', 'jobMonitoringInterval', 'workerName', 'claimMode'],
+    args: ['id', 'claimedAt', 'jobMonitoringInterval', 'workerName', 'claimMode'],
     buffers: true,
   }),
   rqFinish: complete<'rqFinish'>()({
-    keys: ['job', 'wip', 'finished', 'results', 'worker', 'dependents', 'dependencies', '...next'],
-    args: ['id', 'endedAt', 'resultTtl', 'endedEpoch', 'workingTime', 'workerTtl', 'stillRunning', ...NEXT_ARGS, 'token', 'result'],
+    keys: ['job', 'wip', 'finished', 'results', 'worker', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled', 'intermediate', '...next'],
+    args: ['id', 'endedAt', 'resultTtl', 'workingTime', 'workerTtl', 'stillRunning', ...NEXT_ARGS, 'token', 'result', 'plan', 'queueMember'],
     buffers: true,
   }),
   rqFail: complete<'rqFail'>()({
-    keys: ['job', 'wip', 'failed', 'results', 'worker', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled', '...next'],
+    keys: ['job', 'wip', 'failed', 'results', 'worker', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled', 'intermediate', '...next'],
     args: [
       'id',
       'endedAt',
-      'endedEpoch',
       'failureTtl',
       'failureTtlSet',
       'workingTime',
@@ -260,8 +283,7 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
       'status',
       'defaultHandler',
       'queueMember',
-      'resultType',
-      'excString',
+      'result',
       ...NEXT_ARGS,
       'token',
     ],
@@ -269,8 +291,8 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
   }),
   rqUnclaim: complete<'rqUnclaim'>()({ keys: ['job', 'wip', 'queue', 'worker'], args: ['id'] }),
   rqRelease: complete<'rqRelease'>()({ keys: ['intermediate', 'queue'], args: ['id'] }),
-  rqBusyHeartbeat: complete<'rqBusyHeartbeat'>()({ keys: ['worker', 'job', 'wip'], args: ['workerTtl', 'nowTs', 'wipScore', 'id', 'workingTime'] }),
-  rqRecoverIntermediate: complete<'rqRecoverIntermediate'>()({ keys: ['intermediate', 'queue', 'wip', 'seen'], args: ['id', 'now', 'grace'] }),
+  rqBusyHeartbeat: complete<'rqBusyHeartbeat'>()({ keys: ['worker', 'job', 'wip'], args: ['workerTtl', 'nowTs', 'id', 'workingTime'] }),
+  rqRecoverIntermediate: complete<'rqRecoverIntermediate'>()({ keys: ['intermediate', 'queue', 'wip', 'seen', 'executions'], args: ['id', 'grace'] }),
   rqEmptyChunk: complete<'rqEmptyChunk'>()({ keys: ['queue', '...jobs'], args: ['ids'] }),
 };
 

@@ -4,7 +4,7 @@ import type { JobClass } from '../Queue.js';
 import { keysOf } from '../redis/connection.js';
 import type { Keys } from '../redis/keys.js';
 import { defaultSerializer, type Serializer } from '../serializers.js';
-import { epochSeconds } from '../time.js';
+import { redisEpochSeconds } from '../time.js';
 
 export interface RegistryOptions {
   connection: Redis;
@@ -44,7 +44,7 @@ export abstract class BaseRegistry {
     return this.keyFor(this.keys, this.name);
   }
 
-  /** Drops or moves expired entries (what that means depends on the registry). */
+  /** Drops or moves entries expired at `now` (epoch seconds; default: Redis's clock); what that means depends on the registry. */
   abstract cleanup(now?: number): Promise<void>;
 
   /** Number of entries, after a cleanup as rq does. */
@@ -60,9 +60,9 @@ export abstract class BaseRegistry {
     return members.map(jobIdOfMember);
   }
 
-  /** Members whose score is at or before `now` (epoch seconds). */
-  async getExpiredJobIds(now = epochSeconds()): Promise<string[]> {
-    return (await this.connection.zrangebyscore(this.key, 0, now)).map(jobIdOfMember);
+  /** Members whose score is at or before `now` (epoch seconds; default: Redis's clock). */
+  async getExpiredJobIds(now?: number): Promise<string[]> {
+    return (await this.connection.zrangebyscore(this.key, 0, now ?? (await redisEpochSeconds(this.connection)))).map(jobIdOfMember);
   }
 
   async contains(jobOrId: Job | string): Promise<boolean> {
@@ -70,10 +70,10 @@ export abstract class BaseRegistry {
     return (await this.connection.zscore(this.key, id)) !== null;
   }
 
-  /** Adds a job with score now+ttl (`ttl` -1 = `+inf`, never expires). */
+  /** Adds a job with score now+ttl by Redis's clock (`ttl` -1 = `+inf`, never expires). */
   async add(jobOrId: Job | string, ttl = 0, pipeline?: ChainableCommander): Promise<void> {
     const id = typeof jobOrId === 'string' ? jobOrId : jobOrId.id;
-    const score = ttl < 0 ? '+inf' : epochSeconds() + ttl;
+    const score = ttl < 0 ? '+inf' : (await redisEpochSeconds(this.connection)) + ttl;
     const p = (pipeline ?? this.connection).zadd(this.key, String(score), id);
     if (!pipeline) await p;
   }
@@ -97,7 +97,7 @@ export abstract class BaseRegistry {
 
 /** Registries whose expired entries are simply dropped (finished, failed). */
 export abstract class ExpiringRegistry extends BaseRegistry {
-  async cleanup(now = epochSeconds()): Promise<void> {
-    await this.connection.zremrangebyscore(this.key, 0, now);
+  async cleanup(now?: number): Promise<void> {
+    await this.connection.zremrangebyscore(this.key, 0, now ?? (await redisEpochSeconds(this.connection)));
   }
 }

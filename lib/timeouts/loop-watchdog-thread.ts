@@ -80,13 +80,12 @@ async function endProcess(o: Overdue): Promise<void> {
 
 async function record({ jobId, worker, timeout }: Overdue): Promise<void> {
   if (!worker) throw new Error('the worker was not registered with the watchdog');
-  const [{ Redis }, { useKeyPrefix, keysOf }, { StartedJobRegistry }, { registerDeath }, { JobTimeoutException }, { zlibCompress }] = await Promise.all([
+  const [{ Redis }, { useKeyPrefix, keysOf }, { StartedJobRegistry }, { registerDeath }, { JobTimeoutException }] = await Promise.all([
     import('ioredis'),
     import('../redis/connection.js'),
     import('../registries/StartedJobRegistry.js'),
     import('../registries/workerRegistry.js'),
     import('./JobTimeoutException.js'),
-    import('../zlib.js'),
   ]);
   const connection = new Redis({ ...worker.redisOptions, lazyConnect: false, maxRetriesPerRequest: 1 });
   connection.on('error', () => {}); // the command's own rejection says what went wrong
@@ -96,7 +95,7 @@ async function record({ jobId, worker, timeout }: Overdue): Promise<void> {
     if (jobId !== null && origin !== null) {
       const err = new JobTimeoutException(`Task exceeded maximum timeout value (${timeout} seconds)`);
       const excInfo = `${err.name}: ${err.message}\nThe job kept the event loop of worker ${worker.key} (${worker.horse ? 'work horse' : 'process'} ${process.pid}) blocked past its timeout; the watchdog ended the process.`;
-      const outcome = await new StartedJobRegistry(origin, { connection }).abandon(jobId, zlibCompress(Buffer.from(excInfo, 'utf8')));
+      const outcome = await new StartedJobRegistry(origin, { connection }).abandon(jobId, excInfo, keysOf(connection).workerNameFromKey(worker.key) ?? '');
       say(`job ${jobId}: ${outcome === 'failed' ? 'moved to FailedJobRegistry' : outcome === 'gone' ? 'no longer registered as started' : outcome}`);
     }
     if (!worker.horse) {

@@ -56,7 +56,9 @@ export class Workers {
 
   spawn(args: string[], timeoutMs = 55_000, extraNodeArgs: string[] = []): FaultWorker {
     const name = `${this.prefix}-${process.pid}-${++this.counter}`;
-    const child = spawn(process.execPath, [...extraNodeArgs, bin, 'worker', '-u', this.url(), '-n', name, '-P', repoRoot, ...args], {
+    // No URL: the worker connects as its settings file (-c) says, e.g. through Sentinel.
+    const url = this.url();
+    const child = spawn(process.execPath, [...extraNodeArgs, bin, 'worker', ...(url ? ['-u', url] : []), '-n', name, '-P', repoRoot, ...args], {
       cwd: this.cwd(),
       env: cleanEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -185,7 +187,7 @@ export interface FaultSetup {
  * proxy), connects, makes the working folder; at the end kills every worker and horse spawned,
  * then removes it all. `ready` receives the setup, as useRedis does; returns the file's Workers.
  */
-export function useFaultSetup(prefix: string, ready: (setup: FaultSetup) => void, options: { proxy?: boolean } = {}): Workers {
+export function useFaultSetup(prefix: string, ready: (setup: FaultSetup) => void, options: { proxy?: boolean; redisArgs?: string[] } = {}): Workers {
   let setup: FaultSetup | null = null;
   const workers = new Workers(
     () => (setup!.proxy ?? setup!.server).url,
@@ -193,7 +195,7 @@ export function useFaultSetup(prefix: string, ready: (setup: FaultSetup) => void
     prefix,
   );
   before(async () => {
-    const server = await startRedis();
+    const server = await startRedis(options.redisArgs ?? []);
     setup = {
       server,
       redis: connect(server.url),

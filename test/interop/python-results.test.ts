@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { JobFailedError, Queue, SimpleWorker, type CompletedEvent, type FailedEvent, type ProgressEvent } from '../../lib/index.js';
-import { PYTHON, PYTHON_REASON, runPython } from '../helpers/python.js';
+import { PYTHON_RQS, RQ_1, pythonEnv, runPython, type PythonRq } from '../helpers/python.js';
 import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
 import { collectingLogger, repoRoot, task } from '../helpers/worker.js';
 
@@ -44,7 +44,7 @@ const running = new Set<ChildProcess>();
 
 /** python-rq's own worker in burst mode on `queue`, with rq's JSON serializer; resolves with its exit code and output. */
 function pythonWorker(queue: string): Promise<{ code: number | null; output: string }> {
-  const child = spawn(PYTHON!, ['-m', 'rq.cli', 'worker', '-u', server.url, '-b', '-S', 'rq.serializers.JSONSerializer', queue], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(RQ.python!, ['-m', 'rq.cli', 'worker', '-u', server.url, '-b', '-S', 'rq.serializers.JSONSerializer', queue], { cwd, env: pythonEnv(RQ), stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
@@ -57,8 +57,12 @@ function pythonWorker(queue: string): Promise<{ code: number | null; output: str
   });
 }
 
-describe('results and events with python-rq', { skip: PYTHON ? false : PYTHON_REASON }, () => {
+/** The python-rq the running suite is parametrized with (suites in a file run one after another). */
+let RQ: PythonRq = RQ_1;
+
+for (const rq of PYTHON_RQS) describe(`results and events with python-rq ${rq.label}`, { skip: rq.python ? false : rq.reason }, () => {
   before(async () => {
+    RQ = rq;
     server = await startRedis();
     redis = server.client();
     cwd = mkdtempSync(join(tmpdir(), 'rq-ts-py-results-'));
@@ -132,6 +136,8 @@ job = Job.fetch(${JSON.stringify(job.id)}, connection=Redis(port=int(os.environ[
 sys.stdout.write(json.dumps(job.meta))
 `,
       { REDIS_PORT: String(server.port) },
+      undefined,
+      RQ,
     );
     assert.deepEqual(JSON.parse(out), { progress: 3 });
   });

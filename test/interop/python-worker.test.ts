@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { Job, Queue, connect, epochSeconds } from '../../lib/index.js';
-import { PYTHON, PYTHON_REASON, runPython } from '../helpers/python.js';
+import { PYTHON_RQS, RQ_1, pythonEnv, runPython, type PythonRq } from '../helpers/python.js';
 import { startRedis, waitFor, type RedisServer } from '../helpers/redis.js';
 import { alive, killHorse } from '../helpers/processes.js';
 import { repoRoot } from '../helpers/worker.js';
@@ -63,7 +63,7 @@ const horses = new Set<number>();
 function py<T = Record<string, unknown>>(code: string, values?: unknown): T {
   const env: Record<string, string> = { REDIS_PORT: String(server.port) };
   if (values !== undefined) env.VALUES = JSON.stringify(values);
-  const stdout = runPython(`${PRELUDE}\n${code}`, env, cwd);
+  const stdout = runPython(`${PRELUDE}\n${code}`, env, cwd, RQ);
   try {
     return JSON.parse(stdout) as T;
   } catch (err) {
@@ -73,7 +73,7 @@ function py<T = Record<string, unknown>>(code: string, values?: unknown): T {
 
 /** `python3 -m rq.cli <args>` (python-rq's own CLI), bounded. */
 function rqCli(args: string[], timeoutMs = 60_000): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(PYTHON!, ['-m', 'rq.cli', ...args], { cwd, encoding: 'utf8', timeout: timeoutMs, env: cleanEnv(), killSignal: 'SIGKILL' });
+  const r = spawnSync(RQ.python!, ['-m', 'rq.cli', ...args], { cwd, encoding: 'utf8', timeout: timeoutMs, env: pythonEnv(RQ, cleanEnv()), killSignal: 'SIGKILL' });
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -142,8 +142,12 @@ async function waitExit(w: SpawnedWorker, ms: number): Promise<{ code: number | 
 }
 
 
-describe('python-rq 1.13 and our worker', { skip: PYTHON ? false : PYTHON_REASON }, () => {
+/** The python-rq the running suite is parametrized with (suites in a file run one after another). */
+let RQ: PythonRq = RQ_1;
+
+for (const rq of PYTHON_RQS) describe(`python-rq ${rq.label} and our worker`, { skip: rq.python ? false : rq.reason }, () => {
   before(async () => {
+    RQ = rq;
     server = await startRedis();
     redis = connect(server.url);
     cwd = tempDir('pyworker');
@@ -205,6 +209,76 @@ out(dict(
     assert.equal(seen.queue_count, 0);
   });
 
+  it("runs python-rq 2.x's Repeat and Retry jobs as its own worker does: repeats, retries, result entries, unknown fields", { skip: rq.label === '1.13' ? 'Repeat and result worker names are python-rq 2.x' : false }, async () => {
+    // The same dotted paths for python-rq's own worker, to compare its outcome with ours.
+    writeFileSync(join(cwd, 'tasks.py'), "def add(a, b):\n    return a + b\n\ndef boom():\n    raise TypeError('kaboom from tasks.py')\n");
+    const enqueue = (q: string): Record<string, string> =>
+      py(
+        `
+from rq import Repeat, Retry
+q = Queue(V, connection=r, serializer=JSONSerializer)
+rep = q.enqueue('tasks.add', 1, 2, repeat=Repeat(times=2))
+ret = q.enqueue('tasks.boom', retry=Retry(max=2))
+extra = q.enqueue('tasks.add', 2, 2)
+# fields of a later rq: the job runs and they stay as they were
+r.hset(extra.key, mapping={'x_future_field': 'kept \u2713', 'x_other': '{"a": [1]}'})
+out(dict(rep=rep.id, ret=ret.id, extra=extra.id))
+`,
+        q,
+      );
+    const view = (q: string, ids: Record<string, string>, worker: string): Record<string, unknown> =>
+      py(
+        `
+def results(job):
+    res = []
+    for x in reversed(job.results()):
+        assert x.execution_started_at is None or x.execution_ended_at >= x.execution_started_at, (x.execution_started_at, x.execution_ended_at)
+        res.append(dict(type=int(x.type.value), rv=x.return_value, by_worker=x.worker_name == V['worker'],
+                        timed=x.execution_started_at is not None and x.execution_ended_at is not None,
+                        exc=[l.strip() for l in (x.exc_string or '').splitlines() if l.startswith('TypeError: kaboom')][:1]))
+    return res
+def view(job_id):
+    job = fetch(job_id)
+    return dict(status=job.get_status(), repeats_left=job.repeats_left, repeat_intervals=job.repeat_intervals,
+                retries_left=job.retries_left, number_of_retries=job.number_of_retries, results=results(job),
+                finished=job.id in FinishedJobRegistry(V['q'], connection=r).get_job_ids(),
+                failed=job.id in FailedJobRegistry(V['q'], connection=r).get_job_ids())
+extra = r.hgetall('rq:job:' + V['ids']['extra'])
+out(dict(rep=view(V['ids']['rep']), ret=view(V['ids']['ret']), extra=view(V['ids']['extra']),
+         extra_fields=[extra[b'x_future_field'].decode(), extra[b'x_other'].decode()],
+         queued=Queue(V['q'], connection=r).count))
+`,
+        { q, ids, worker },
+      );
+
+    const theirIds = enqueue('rep-py');
+    const py2 = rqCli(['worker', '-u', server.url, '-b', '-S', 'rq.serializers.JSONSerializer', '-n', 'py-repeat', 'rep-py']);
+    assert.equal(py2.status, 0, py2.stderr);
+    const theirs = view('rep-py', theirIds, 'py-repeat');
+
+    const ourIds = enqueue('rep-ts');
+    const w = spawnWorker(['-b', 'rep-ts']);
+    const exit = await waitExit(w, 30_000);
+    assert.equal(exit.code, 0, w.output());
+    const ours = view('rep-ts', ourIds, w.name);
+
+    // What python-rq 2.10's worker leaves, spelled out (so that the comparison below cannot pass on nothing).
+    assert.deepEqual(theirs.rep, {
+      status: 'finished', repeats_left: 0, repeat_intervals: [0], retries_left: null, number_of_retries: null,
+      results: [1, 2, 3].map(() => ({ type: 1, rv: 3, by_worker: true, timed: true, exc: [] })), finished: true, failed: false,
+    });
+    // rq 2.10 increments number_of_retries only for a job that returns Retry; a Retry(max=...) job that raises keeps None.
+    assert.deepEqual(theirs.ret, {
+      status: 'failed', repeats_left: null, repeat_intervals: null, retries_left: 0, number_of_retries: null,
+      results: [{ type: 2, rv: null, by_worker: true, timed: true, exc: ['TypeError: kaboom from tasks.py'] }], finished: false, failed: true,
+    });
+    const ourRet = ours.ret as { results: { exc: string[] }[] };
+    assert.deepEqual(ourRet.results[0]?.exc, ['TypeError: kaboom from tasks.ts'], 'our exception, our stack');
+    ourRet.results[0]!.exc = ['TypeError: kaboom from tasks.py'];
+    assert.deepEqual(ours, theirs, `ours (actual) and python-rq 2.10's worker (expected); our worker's output:\n${w.output()}`);
+    assert.deepEqual(ours.extra_fields, ['kept \u2713', '{"a": [1]}']);
+  });
+
   it("is listed by python-rq's Worker.all and `rq info` while it runs", async () => {
     const q = 'wq';
     // `rq info` without queue arguments lists every queue in rq:queues: start from an empty db.
@@ -246,7 +320,9 @@ out([dict(
       assert.equal(onlyWorkers.status, 0, onlyWorkers.stderr);
       const line = onlyWorkers.stdout.split('\n').find((l) => l.startsWith(`${w.name} `));
       assert.ok(line, `a line for ${w.name} in:\n${onlyWorkers.stdout}`);
-      assert.match(line, new RegExp(`^${w.name} \\(\\S+ 127\\.0\\.0\\.1:\\d+ ${w.pid}\\): idle ${q}$`));
+      // rq 2.x adds the worker's job counts to the line.
+      const counts = RQ.label === '1.13' ? '' : '\\. jobs: 1 finished, 0 failed';
+      assert.match(line, new RegExp(`^${w.name} \\(\\S+ 127\\.0\\.0\\.1:\\d+ ${w.pid}\\): idle ${q}${counts}$`));
       assert.match(onlyWorkers.stdout, /^1 workers, 1 queues$/m);
 
       // Two jobs we enqueue on a queue nobody listens on: `rq info` counts them.
@@ -255,13 +331,14 @@ out([dict(
       await later.enqueue('tasks.add', 3, 4);
       const queues = rqCli(['info', '-u', server.url, '-Q']);
       assert.equal(queues.status, 0, queues.stderr);
-      assert.match(queues.stdout, /^later\s+\|\S*\s+2$/m, queues.stdout);
-      assert.match(queues.stdout, /^wq\s+\|\s+0$/m, queues.stdout);
+      // rq 2.x adds the registries' counts to the line.
+      assert.match(queues.stdout, RQ.label === '1.13' ? /^later\s+\|\S*\s+2$/m : /^later\s+\|\S*\s+2, 0 executing, 0 finished, 0 failed$/m, queues.stdout);
+      assert.match(queues.stdout, RQ.label === '1.13' ? /^wq\s+\|\s+0$/m : /^wq\s+\|\s+0, 0 executing, 1 finished, 0 failed$/m, queues.stdout);
       assert.match(queues.stdout, /^2 queues, 2 jobs total$/m);
 
       const both = rqCli(['info', '-u', server.url]);
       assert.equal(both.status, 0, both.stderr);
-      assert.match(both.stdout, new RegExp(`^${w.name} \\(.*\\): idle ${q}$`, 'm'));
+      assert.match(both.stdout, new RegExp(`^${w.name} \\(.*\\): idle ${q}${counts}$`, 'm'));
       assert.match(both.stdout, /^1 workers, 2 queues$/m);
     } finally {
       process.kill(w.pid, 'SIGTERM');
@@ -311,7 +388,7 @@ out(dict(
     assert.equal(seen.status, 'failed');
     assert.equal(seen.failed, true, "in Python's FailedJobRegistry");
     assert.equal(seen.started, null, 'out of the StartedJobRegistry');
-    assert.match(String(seen.exc_info), /^Moved to FailedJobRegistry at /);
+    assert.match(String(seen.exc_info), RQ.label === '1.13' ? /^Moved to FailedJobRegistry at / : /^Moved to FailedJobRegistry, due to AbandonedJobError, at /);
     // And we read Python's verdict the same way.
     const ours = await Job.fetch(job.id, { connection: redis });
     assert.equal(ours.status, 'failed');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { BaseDeathPenalty, InProcessDeathPenalty, Queue, SimpleWorker, TimerDeathPenalty, utcparse, type Job, type RqPlugin, type WorkerOptions } from '../../lib/index.js';
+import { BaseDeathPenalty, InProcessDeathPenalty, Queue, SimpleWorker, TimerDeathPenalty, epochSeconds, utcparse, type Job, type RqPlugin, type WorkerOptions } from '../../lib/index.js';
 import { useRedis, waitFor } from '../helpers/redis.js';
 import { assertScoreNear, assertTtlNear, collectingLogger, excText, repoRoot, returnValue, status, streamEntries, task } from '../helpers/worker.js';
 
@@ -52,7 +52,11 @@ describe('SimpleWorker: work() in burst mode', () => {
     assert.equal(h.worker_name, worker.name);
     assertScoreNear(await redis.zscore('rq:finished:q', job.id), 500, 'rq:finished:q');
     const entries = await streamEntries(redis, job.id);
-    assert.deepEqual(entries, [{ type: '1', return_value: Buffer.from('5').toString('base64') }]);
+    assert.equal(entries.length, 1);
+    // rq 2.x's entry: the worker's name and the run's start and end as epoch seconds (rq 1.13 ignores them).
+    const { execution_started_at: runStart, execution_ended_at: runEnd, ...entry } = entries[0]!;
+    assert.deepEqual(entry, { type: '1', worker_name: worker.name, return_value: Buffer.from('5').toString('base64') });
+    assert.ok(Number(runStart) * 1000 >= enqueued.getTime() && Number(runStart) <= Number(runEnd) && Number(runEnd) * 1000 <= Date.now(), JSON.stringify(entries[0]));
     assertTtlNear(await redis.ttl(job.key), 500, 'job');
     assert.equal(await redis.zcard('rq:wip:q'), 0);
 
@@ -63,6 +67,33 @@ describe('SimpleWorker: work() in burst mode', () => {
     assert.equal(await redis.zscore('rq:finished:q', gone.id), null);
     assert.equal(await redis.ttl(forever.key), -1, "the job's resultTtl -1 wins over the worker's 0");
     assert.equal(await redis.zscore('rq:finished:q', forever.id), 'inf');
+  });
+
+  it("repeats a job with rq 2.x's repeats_left: queued again after each success, or scheduled after its interval", async () => {
+    const q = queue();
+    // As python-rq 2.x's Repeat(times=2) writes it, and Repeat(times=1, interval=[60]).
+    const now = await q.enqueue(task('add'), 1, 2);
+    await redis.hset(now.key, 'repeats_left', '2', 'repeat_intervals', '[0]', 'x_later_field', 'kept');
+    const later = await q.enqueue(task('add'), 2, 2);
+    await redis.hset(later.key, 'repeats_left', '1', 'repeat_intervals', '[60]');
+    const { worker } = makeWorker();
+    const before = epochSeconds();
+    await worker.work({ burst: true });
+    const entries = await streamEntries(redis, now.id);
+    assert.deepEqual(entries.map((e) => [e.type, e.return_value]), [1, 2, 3].map(() => ['1', Buffer.from('3').toString('base64')]), 'three runs');
+    const h = await redis.hgetall(now.key);
+    assert.equal(h.status, 'finished');
+    assert.equal(h.repeats_left, '0');
+    assert.equal(h.x_later_field, 'kept', 'a field rq-ts does not know survives');
+    assert.ok(await redis.zscore('rq:finished:q', now.id));
+    assert.equal(await redis.llen('rq:queue:q'), 0);
+
+    assert.equal(await status(redis, later.id), 'scheduled');
+    assert.equal(await redis.hget(later.key, 'repeats_left'), '0');
+    const at = Number(await redis.zscore('rq:scheduled:q', later.id));
+    assert.ok(at >= before + 60 && at <= epochSeconds() + 60, `scheduled at ${at}`);
+    assert.equal((await streamEntries(redis, later.id)).length, 1);
+    assert.ok(await redis.zscore('rq:finished:q', later.id), 'in the FinishedJobRegistry as rq 2.x leaves it');
   });
 
   it("writes rq's data for a failed job", async () => {

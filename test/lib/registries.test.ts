@@ -172,6 +172,29 @@ describe('StartedJobRegistry cleanup', () => {
     assert.equal(await redis.llen('rq:queue:q'), 0, 'nothing requeued');
   });
 
+  it("writes rq 2.x's failure Result; a 2.x member <id>:<execution> gets 2.x's wording and loses its execution keys", async () => {
+    const q = new Queue('q', { connection: redis });
+    const bare = await startedJob(q);
+    const two = await startedJob(q);
+    await redis.zrem('rq:wip:q', two.id);
+    const member = `${two.id}:0123abcd`;
+    await redis.hset(`rq:execution:${member}`, 'id', '0123abcd', 'created_at', '1', 'last_heartbeat', '1');
+    await redis.zadd(`rq:executions:${two.id}`, epochSeconds() + 60, '0123abcd', epochSeconds() + 60, 'older');
+    await redis.zadd('rq:wip:q', epochSeconds() - 5, bare.id, epochSeconds() - 5, member);
+    const outcomes = await new StartedJobRegistry('q', { connection: redis }).cleanupExpired();
+    assert.deepEqual(new Map(outcomes), new Map([[bare.id, 'failed'], [two.id, 'failed']]));
+
+    const [bareResult] = await (await Job.fetch(bare.id, { connection: redis })).results();
+    assert.match(bareResult?.excString ?? '', MOVED);
+    assert.equal(bareResult?.workerName, '', "a cleanup's Result names no worker (rq 2.x)");
+    assert.equal(bareResult?.isSuccessful, false);
+    const twoJob = await Job.fetch(two.id, { connection: redis });
+    assert.match(twoJob.excInfo ?? '', /^Moved to FailedJobRegistry, due to AbandonedJobError, at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+00:00$/);
+    assert.equal(await redis.exists(`rq:execution:${member}`), 0);
+    assert.deepEqual(await redis.zrange(`rq:executions:${two.id}`, '0', '-1'), ['older'], "only this run's execution goes");
+    assert.equal(await redis.zcard('rq:wip:q'), 0);
+  });
+
   it("uses the job's failure_ttl for the job TTL and failed score", async () => {
     const q = new Queue('q', { connection: redis });
     const job = await startedJob(q, { func: 'tasks.work', failureTtl: 900 });

@@ -64,7 +64,7 @@ describe('the npm package', { skip: REGISTRY ?? false }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('installs from its tarball without warnings in under 10 MB, type-checks a typed producer and runs it with jiti', { timeout: 120_000 }, async () => {
+  it('installs from its tarball without warnings in under 10 MB (rq metrics asks for the optional prom-client), type-checks a typed producer and runs it with jiti', { timeout: 120_000 }, async () => {
     // dist is fresh (pretest built it); prepack would only build it again.
     const packed = run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], repoRoot);
     assert.equal(packed.status, 0, packed.stderr);
@@ -113,6 +113,11 @@ describe('the npm package', { skip: REGISTRY ?? false }, () => {
       assert.equal(worker.status, 0, worker.stdout + worker.stderr);
       assert.equal(await exited, 0, out);
       assert.equal((JSON.parse(out) as { sum: number }).sum, 5);
+      // prom-client is an optional peer (it and its dependencies would be a third of the install):
+      // without it `rq metrics` stops at start and says what to install.
+      const metrics = run(process.execPath, [join(app, 'node_modules/rq-ts/dist/lib/cli/main.js'), 'metrics', '-u', server.url, '--port', '0'], app, 30_000);
+      assert.equal(metrics.status, 1, metrics.stdout + metrics.stderr);
+      assert.match(metrics.stderr, /Prometheus metrics need prom-client, which is not installed: npm install prom-client/);
     } finally {
       producer.kill('SIGKILL');
     }

@@ -1,7 +1,9 @@
 --[[
-  An expired StartedJobRegistry entry (its worker stopped heart-beating): rq 1.13's cleanup.
-  Retries left -> requeued (or scheduled after the retry interval); else failed with exc_info.
-  The ZREM decides who handles the entry, so two concurrent cleaners never both move it.
+  An expired StartedJobRegistry entry (its worker stopped heart-beating): rq's cleanup.
+  Retries left -> requeued (or scheduled after the retry interval); else failed with exc_info and,
+  as rq 2.x does (registry.py cleanup -> _handle_failure), a failure entry in the result stream.
+  The ZREM decides who handles the entry, so two concurrent cleaners never both move it. An rq 2.x
+  member `<id>:<execution id>` also loses its execution hash and its place in the executions set.
 
   KEYS
     1 wip           the queue's StartedJobRegistry
@@ -12,28 +14,43 @@
     6 queue         the queue's list
     7 queues        rq:queues
     8 scheduled     the queue's ScheduledJobRegistry
+    9 results       the job's result stream
+    10 execution    rq:execution:<member> (rq 2.x members)
+    11 executions   the job's rq 2.x executions set
 
   ARGV
     member             the wip entry (`id:execid` in rq 2.x data)
-    now                epoch seconds
     excInfo            exc_info (zlib)
     defaultFailureTtl  seconds, when the job has no failure_ttl
     nowTs              now, rq timestamp
     queueMember        the queue's key: its member of rq:queues
     id                 job id
+    execId             the member's execution id ('' for a bare id)
+    result             list: the failure's result stream entry (field/value pairs)
 
   Returns 'failed', 'requeued', 'scheduled' or 'gone'.
 ]]
 -- @include retry
+-- @include now
 if redis.call('ZREM', KEYS[1], member) == 0 then return 'gone' end
+if execId ~= '' then
+  redis.call('DEL', KEYS[10])
+  redis.call('ZREM', KEYS[11], execId)
+end
 if redis.call('EXISTS', KEYS[2]) == 0 then return 'gone' end
-local now_s = tonumber(now)
+local now_s = redis_now()
 local retried = retry(KEYS[2], KEYS[6], KEYS[7], KEYS[8], queueMember, id, now_s, nowTs)
 if retried then return retried end
-local ttl = tonumber(redis.call('HGET', KEYS[2], 'failure_ttl')) or tonumber(defaultFailureTtl)
+local own_ttl = tonumber(redis.call('HGET', KEYS[2], 'failure_ttl'))
+local ttl = own_ttl or tonumber(defaultFailureTtl)
 -- junk ('nan', 1e20, 1.5) would make EXPIRE fail after the first writes
 if ttl ~= ttl or math.abs(ttl) > 1e9 then ttl = tonumber(defaultFailureTtl) end
 ttl = math.floor(ttl)
 redis.call('HSET', KEYS[2], 'status', 'failed', 'exc_info', excInfo)
 add_failed(KEYS[3], id, now_s, ttl, KEYS[2], KEYS[4], KEYS[5])
+redis.call('XADD', KEYS[9], 'MAXLEN', '~', '10', '*', unpack(result))
+-- as rqFail: the job's own failure ttl applies to its results
+if own_ttl then
+  if ttl > 0 then redis.call('EXPIRE', KEYS[9], ttl) else redis.call('PERSIST', KEYS[9]) end
+end
 return 'failed'

@@ -7,18 +7,18 @@
     3 wip     the StartedJobRegistry of the queue the job was claimed from
 
   ARGV
-    workerTtl    seconds the worker's hash lives
+    workerTtl    seconds the worker's hash lives, and the job's StartedJobRegistry entry (from Redis's clock)
     nowTs        now, rq timestamp
-    wipScore     the job's new StartedJobRegistry score (epoch seconds it expires at)
     id           job id
     workingTime  seconds the job has run
 
   Returns 1.
 ]]
+-- @include now
 redis.call('EXPIRE', KEYS[1], workerTtl)
 redis.call('HSET', KEYS[1], 'last_heartbeat', nowTs, 'current_job_working_time', workingTime)
 if redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('HSET', KEYS[2], 'last_heartbeat', nowTs)
 end
-redis.call('ZADD', KEYS[3], 'XX', wipScore, id)
+redis.call('ZADD', KEYS[3], 'XX', redis_now() + tonumber(workerTtl), id)
 return 1

@@ -11,8 +11,7 @@
 
   ARGV
     id                     job id
-    claimedAt              now, rq timestamp
-    claimedEpoch           now, epoch seconds
+    claimedAt              now, rq timestamp (the job's started_at; scores come from Redis's clock)
     jobMonitoringInterval  seconds
     workerName             the worker's name
     claimMode              'inline' | 'process': how claim() computes the heartbeat TTL
@@ -27,5 +26,5 @@ if t ~= 'hash' then
   if t == 'none' then return 0 end
   return -1
 end
-local ttl, hash = claim(KEYS[2], KEYS[3], KEYS[4], id, claimedAt, tonumber(claimedEpoch), tonumber(jobMonitoringInterval), workerName, claimMode, true)
+local ttl, hash = claim(KEYS[2], KEYS[3], KEYS[4], id, claimedAt, tonumber(jobMonitoringInterval), workerName, claimMode, true)
 return {ttl, hash, peek(5, #KEYS - 4)}

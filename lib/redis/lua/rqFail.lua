@@ -15,12 +15,12 @@
     8   queue         that queue's list (a retry goes back in)
     9   queues        rq:queues
     10  scheduled     that queue's ScheduledJobRegistry (a retry after an interval)
-    11.. next         the NEXT block
+    11  intermediate  that queue's intermediate list
+    12.. next         the NEXT block
 
   ARGV
     id                     job id
     endedAt                rq timestamp
-    endedEpoch             endedAt in epoch seconds
     failureTtl             seconds
     failureTtlSet          '1' when the job sets its own failure ttl (then it applies to the result stream)
     workingTime            seconds the job ran
@@ -30,15 +30,13 @@
     status                 'failed' | 'stopped'
     defaultHandler         '1': rq's default exception handler runs (FailedJobRegistry, result stream)
     queueMember            the queue's key: its member of rq:queues
-    resultType             the result stream entry's type
-    excString              the result stream entry's exc_string (base64 of zlib)
+    result                 list: the result stream entry's field/value pairs
     nextMode               the NEXT block's arguments (include/next.lua; 'none': no next job)
     nextId
     nextQueue
     peeked1
     peeked2
     claimedAt
-    claimedEpoch
     jobMonitoringInterval
     workerName
     claimMode
@@ -49,9 +47,12 @@
   dependents waiting}.
 ]]
 -- @include outcomeCheck
+-- @include now
 -- @include retry
 -- @include next
 local function fail()
+  -- as in rqFinish: a starting script retried after this one must find the job recorded
+  redis.call('LREM', KEYS[11], 1, id)
   redis.call('ZREM', KEYS[2], id)
   redis.call('HINCRBY', KEYS[5], 'failed_job_count', 1)
   redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', workingTime)
@@ -65,7 +66,8 @@ local function fail()
   redis.call('EXPIRE', KEYS[5], workerTtl)
   if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
   redis.call('HSET', KEYS[1], 'ended_at', endedAt)
-  local now = tonumber(endedEpoch)
+  -- the FailedJobRegistry score and a retry's schedule: Redis's clock, the one all workers share
+  local now = redis_now()
   if status ~= 'stopped' then
     local retried = retry(KEYS[1], KEYS[8], KEYS[9], KEYS[10], queueMember, id, now, endedAt)
     if retried then return retried end
@@ -74,18 +76,18 @@ local function fail()
   if defaultHandler ~= '1' then return status end
   local ttl = tonumber(failureTtl)
   add_failed(KEYS[3], id, now, ttl, KEYS[1], KEYS[6], KEYS[7])
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', 'type', resultType, 'exc_string', excString)
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', unpack(result))
   if failureTtlSet == '1' then
     if ttl > 0 then redis.call('EXPIRE', KEYS[4], ttl) else redis.call('PERSIST', KEYS[4]) end
   end
   return status
 end
 local saved = replayed(KEYS[5], token)
-if saved then return {saved.o, next_rebuild(11, saved.n), redis.call('SCARD', KEYS[6])} end
-local bad = outcome_keys_refused() or expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset')
+if saved then return {saved.o, next_rebuild(12, saved.n), redis.call('SCARD', KEYS[6])} end
+local bad = outcome_keys_refused() or expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset') or expect_type(KEYS[11], 'list')
 if bad then return bad end
 local outcome = fail()
 local dependents = redis.call('SCARD', KEYS[6])
-local nxt = next_job(11)
+local nxt = next_job(12)
 remember(KEYS[5], token, {o = outcome, n = next_summary(nxt)})
 return {outcome, nxt, dependents}

@@ -1,8 +1,10 @@
 --[[
   A job succeeded (rq-wire-protocol.md §4.4): result stream, FinishedJobRegistry, TTLs by
-  result_ttl (0 deletes the job, -1 keeps it forever), out of wip, worker stats, worker idle. A job
-  deleted while it ran is not recreated. Then, if asked, the next job (include/next.lua), so that a
-  busy worker needs one round trip per job.
+  result_ttl from Redis's clock (0 deletes the job, -1 keeps it forever), out of wip, worker stats,
+  worker idle. A job deleted while it ran is not recreated. rq 2.x's Repeat: a job with repeats left is
+  recorded as finished, then queued again (or scheduled after its interval) with one repeat less, its
+  hash kept (rq 2.10 worker/base.py handle_job_success, repeat.py). Then, if asked, the next job
+  (include/next.lua), so that a busy worker needs one round trip per job.
 
   KEYS
     1   job           the job's hash
@@ -12,13 +14,16 @@
     5   worker        the worker's hash
     6   dependents    the job's dependents set
     7   dependencies  the job's dependencies set
-    8.. next          the NEXT block
+    8   queue         that queue's list (a repeat goes back in)
+    9   queues        rq:queues
+    10  scheduled     that queue's ScheduledJobRegistry (a repeat after an interval)
+    11  intermediate  the intermediate list of the queue it was claimed from
+    12.. next         the NEXT block
 
   ARGV
     id                     job id
     endedAt                rq timestamp
     resultTtl              seconds; 0 deletes the job, -1 keeps it forever
-    endedEpoch             endedAt in epoch seconds
     workingTime            seconds the job ran
     workerTtl              seconds the idle worker's hash lives
     stillRunning           '' or, for a worker running jobs concurrently, the id of another job it still
@@ -29,20 +34,53 @@
     peeked1
     peeked2
     claimedAt
-    claimedEpoch
     jobMonitoringInterval
     workerName
     claimMode
     takeAhead
     token                  replay token ('' = none)
     result                 list: the result stream entry's field/value pairs
+    plan                   '' when the job does not repeat, else {repeats left after this run, interval seconds}
+    queueMember            the queue's key: its member of rq:queues
 
-  Returns {outcome: 'finished'|'deleted'|'gone', NEXT's reply or false, number of dependents waiting}.
+  Returns {outcome: 'finished'|'deleted'|'gone'|'requeued'|'scheduled', NEXT's reply or false,
+  number of dependents waiting}.
 ]]
 -- @include outcomeCheck
+-- @include now
 -- @include next
+-- 2.x's _handle_success then Repeat.schedule: result and FinishedJobRegistry (unless result_ttl is
+-- 0), no expiry on the job, then back in the queue or the ScheduledJobRegistry.
+local function repeat_job(ttl)
+  local now = redis_now()
+  redis.call('HSET', KEYS[1], 'status', 'finished', 'ended_at', endedAt)
+  if ttl ~= 0 then
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', unpack(result))
+    if ttl > 0 then
+      redis.call('EXPIRE', KEYS[4], ttl)
+      redis.call('ZADD', KEYS[3], now + ttl, id)
+    else
+      redis.call('PERSIST', KEYS[4])
+      redis.call('ZADD', KEYS[3], '+inf', id)
+    end
+  end
+  redis.call('HSET', KEYS[1], 'repeats_left', plan[1])
+  redis.call('SADD', KEYS[9], queueMember)
+  local interval = tonumber(plan[2]) or 0
+  if interval > 0 then
+    redis.call('HSET', KEYS[1], 'status', 'scheduled')
+    redis.call('ZADD', KEYS[10], math.floor(now + interval), id)
+    return 'scheduled'
+  end
+  redis.call('HSET', KEYS[1], 'status', 'queued', 'enqueued_at', endedAt)
+  redis.call('RPUSH', KEYS[8], id)
+  return 'requeued'
+end
 local function finish()
   local ttl = tonumber(resultTtl)
+  -- A job taken ahead whose starting script (the previous outcome's, retried through an outage) has not
+  -- run yet: out of the list, so that script, run after this one, finds it recorded and claims nothing.
+  redis.call('LREM', KEYS[11], 1, id)
   redis.call('ZREM', KEYS[2], id)
   redis.call('HINCRBY', KEYS[5], 'successful_job_count', 1)
   redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', workingTime)
@@ -55,6 +93,7 @@ local function finish()
   end
   redis.call('EXPIRE', KEYS[5], workerTtl)
   if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
+  if plan ~= '' then return repeat_job(ttl) end
   if ttl == 0 then
     -- the dependents set goes after its dependents are enqueued (rqEnqueueDependents)
     redis.call('DEL', KEYS[1], KEYS[7], KEYS[4])
@@ -67,7 +106,7 @@ local function finish()
     redis.call('EXPIRE', KEYS[1], ttl)
     redis.call('EXPIRE', KEYS[6], ttl)
     redis.call('EXPIRE', KEYS[7], ttl)
-    redis.call('ZADD', KEYS[3], tonumber(endedEpoch) + ttl, id)
+    redis.call('ZADD', KEYS[3], redis_now() + ttl, id)
   else
     redis.call('PERSIST', KEYS[4])
     redis.call('PERSIST', KEYS[1])
@@ -76,11 +115,12 @@ local function finish()
   return 'finished'
 end
 local saved = replayed(KEYS[5], token)
-if saved then return {saved.o, next_rebuild(8, saved.n), redis.call('SCARD', KEYS[6])} end
-local bad = outcome_keys_refused()
+if saved then return {saved.o, next_rebuild(12, saved.n), redis.call('SCARD', KEYS[6])} end
+local bad = outcome_keys_refused() or expect_type(KEYS[11], 'list')
+  or (plan ~= '' and (expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset')))
 if bad then return bad end
 local outcome = finish()
 local dependents = redis.call('SCARD', KEYS[6])
-local nxt = next_job(8)
+local nxt = next_job(12)
 remember(KEYS[5], token, {o = outcome, n = next_summary(nxt)})
 return {outcome, nxt, dependents}

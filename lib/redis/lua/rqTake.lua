@@ -11,7 +11,6 @@
     peeked1
     peeked2
     claimedAt
-    claimedEpoch
     jobMonitoringInterval
     workerName
     claimMode

@@ -3,10 +3,11 @@
   pipeline): job status/started_at/worker_name/last_heartbeat, PERSIST (its queued ttl no longer
   applies), StartedJobRegistry, worker busy with current_job. The heartbeat TTL follows rq's rule
   from the job's own timeout: 'inline' (SimpleWorker) = (timeout or 420) + 60, else
-  min(timeout, interval) + 60. Returns the TTL and, when asked, the job's hash.
+  min(timeout, interval) + 60; the StartedJobRegistry score is Redis's clock + that TTL. Returns the TTL and, when asked, the job's hash.
   peek(): the first two heads of the queues, in priority order.
 ]]
-local function claim(job_key, wip_key, worker_key, id, now_ts, now, interval, worker_name, mode, want_hash)
+-- @include now
+local function claim(job_key, wip_key, worker_key, id, now_ts, interval, worker_name, mode, want_hash)
   local timeout = tonumber(redis.call('HGET', job_key, 'timeout')) or 180
   -- junk ('1e309', 'nan', 1e20) would make EXPIRE fail half-way through the claim: the default, as
   -- the worker's own parser (parseTimeout) takes it
@@ -22,7 +23,7 @@ local function claim(job_key, wip_key, worker_key, id, now_ts, now, interval, wo
   ttl = math.ceil(ttl)
   redis.call('HSET', job_key, 'status', 'started', 'started_at', now_ts, 'worker_name', worker_name, 'last_heartbeat', now_ts)
   redis.call('PERSIST', job_key)
-  redis.call('ZADD', wip_key, now + ttl, id)
+  redis.call('ZADD', wip_key, redis_now() + ttl, id)
   redis.call('HSET', worker_key, 'current_job', id, 'current_job_working_time', '0', 'state', 'busy', 'last_heartbeat', now_ts)
   redis.call('EXPIRE', worker_key, ttl)
   if want_hash then return ttl, redis.call('HGETALL', job_key) end

@@ -10,8 +10,7 @@
     nextQueue              A's queue, 1..n
     peeked1                id B1 ('' = none)
     peeked2                id B2 ('' = none)
-    claimedAt              now, rq timestamp
-    claimedEpoch           now, epoch seconds
+    claimedAt              now, rq timestamp (the job's started_at; scores come from Redis's clock)
     jobMonitoringInterval  seconds
     workerName             the worker's name
     claimMode              'inline' | 'process': how claim() computes the heartbeat TTL
@@ -69,7 +68,7 @@ local function take_next(k)
     if head then
       if head == nextId and redis.call('TYPE', KEYS[k + 2]).ok == 'hash' then
         redis.call('LPOP', KEYS[q0 + i - 1])
-        local ttl, hash = claim(KEYS[k + 2], KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], head, claimedAt, tonumber(claimedEpoch), tonumber(jobMonitoringInterval), workerName, claimMode, true)
+        local ttl, hash = claim(KEYS[k + 2], KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], head, claimedAt, tonumber(jobMonitoringInterval), workerName, claimMode, true)
         local ahead = take_ahead(k, q0, n)
         return {'claimed', i, head, ttl, hash, peek(q0, n), ahead}
       end
@@ -79,6 +78,7 @@ local function take_next(k)
   end
   return {'empty'}
 end
+local recorded_statuses = {finished = true, failed = true, stopped = true}
 local function start_held(k, want_hash)
   local n = (#KEYS - k - 4) / 3
   local q0 = k + 5
@@ -92,12 +92,16 @@ local function start_held(k, want_hash)
   elseif not mine and redis.call('HGET', job_key, 'worker_name') == workerName and redis.call('HGET', job_key, 'status') == 'started' then
     -- a retried call whose first attempt went through
     if want_hash then hash = redis.call('HGETALL', job_key) end
+  elseif not mine and not want_hash and recorded_statuses[redis.call('HGET', job_key, 'status')] then
+    -- launched by this call (the worker ran it without waiting for the reply), and its outcome, which
+    -- takes it out of the intermediate list, got to Redis first: this call was held up by an outage
+    -- and retried. Nothing to claim.
   else
     -- not in the intermediate list any more: maintenance put it back in its queue after a long
     -- stall; taking it out again keeps it from running twice
     if not mine then mine = redis.call('LREM', KEYS[q0 + i - 1], 1, id) == 1 end
     if mine then
-      ttl, hash = claim(job_key, KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], id, claimedAt, tonumber(claimedEpoch), tonumber(jobMonitoringInterval), workerName, claimMode, want_hash)
+      ttl, hash = claim(job_key, KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], id, claimedAt, tonumber(jobMonitoringInterval), workerName, claimMode, want_hash)
     else
       kind = 'lost'
     end
