@@ -47,6 +47,8 @@ export interface RqConfig {
   MAINTENANCE_INTERVAL?: number;
   SHUTDOWN_TIMEOUT?: number;
   MAX_JOBS?: number;
+  /** Jobs run at once, like `--concurrency` (async jobs; docs/workers.md "Concurrency"). */
+  CONCURRENCY?: number;
   LOG_FORMAT?: string;
   DATE_FORMAT?: string;
   LOGGING_LEVEL?: string;
@@ -114,6 +116,7 @@ export const CONFIG_KEYS: Record<keyof RqConfig, KeyKind> = {
   MAINTENANCE_INTERVAL: 'int',
   SHUTDOWN_TIMEOUT: 'int',
   MAX_JOBS: 'int',
+  CONCURRENCY: 'int',
   LOG_FORMAT: 'string',
   DATE_FORMAT: 'string',
   LOGGING_LEVEL: 'string',

@@ -28,6 +28,7 @@ export interface WorkerFlags extends SharedFlags {
   exceptionHandler: string[];
   disableDefaultExceptionHandler?: boolean;
   maxJobs?: number;
+  concurrency?: number;
   pid?: string;
   quiet?: boolean;
   withScheduler?: boolean;
@@ -81,6 +82,7 @@ export function addWorkerOptions(cmd: Command, { name }: { name: boolean }): Com
     .option('--pid <file>', 'Write the process ID number to a file at the specified path')
     .option('-d, --disable-default-exception-handler', 'Disable RQ\'s default exception handler (no FailedJobRegistry entry)')
     .option('--max-jobs <n>', 'Maximum number of jobs to execute', intArg(1, 'a whole number >= 1'))
+    .option('--concurrency <n>', 'Run up to N async jobs at once, in one horse (or in the process with SimpleWorker) [config: CONCURRENCY]', intArg(1, 'a whole number >= 1'))
     .option('-s, --with-scheduler', 'Run worker with scheduler')
     .option('--plugin <path>', 'Plugin (dotted path) to apply, repeatable; also runs in the work horse', collect, [])
     .option('--allow-module <prefix>', 'Module prefix job functions may come from, repeatable (default: any module under the paths, no installed package) [config: JOB_MODULES]', collect, [])
@@ -231,6 +233,8 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
     if (shutdownTimeout !== undefined) options.shutdownTimeout = shutdownTimeout;
     const maxJobs = flags.maxJobs ?? c.MAX_JOBS;
     if (maxJobs !== undefined) options.maxJobs = maxJobs;
+    const concurrency = flags.concurrency ?? c.CONCURRENCY;
+    if (concurrency !== undefined) options.concurrency = concurrency;
     if (flags.pid) writeFileSync(flags.pid, String(process.pid));
     if (flags.withScheduler) options.withScheduler = true;
     if (sentryOptions) options.sentry = sentryOptions;

@@ -26,6 +26,8 @@
     resultTtl              seconds; 0 deletes the job, -1 keeps it forever
     workingTime            seconds the job ran
     workerTtl              seconds the idle worker's hash lives
+    stillRunning           '' or, for a worker running jobs concurrently, the id of another job it still
+                           runs: the worker stays busy, naming that job if it named this one
     nextMode               the NEXT block's arguments (include/next.lua; 'none': no next job)
     nextId
     nextQueue
@@ -80,10 +82,15 @@ local function finish()
   -- run yet: out of the list, so that script, run after this one, finds it recorded and claims nothing.
   redis.call('LREM', KEYS[11], 1, id)
   redis.call('ZREM', KEYS[2], id)
-  redis.call('HDEL', KEYS[5], 'current_job')
   redis.call('HINCRBY', KEYS[5], 'successful_job_count', 1)
   redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', workingTime)
-  redis.call('HSET', KEYS[5], 'state', 'idle', 'current_job_working_time', '0', 'last_heartbeat', endedAt)
+  if stillRunning == '' then
+    redis.call('HDEL', KEYS[5], 'current_job')
+    redis.call('HSET', KEYS[5], 'state', 'idle', 'current_job_working_time', '0', 'last_heartbeat', endedAt)
+  else
+    if redis.call('HGET', KEYS[5], 'current_job') == id then redis.call('HSET', KEYS[5], 'current_job', stillRunning) end
+    redis.call('HSET', KEYS[5], 'last_heartbeat', endedAt)
+  end
   redis.call('EXPIRE', KEYS[5], workerTtl)
   if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
   if plan ~= '' then return repeat_job(ttl) end
