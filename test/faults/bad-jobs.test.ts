@@ -361,10 +361,12 @@ async function wrongResults(q: string, url: string): Promise<void> {
   assert.deepEqual([worker.successfulJobCount, worker.failedJobCount], [3, 0]);
   assert.deepEqual(await redis.hmget(`rq:worker:${q}`, 'successful_job_count', 'failed_job_count'), ['3', null]);
   assert.equal(await redis.llen(`rq:queue:${q}:intermediate`), 0);
-  // Its heartbeat TTL passes: maintenance fails it (the abandoned-job path writes no result stream).
+  // Its heartbeat TTL passes: maintenance fails it (the abandoned-job path leaves the stranger's
+  // results key alone and writes no entry there).
   await redis.zadd(`rq:wip:${q}`, epochSeconds() - 10, bad.id);
   await redis.del(`rq:clean_registries:${q}`); // the worker's own sweep at start holds rq's lock
   await cleanRegistries(new SimpleWorker([q], { connection: redis, installSignalHandlers: false, logger: collectingLogger() }));
   assert.equal(await redis.hget(bad.key, 'status'), 'failed');
   assert.notEqual(await redis.zscore(`rq:failed:${q}`, bad.id), null);
+  assert.equal(await redis.get(`rq:results:${bad.id}`), 'not a stream');
 }

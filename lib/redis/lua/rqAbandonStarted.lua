@@ -46,8 +46,13 @@ local ttl = own_ttl or tonumber(defaultFailureTtl)
 -- junk ('nan', 1e20, 1.5) would make EXPIRE fail after the first writes
 if ttl ~= ttl or math.abs(ttl) > 1e9 then ttl = tonumber(defaultFailureTtl) end
 ttl = math.floor(ttl)
+-- A results key of another type (a stranger's, or bad data) gets no entry: the job is failed all the
+-- same, since this sweep is what ends a job whose outcome could not be recorded.
+local results_type = redis.call('TYPE', KEYS[9]).ok
+local write_result = results_type == 'stream' or results_type == 'none'
 redis.call('HSET', KEYS[2], 'status', 'failed', 'exc_info', excInfo)
 add_failed(KEYS[3], id, now_s, ttl, KEYS[2], KEYS[4], KEYS[5])
+if not write_result then return 'failed' end
 redis.call('XADD', KEYS[9], 'MAXLEN', '~', '10', '*', unpack(result))
 -- as rqFail: the job's own failure ttl applies to its results
 if own_ttl then
