@@ -184,6 +184,9 @@ function connectCluster(settings: ConnectionSettings, options: RedisOptions): Re
       throw new InvalidRedisUrlError(`Redis Cluster seed node ${JSON.stringify(`${n.host}:${n.port}`)}: expected host:port with a port from 1 to 65535`);
     }
   }
+  if (settings.connectionClass) {
+    throw new InvalidRedisUrlError('A connection class (--connection-class, CONNECTION_CLASS) cannot be used with Redis Cluster: the connection is ioredis\' Cluster client');
+  }
   if (options.db) throw new InvalidRedisUrlError(`Redis Cluster has only database 0; db ${options.db} cannot be used with cluster seed nodes`);
   const { host: _h, port: _p, path: _s, db: _d, ...nodeOptions } = { ...options, ...settings.redisOptions };
   const { lazyConnect, ...redisOptions } = nodeOptions;

@@ -82,16 +82,21 @@ describe('Redis Cluster', () => {
     assert.equal(Number(await cluster.node(owner).call('CLUSTER', 'KEYSLOT', `{rq}:job:${id}`)), keySlot(`{rq}:job:${id}`));
   });
 
-  it('REDIS_CLUSTER in a settings file: a SimpleWorker waits (blocking on the queue through the cluster) and takes a job enqueued after it started', async () => {
+  it('REDIS_CLUSTER and a hash-tagged REDIS_PREFIX in a settings file: a SimpleWorker waits (blocking on the queue through the cluster) and takes a job enqueued after it started', async () => {
+    // A deployment of its own, in another slot than {rq}'s (3 masters: likely on another master).
+    const prefix = '{rq-high}:';
     const cwd = projects.make({
       'jobs.ts': JOBS,
-      'settings.ts': `export const REDIS_CLUSTER = ${JSON.stringify(cluster.ports.map((p) => `127.0.0.1:${p}`))};\nexport const QUEUES = ['high'];\n`,
+      'settings.ts':
+        `export const REDIS_CLUSTER = ${JSON.stringify(cluster.ports.map((p) => `127.0.0.1:${p}`))};\n` +
+        `export const REDIS_PREFIX = ${JSON.stringify(prefix)};\nexport const QUEUES = ['high'];\n`,
     });
     const worker = spawnRq(['worker', '-c', 'settings', '-w', 'rq.SimpleWorker'], { cwd, timeoutMs: 40_000 });
     try {
       await worker.waitForOutput('Listening for work on high');
       assert.match(worker.output, /\(from REDIS_CLUSTER in settings\)/);
-      const redis = connect({ cluster: [{ host: '127.0.0.1', port: cluster.ports[1]! }] });
+      assert.match(worker.output, /Worker \{rq-high\}:worker:/);
+      const redis = connect({ cluster: [{ host: '127.0.0.1', port: cluster.ports[1]! }], prefix });
       try {
         const job = await new Queue('high', { connection: redis }).enqueue('jobs.add', 1, 2);
         const done = await waitFor(async () => {
@@ -101,6 +106,8 @@ describe('Redis Cluster', () => {
         assert.equal(await done.returnValue(), 3);
         // A SimpleWorker runs the job in its own process.
         assert.equal(done.meta.pid, worker.pid);
+        const owner = await cluster.ownerOf(keySlot(prefix));
+        assert.ok((await cluster.node(owner).keys('*')).includes(`${prefix}job:${job.id}`));
       } finally {
         redis.disconnect();
       }
