@@ -14,6 +14,7 @@ import { waitFor } from '../helpers/redis.js';
 const JOBS = `
 import { getCurrentJob } from ${JSON.stringify(distIndex)};
 /** Writes its meta through the connection of the process that runs it (a horse's own Cluster client). */
+export function spin(): never { for (;;) {} }
 export async function add(a: number, b: number): Promise<number> {
   const job = getCurrentJob()!;
   job.meta.pid = process.pid;
@@ -114,6 +115,23 @@ describe('Redis Cluster', () => {
     } finally {
       const exit = await worker.stop('SIGTERM');
       assert.equal(exit.code, 0, worker.output);
+    }
+  });
+
+  it("the loop watchdog's thread records a job that blocks the event loop through its own Cluster client", async () => {
+    const cwd = projects.make({ 'jobs.ts': JOBS });
+    const redis = connect({ cluster: [{ host: '127.0.0.1', port: cluster.ports[2]! }] });
+    try {
+      const spin = await new Queue('default', { connection: redis }).enqueueCall({ func: 'jobs.spin', timeout: 1 });
+      const w = spawnRq(['worker', '-b', '--cluster', cluster.seeds, '-w', 'rq.SimpleWorker', '-n', 'blocked'], { cwd, timeoutMs: 60_000 });
+      assert.equal((await w.exited).signal, 'SIGKILL', `ended by the watchdog; ${w.output}`);
+      assert.match(w.stderr, /registered the death of \{rq\}:worker:blocked/);
+      const job = await Job.fetch(spin.id, { connection: redis });
+      assert.equal(job.status, 'failed', w.output);
+      assert.match(job.excInfo ?? '', /^JobTimeoutException: Task exceeded maximum timeout value \(1 seconds\)/);
+      assert.notEqual(await redis.hget('{rq}:worker:blocked', 'death'), null, 'death registered');
+    } finally {
+      redis.disconnect();
     }
   });
 
