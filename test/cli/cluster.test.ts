@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { connect, CrossSlotError, Job, keySlot, Queue } from '../../lib/index.js';
+import { connect, CrossSlotError, Job, keySlot, Queue, sendStopJobCommand } from '../../lib/index.js';
 import { startCluster, type ClusterSetup } from '../helpers/cluster.js';
 import { distIndex, describeRun, Projects, runRq, spawnRq } from '../helpers/cli.js';
 import { waitFor } from '../helpers/redis.js';
@@ -15,6 +15,10 @@ const JOBS = `
 import { getCurrentJob } from ${JSON.stringify(distIndex)};
 /** Writes its meta through the connection of the process that runs it (a horse's own Cluster client). */
 export function spin(): never { for (;;) {} }
+export async function nap(seconds: number): Promise<string> {
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  return 'woke';
+}
 export async function add(a: number, b: number): Promise<number> {
   const job = getCurrentJob()!;
   job.meta.pid = process.pid;
@@ -115,6 +119,28 @@ describe('Redis Cluster', () => {
     } finally {
       const exit = await worker.stop('SIGTERM');
       assert.equal(exit.code, 0, worker.output);
+    }
+  });
+
+  it('a stop-job command published on the cluster reaches the worker (its pubsub connection may be on another node)', async () => {
+    const cwd = projects.make({ 'jobs.ts': JOBS });
+    const redis = connect({ cluster: [{ host: '127.0.0.1', port: cluster.ports[1]! }] });
+    const w = spawnRq(['worker', '--cluster', cluster.seeds, '-n', 'napper'], { cwd, timeoutMs: 40_000 });
+    try {
+      const job = await new Queue('default', { connection: redis }).enqueue('jobs.nap', 30);
+      await w.waitForOutput('Got jobs.nap(30) from default');
+      await waitFor(async () => (await Job.fetch(job.id, { connection: redis })).status === 'started', 'the job to be started', 10_000, 50);
+      await sendStopJobCommand(redis, job.id);
+      await w.waitForOutput(`Received stop job command for ${job.id}`);
+      const stopped = await waitFor(async () => {
+        const j = await Job.fetch(job.id, { connection: redis });
+        return j.status === 'stopped' ? j : null;
+      }, 'the job to be stopped', 15_000, 50);
+      assert.equal(stopped.status, 'stopped');
+    } finally {
+      redis.disconnect();
+      const exit = await w.stop('SIGTERM');
+      assert.equal(exit.code, 0, w.output);
     }
   });
 
