@@ -185,6 +185,13 @@ describe('Redis Cluster', () => {
     }
   });
 
+  it("keySlot agrees with the server's CLUSTER KEYSLOT, hash-tag edge cases included", async () => {
+    const node = cluster.node(cluster.ports[0]!);
+    for (const key of ['rq:queues', '{rq}:queues', '{rq-high}:job:x', '{}rq', 'a{}{rq}', '{rq', 'rq}{x}', 'é{ü}', '']) {
+      assert.equal(keySlot(key), Number(await node.call('CLUSTER', 'KEYSLOT', key)), JSON.stringify(key));
+    }
+  });
+
   it('a bad --cluster value is one clear error', async () => {
     const cwd = projects.make({});
     const r = await runRq(['info', '--cluster', '127.0.0.1'], { cwd });
