@@ -207,7 +207,13 @@ export function isCluster(connection: Redis): boolean {
 export function clusterNodes(connection: Redis): ClusterNode[] | null {
   if (!isCluster(connection)) return null;
   const seeds = (connection as unknown as { startupNodes: (string | number | { host?: string; port?: number })[] }).startupNodes;
-  return seeds.map((n) => (typeof n === 'object' ? { host: n.host ?? 'localhost', port: n.port ?? 6379 } : { host: 'localhost', port: Number(n) }));
+  // ioredis takes a seed as { host, port }, a port number, or a string (`port`, `host:port`, `redis://host:port`).
+  return seeds.map((n) => {
+    if (typeof n === 'object') return { host: n.host ?? 'localhost', port: n.port ?? 6379 };
+    if (typeof n === 'number' || /^\d+$/.test(n)) return { host: 'localhost', port: Number(n) };
+    const url = new URL(n.includes('//') ? n : `redis://${n}`);
+    return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: url.port ? Number(url.port) : 6379 };
+  });
 }
 
 /** The per-node options of a connection: a Cluster client keeps them in `redisOptions`. */

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { connect, CrossSlotError, Job, keySlot, Queue, sendStopJobCommand } from '../../lib/index.js';
+import { Cluster } from 'ioredis';
+import { connect, CrossSlotError, describeConnection, Job, keySlot, keysOf, Queue, sendStopJobCommand } from '../../lib/index.js';
 import { startCluster, type ClusterSetup } from '../helpers/cluster.js';
 import { distIndex, describeRun, Projects, runRq, spawnRq } from '../helpers/cli.js';
 import { waitFor } from '../helpers/redis.js';
@@ -190,6 +191,20 @@ describe('Redis Cluster', () => {
     for (const key of ['rq:queues', '{rq}:queues', '{rq-high}:job:x', '{}rq', 'a{}{rq}', '{rq', 'rq}{x}', 'é{ü}', '']) {
       assert.equal(keySlot(key), Number(await node.call('CLUSTER', 'KEYSLOT', key)), JSON.stringify(key));
     }
+  });
+
+  it('an ioredis Cluster passed to connect() gets the {rq}: prefix and runs jobs; its seeds are named in every form ioredis takes', async () => {
+    const own = new Cluster([`127.0.0.1:${cluster.ports[0]}`]);
+    try {
+      const redis = connect(own);
+      assert.equal(keysOf(redis).prefix, '{rq}:');
+      const job = await new Queue('mine', { connection: redis }).enqueue('jobs.add', 1, 1);
+      assert.equal(await cluster.node(await cluster.ownerOf(keySlot('{rq}'))).exists(`{rq}:job:${job.id}`), 1);
+    } finally {
+      own.disconnect();
+    }
+    const seeds = new Cluster(['127.0.0.1:7001', 7002, 'redis://10.0.0.1:7003', { host: 'h', port: 7004 }], { lazyConnect: true });
+    assert.equal(describeConnection(connect(seeds)), 'cluster://127.0.0.1:7001,localhost:7002,10.0.0.1:7003,h:7004');
   });
 
   it('a bad --cluster value is one clear error', async () => {
