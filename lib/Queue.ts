@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { CrossSlotError } from './errors/CrossSlotError.js';
 import { InvalidOperationError } from './errors/InvalidOperationError.js';
 import { NoSuchJobError } from './errors/NoSuchJobError.js';
 import { RedisConnectionError } from './errors/RedisConnectionError.js';
@@ -326,6 +327,8 @@ export class Queue {
     if (message.includes('WRONGTYPE')) {
       return new InvalidOperationError(`Cannot enqueue on ${this.name}: ${message.replace(/^.*WRONGTYPE /, '')}; nothing was written`, { cause: err });
     }
+    // Already says what to change (the prefix), and callers may catch it by class.
+    if (err instanceof CrossSlotError) return err;
     if (err instanceof RedisConnectionError) return new RedisConnectionError(`Enqueue on ${this.name} failed: ${message}`, { cause: err });
     return new RqError(`Enqueue on ${this.name} failed: ${message}`, { cause: err });
   }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Queue } from './Queue.js';
-import { duplicateConnection } from './redis/connection.js';
+import { duplicateConnection, isCluster } from './redis/connection.js';
 import type { Worker } from './Worker.js';
 
 /** The channel Redis publishes key invalidations on for a RESP2 connection that tracks with REDIRECT. */
@@ -28,7 +28,8 @@ export function coveringPrefixes(keys: readonly string[]): string[] {
  * (rq-ts's or python-rq's enqueue, a requeue, the scheduler) publishes the key's name at once. Each
  * message bumps a counter; a dequeue reads the counter before it looks at the queues (`mark`) and waits
  * only while it is unchanged, so a job pushed between the look and the wait is never missed. When Redis
- * refuses tracking (an ACL without CLIENT), it falls back to one blocking BLMOVE per queue.
+ * refuses tracking (an ACL without CLIENT), and on a Redis Cluster, it waits with one blocking BLMOVE
+ * per queue instead.
  */
 export class QueueWaiter {
   private tracking: Redis | null = null;
@@ -79,6 +80,9 @@ export class QueueWaiter {
 
   private async startTracking(queues: readonly Queue[]): Promise<'tracking' | 'blocking' | 'retry'> {
     const w = this.worker;
+    // CLIENT TRACKING is one node's: on a cluster it would have to follow the queues' slot from node
+    // to node (resharding, failover). BLMOVE is keyed, so the Cluster client routes it and follows MOVED.
+    if (isCluster(w.connection)) return 'blocking';
     const keys = new Set(queues.map((q) => q.key));
     const prefixes = coveringPrefixes([...keys]);
     // RESP2: ioredis delivers invalidations only as messages on the invalidation channel.

@@ -10,7 +10,11 @@ export const STOPPED_TEXT = 'Job stopped by user, work-horse terminated.';
 /** The commands rq workers take on `rq:pubsub:<name>` (rq-wire-protocol.md §4.14). */
 export type WorkerCommand = 'shutdown' | 'kill-horse' | 'stop-job';
 
-/** Publishes a command to a worker (Python's or ours); resolves to the number of listeners. */
+/**
+ * Publishes a command to a worker (Python's or ours); resolves to the number of listeners. On a Redis
+ * Cluster the message reaches every node but the count is of the listeners on the node that took the
+ * PUBLISH only, so 0 there does not mean nobody heard it.
+ */
 export async function sendCommand(connection: Redis, workerName: string, command: WorkerCommand, payload: Record<string, string> = {}): Promise<number> {
   return connection.publish(keysOf(connection).pubsub(workerName), pythonJsonDumps({ command, ...payload }));
 }

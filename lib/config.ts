@@ -25,6 +25,11 @@ export interface RqConfig {
   REDIS_SSL_KEYFILE?: string;
   /** Key prefix (default `rq:`); `{rq}:` keeps a deployment in one Redis Cluster slot. */
   REDIS_PREFIX?: string;
+  /**
+   * Redis Cluster seed nodes, `['host:port', ...]` (or `host:port,host:port` in the environment):
+   * any of the cluster's nodes. The key prefix defaults to `{rq}:` with it. rq-ts only.
+   */
+  REDIS_CLUSTER?: string[];
   /** rq's Sentinel settings: `{ INSTANCES: [['host', 26379]], MASTER_NAME, PASSWORD, DB, SOCKET_TIMEOUT, SSL }`. */
   SENTINEL?: SentinelConfig;
   QUEUES?: string[];
@@ -95,6 +100,7 @@ export const CONFIG_KEYS: Record<keyof RqConfig, KeyKind> = {
   REDIS_SSL_CERTFILE: 'string',
   REDIS_SSL_KEYFILE: 'string',
   REDIS_PREFIX: 'string',
+  REDIS_CLUSTER: 'string[]',
   SENTINEL: 'object',
   QUEUES: 'string[]',
   NAME: 'string',

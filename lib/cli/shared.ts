@@ -11,6 +11,7 @@ import type { Serializer } from '../serializers.js';
 /** Options every rq command takes (rq's shared click options). */
 export interface SharedFlags {
   url?: string;
+  cluster?: string;
   config?: string;
   workerClass?: string;
   jobClass?: string;
@@ -37,6 +38,7 @@ export function intArg(min: number, allowed = `a whole number >= ${min}`) {
 export function addSharedOptions(cmd: Command): Command {
   return cmd
     .option('-u, --url <url>', 'Redis URL (redis://[user:password@]host:port/db, rediss://, unix://) [env: RQ_REDIS_URL]')
+    .option('--cluster <nodes>', 'Redis Cluster seed nodes, host:port,host:port,... (key prefix {rq}: unless REDIS_PREFIX is set) [env: RQ_REDIS_CLUSTER]')
     .option('-c, --config <module>', 'Module (dotted path) or file holding the settings [env: RQ_CONFIG]')
     .option('-w, --worker-class <path>', 'Dotted path of the worker class (default: rq.Worker) [env: RQ_WORKER_CLASS]')
     .option('-j, --job-class <path>', 'Dotted path of the job class (default: rq.job.Job) [env: RQ_JOB_CLASS]')
@@ -73,6 +75,7 @@ const CONNECTION_KEYS = [
   'REDIS_SSL_CERTFILE',
   'REDIS_SSL_KEYFILE',
   'SENTINEL',
+  'REDIS_CLUSTER',
 ] as const satisfies readonly (keyof RqConfig)[];
 
 function connectionGroup(c: RqConfig): Partial<RqConfig> {
@@ -94,9 +97,14 @@ export async function loadSettings(flags: SharedFlags, warn: (line: string) => v
   const fromFile = connectionGroup(loaded.config);
   const fromEnv = connectionGroup(env);
   let connectionSource: string;
-  if (flags.url) {
+  if (flags.url && flags.cluster) {
+    throw new UsageError('--url and --cluster both say where Redis is; give one');
+  } else if (flags.url) {
     config.REDIS_URL = flags.url;
     connectionSource = 'the --url flag';
+  } else if (flags.cluster) {
+    config.REDIS_CLUSTER = flags.cluster.split(',').map((s) => s.trim()).filter(Boolean);
+    connectionSource = 'the --cluster flag';
   } else if (Object.keys(fromFile).length > 0) {
     Object.assign(config, fromFile);
     connectionSource = `${Object.keys(fromFile).join(', ')} in ${loaded.file ?? 'the config'}`;
@@ -118,7 +126,7 @@ export async function loadSettings(flags: SharedFlags, warn: (line: string) => v
 
 const TRUTHY = (v: unknown): boolean => v === true || (typeof v === 'string' && ['y', 'yes', 't', 'true', '1'].includes(v.toLowerCase()));
 
-/** rq's connection rules: REDIS_URL, else SENTINEL, else REDIS_HOST/PORT/DB/PASSWORD (+ SSL). */
+/** rq's connection rules: REDIS_URL, else SENTINEL, else REDIS_HOST/PORT/DB/PASSWORD (+ SSL); rq-ts's REDIS_CLUSTER stands alone. */
 export async function connectionFromSettings(settings: Settings, extra: RedisOptions = {}): Promise<Redis> {
   const c = settings.config;
   let connectionClass: ConnectionSettings['connectionClass'];
@@ -129,6 +137,16 @@ export async function connectionFromSettings(settings: Settings, extra: RedisOpt
   if (connectionClass) base.connectionClass = connectionClass;
   if (c.REDIS_PREFIX !== undefined) base.prefix = c.REDIS_PREFIX;
   const tls = TRUTHY(c.REDIS_SSL) ? tlsOptions(c) : undefined;
+  if (c.REDIS_CLUSTER) {
+    const other = (['REDIS_URL', 'SENTINEL', 'REDIS_HOST', 'REDIS_PORT'] as const).filter((k) => c[k] !== undefined);
+    if (other.length > 0) throw new ConfigError(`REDIS_CLUSTER and ${other.join(', ')} both say where Redis is; keep one (a cluster is found from its seed nodes)`);
+    if (c.REDIS_DB) throw new ConfigError(`REDIS_DB = ${c.REDIS_DB}: a Redis Cluster has only database 0`);
+    const s: ConnectionSettings = { ...base, cluster: c.REDIS_CLUSTER.map(parseNode) };
+    if (c.REDIS_PASSWORD) s.password = c.REDIS_PASSWORD;
+    if (c.REDIS_USERNAME) s.username = c.REDIS_USERNAME;
+    if (tls) s.tls = tls;
+    return connect(s);
+  }
   if (c.REDIS_URL) {
     const s: ConnectionSettings = { ...base, url: c.REDIS_URL };
     if (tls) s.tls = tls;
@@ -154,6 +172,16 @@ export async function connectionFromSettings(settings: Settings, extra: RedisOpt
   if (c.REDIS_USERNAME) s.username = c.REDIS_USERNAME;
   if (tls) s.tls = tls;
   return connect(s);
+}
+
+/** `host:port` (or `[v6]:port`) of a cluster seed node. */
+function parseNode(text: string): { host: string; port: number } {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(text.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port < 1 || port > 65535) {
+    throw new ConfigError(`Redis Cluster seed node ${JSON.stringify(text)}: expected host:port (e.g. 10.0.0.5:7000), comma-separated for several`);
+  }
+  return { host: m[1]!, port };
 }
 
 function tlsOptions(c: RqConfig): NonNullable<ConnectionSettings['tls']> {

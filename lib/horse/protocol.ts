@@ -31,6 +31,8 @@ export interface HorseSpec {
     /** Sentinel deployments: where the sentinels are and the master's name. */
     sentinels?: { host: string; port: number }[];
     name?: string;
+    /** Redis Cluster deployments: the seed nodes. */
+    cluster?: { host: string; port: number }[];
   };
   prefix: string;
 }

@@ -1,12 +1,15 @@
+import { clusterNodes, nodeOptions } from '../redis/connection.js';
 import type { Worker } from '../Worker.js';
 import { ProcessHorse } from './ProcessHorse.js';
 import type { HorseSpec } from './protocol.js';
 
 /** What the horse needs to rebuild this worker in its own process. */
 export function horseSpec(worker: Worker): HorseSpec {
-  const o = worker.connection.options;
+  const o = nodeOptions(worker.connection);
   const redis: HorseSpec['redis'] = {};
-  if (o.path) redis.path = o.path;
+  const cluster = clusterNodes(worker.connection);
+  if (cluster) redis.cluster = cluster;
+  else if (o.path) redis.path = o.path;
   else {
     if (o.host) redis.host = o.host;
     if (o.port) redis.port = o.port;

@@ -1,8 +1,8 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { InvalidRedisUrlError } from '../errors/InvalidRedisUrlError.js';
 import { RedisConnectionError } from '../errors/RedisConnectionError.js';
-import { DEFAULT_PREFIX, Keys } from './keys.js';
+import { CLUSTER_PREFIX, DEFAULT_PREFIX, Keys } from './keys.js';
 
 /** Where to find Redis: separate fields, as rq's REDIS_HOST / REDIS_PORT / ... settings. */
 export interface ConnectionSettings {
@@ -16,8 +16,14 @@ export interface ConnectionSettings {
   tls?: boolean | TlsOptions;
   /** Unix socket path. */
   path?: string;
-  /** Key prefix (default `rq:`); `{rq}:` keeps a deployment's keys in one Redis Cluster slot. */
+  /** Key prefix (default `rq:`, `{rq}:` with `cluster`); `{rq}:` keeps a deployment's keys in one Redis Cluster slot. */
   prefix?: string;
+  /**
+   * Redis Cluster seed nodes (any of the cluster's nodes; the client learns the rest). With it the
+   * connection is ioredis' Cluster client and the prefix defaults to `{rq}:`, so that every script's
+   * keys hash to one slot. host/port/url/path/db are not used (a cluster has one database).
+   */
+  cluster?: readonly ClusterNode[];
   /** Class to construct instead of ioredis' `Redis` (e.g. a subclass that adds tracing). */
   connectionClass?: new (options: RedisOptions) => Redis;
   /**
@@ -36,12 +42,17 @@ export interface ConnectionSettings {
   redisOptions?: RedisOptions;
 }
 
+export interface ClusterNode {
+  host: string;
+  port: number;
+}
+
 /** Library defaults: fail within seconds when Redis is down, instead of ioredis' 20 retries (over a minute). */
 export const LIBRARY_CONNECT_TIMEOUT_MS = 2000;
 export const LIBRARY_MAX_RETRIES_PER_REQUEST = 2;
 
-/** An ioredis instance, a URL, or settings. */
-export type ConnectionInput = Redis | string | ConnectionSettings;
+/** An ioredis instance (Redis or Cluster), a URL, or settings. */
+export type ConnectionInput = Redis | Cluster | string | ConnectionSettings;
 
 /** A URL with its password replaced, fit for logs and error messages. */
 export function redactUrl(url: string): string {
@@ -100,11 +111,11 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
 
 const prefixes = new WeakMap<Redis, Keys>();
 
-/** The key names in use on a connection (default prefix `rq:` unless set with `connect` or `useKeyPrefix`). */
+/** The key names in use on a connection (default prefix `rq:`, `{rq}:` on a Cluster, unless set with `connect` or `useKeyPrefix`). */
 export function keysOf(connection: Redis): Keys {
   let keys = prefixes.get(connection);
   if (!keys) {
-    keys = DEFAULT_KEYS;
+    keys = isCluster(connection) ? new Keys(CLUSTER_PREFIX) : DEFAULT_KEYS;
     prefixes.set(connection, keys);
   }
   return keys;
@@ -121,13 +132,13 @@ export function useKeyPrefix(connection: Redis, prefix: string): void {
  * (it must not have ioredis' own `keyPrefix`, which would rename rq's keys behind its back).
  */
 export function connect(input: ConnectionInput = {}): Redis {
-  if (input instanceof Redis) {
+  if (input instanceof Redis || input instanceof Cluster) {
     if (input.options.keyPrefix) {
       throw new InvalidRedisUrlError(
         `The ioredis connection has keyPrefix "${input.options.keyPrefix}"; rq's key names must be exact. Use the rq-ts "prefix" setting instead.`,
       );
     }
-    return input;
+    return input as Redis;
   }
   const settings: ConnectionSettings = typeof input === 'string' ? { url: input } : input;
   const options: RedisOptions = { ...(settings.url ? redisOptionsFromUrl(settings.url) : {}) };
@@ -146,6 +157,7 @@ export function connect(input: ConnectionInput = {}): Redis {
   }
   options.connectTimeout = settings.connectTimeout ?? LIBRARY_CONNECT_TIMEOUT_MS;
   options.maxRetriesPerRequest = settings.maxRetriesPerRequest === undefined ? LIBRARY_MAX_RETRIES_PER_REQUEST : settings.maxRetriesPerRequest;
+  if (settings.cluster) return connectCluster(settings, options);
   const Ctor = settings.connectionClass ?? Redis;
   const merged: RedisOptions = { ...options, ...settings.redisOptions };
   // Through Sentinel, follow a failover when the sentinels announce it (+switch-master), not when
@@ -156,6 +168,57 @@ export function connect(input: ConnectionInput = {}): Redis {
   if (settings.prefix !== undefined) useKeyPrefix(connection, settings.prefix);
   reportUnreachable(connection);
   return connection;
+}
+
+/**
+ * ioredis' Cluster client for `settings.cluster`. It is handed around as a `Redis`: the commands
+ * rq-ts sends (keyed commands, scripts with declared KEYS, MULTI and pipelines on one slot) have the
+ * same API on both, and the few places that differ (duplicate, options, CLIENT TRACKING, which is
+ * per node) ask isCluster() first.
+ */
+function connectCluster(settings: ConnectionSettings, options: RedisOptions): Redis {
+  const nodes = settings.cluster!;
+  if (nodes.length === 0) throw new InvalidRedisUrlError('Redis Cluster: no seed nodes given; expected at least one host:port');
+  for (const n of nodes) {
+    if (!n.host || !Number.isInteger(n.port) || n.port < 1 || n.port > 65535) {
+      throw new InvalidRedisUrlError(`Redis Cluster seed node ${JSON.stringify(`${n.host}:${n.port}`)}: expected host:port with a port from 1 to 65535`);
+    }
+  }
+  if (settings.connectionClass) {
+    throw new InvalidRedisUrlError('A connection class (--connection-class, CONNECTION_CLASS) cannot be used with Redis Cluster: the connection is ioredis\' Cluster client');
+  }
+  if (options.db) throw new InvalidRedisUrlError(`Redis Cluster has only database 0; db ${options.db} cannot be used with cluster seed nodes`);
+  const { host: _h, port: _p, path: _s, db: _d, ...nodeOptions } = { ...options, ...settings.redisOptions };
+  const { lazyConnect, ...redisOptions } = nodeOptions;
+  const clusterOptions: ClusterOptions = { redisOptions, ...(lazyConnect ? { lazyConnect } : {}) };
+  const connection = new Cluster(nodes.map((n) => ({ host: n.host, port: n.port })), clusterOptions) as unknown as Redis;
+  useKeyPrefix(connection, settings.prefix ?? CLUSTER_PREFIX);
+  connection.on('error', (err: Error) => lastErrors.set(connection, err));
+  connection.on('ready', () => lastErrors.delete(connection));
+  return connection;
+}
+
+/** Whether `connection` is ioredis' Cluster client. */
+export function isCluster(connection: Redis): boolean {
+  return (connection as unknown as { isCluster?: boolean }).isCluster === true;
+}
+
+/** The seed nodes of a Cluster client (null for any other connection). */
+export function clusterNodes(connection: Redis): ClusterNode[] | null {
+  if (!isCluster(connection)) return null;
+  const seeds = (connection as unknown as { startupNodes: (string | number | { host?: string; port?: number })[] }).startupNodes;
+  // ioredis takes a seed as { host, port }, a port number, or a string (`port`, `host:port`, `redis://host:port`).
+  return seeds.map((n) => {
+    if (typeof n === 'object') return { host: n.host ?? 'localhost', port: n.port ?? 6379 };
+    if (typeof n === 'number' || /^\d+$/.test(n)) return { host: 'localhost', port: Number(n) };
+    const url = new URL(n.includes('//') ? n : `redis://${n}`);
+    return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: url.port ? Number(url.port) : 6379 };
+  });
+}
+
+/** The per-node options of a connection: a Cluster client keeps them in `redisOptions`. */
+export function nodeOptions(connection: Redis): RedisOptions {
+  return isCluster(connection) ? ((connection as unknown as Cluster).options.redisOptions ?? {}) : connection.options;
 }
 
 const lastErrors = new WeakMap<Redis, Error>();
@@ -197,7 +260,13 @@ function reportUnreachable(connection: Redis): void {
 
 /** A second connection to the same server, with the same key prefix (for blocking commands, pub/sub). */
 export function duplicateConnection(connection: Redis, overrides: RedisOptions = {}): Redis {
-  const copy = connection.duplicate(overrides);
+  let copy: Redis;
+  if (isCluster(connection)) {
+    const { lazyConnect, ...redisOptions } = overrides;
+    copy = (connection as unknown as Cluster).duplicate([], { redisOptions, ...(lazyConnect !== undefined ? { lazyConnect } : {}) }) as unknown as Redis;
+  } else {
+    copy = connection.duplicate(overrides);
+  }
   const keys = prefixes.get(connection);
   if (keys) prefixes.set(copy, keys);
   return copy;
@@ -205,6 +274,8 @@ export function duplicateConnection(connection: Redis, overrides: RedisOptions =
 
 /** Where a connection points, without credentials: `host:port/db` or the socket path. */
 export function describeConnection(connection: Redis): string {
+  const seeds = clusterNodes(connection);
+  if (seeds) return `cluster://${seeds.map((n) => `${n.host}:${n.port}`).join(',')}`;
   const o = connection.options;
   if (o.sentinels && o.sentinels.length > 0) {
     return `sentinel://${o.sentinels.map((s) => `${s.host ?? 'localhost'}:${s.port ?? 26379}`).join(',')}/${o.name ?? 'mymaster'}/${o.db ?? 0}`;

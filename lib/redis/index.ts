@@ -1,8 +1,10 @@
-export { DEFAULT_PREFIX, Keys } from './keys.js';
+export { CLUSTER_PREFIX, DEFAULT_PREFIX, Keys } from './keys.js';
+export { keySlot } from './slot.js';
 export {
   assertReachable,
   connect,
   describeConnection,
+  isCluster,
   duplicateConnection,
   keysOf,
   lastConnectionError,
@@ -11,6 +13,7 @@ export {
   redactUrl,
   redisOptionsFromUrl,
   useKeyPrefix,
+  type ClusterNode,
   type ConnectionInput,
   type ConnectionSettings,
 } from './connection.js';

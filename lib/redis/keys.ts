@@ -5,6 +5,12 @@
  */
 export const DEFAULT_PREFIX = 'rq:';
 
+/**
+ * The prefix on a Redis Cluster unless one is set: the hash tag `{rq}` sends every key to one slot,
+ * so every script's KEYS are in one slot (and on one master).
+ */
+export const CLUSTER_PREFIX = '{rq}:';
+
 export class Keys {
   readonly queues: string;
   readonly workers: string;

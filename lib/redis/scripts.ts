@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ChainableCommander, Redis } from 'ioredis';
+import { CrossSlotError } from '../errors/CrossSlotError.js';
 import { packArgs, type PackedArg } from './msgpack.js';
+import { keySlot } from './slot.js';
 
 /**
  * Every Lua script rq-ts runs is a file of lib/redis/lua/ whose header names its KEYS, its
@@ -434,6 +436,7 @@ function send(target: Redis | ChainableCommander, s: Loaded, keys: object, args:
     if (!Array.isArray(tail)) throw new TypeError(`${s.name}: key list "${s.tail}" must be an array, got ${String(tail)}`);
     for (const key of tail as readonly string[]) out.push(key);
   }
+  if ((target as { isCluster?: boolean }).isCluster) checkOneSlot(s.name, out as string[]);
   const values = s.readArgs(args);
   for (let i = 0; i < values.length; i++) {
     if (values[i] === undefined) throw new TypeError(`${s.name}: argument "${s.args[i]}" is missing`);
@@ -441,6 +444,25 @@ function send(target: Redis | ChainableCommander, s: Loaded, keys: object, args:
   out.unshift(out.length);
   out.push(packArgs(values as PackedArg[]));
   return command.apply(target, out);
+}
+
+/**
+ * On a Redis Cluster every key of one script must hash to one slot. The key names come from the
+ * prefix, so keys that do not share a slot mean a prefix without a hash tag (`rq:` rather than
+ * `{rq}:`): refused here, naming two keys that differ, before anything is sent.
+ */
+function checkOneSlot(script: string, keys: readonly string[]): void {
+  if (keys.length < 2) return;
+  const first = keySlot(keys[0]!);
+  for (const key of keys) {
+    const slot = keySlot(key);
+    if (slot !== first) {
+      throw new CrossSlotError(
+        `Script ${script} would touch keys in different Redis Cluster slots (${JSON.stringify(keys[0])} in slot ${first}, ${JSON.stringify(key)} in slot ${slot}), which a cluster refuses. ` +
+          "Use a key prefix with a hash tag, such as the default '{rq}:' on a cluster (REDIS_PREFIX / the \"prefix\" connection setting), so that all of rq's keys share one slot.",
+      );
+    }
+  }
 }
 
 /** Run a script and get its reply. */

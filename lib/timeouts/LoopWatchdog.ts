@@ -1,4 +1,5 @@
 import { Worker as Thread } from 'node:worker_threads';
+import { clusterNodes, nodeOptions } from '../redis/connection.js';
 import type { Worker } from '../Worker.js';
 import { BUFFER_BYTES, ID_BYTES, ID_TOO_LONG, POLL_MS, SLOTS, TICK, slotViews, type WatchedWorker, type WatchdogData } from './loop-watchdog-shared.js';
 
@@ -80,7 +81,8 @@ export class LoopWatchdog {
       this.numbers.set(worker, n);
       const watched: WatchedWorker = {
         n,
-        redisOptions: cloneableOptions(worker.connection.options as Record<string, unknown>),
+        redisOptions: cloneableOptions(nodeOptions(worker.connection) as Record<string, unknown>),
+        cluster: clusterNodes(worker.connection),
         prefix: worker.keys.prefix,
         key: worker.key,
         queueNames: [...worker.queueNames],

@@ -21,6 +21,8 @@ export interface WatchdogData {
 export interface WatchedWorker {
   n: number;
   redisOptions: Record<string, unknown>;
+  /** Redis Cluster seed nodes, or null: then redisOptions are those of each node. */
+  cluster: { host: string; port: number }[] | null;
   prefix: string;
   key: string;
   queueNames: string[];

@@ -80,14 +80,15 @@ async function endProcess(o: Overdue): Promise<void> {
 
 async function record({ jobId, worker, timeout }: Overdue): Promise<void> {
   if (!worker) throw new Error('the worker was not registered with the watchdog');
-  const [{ Redis }, { useKeyPrefix, keysOf }, { StartedJobRegistry }, { registerDeath }, { JobTimeoutException }] = await Promise.all([
+  const [{ Redis, Cluster }, { useKeyPrefix, keysOf }, { StartedJobRegistry }, { registerDeath }, { JobTimeoutException }] = await Promise.all([
     import('ioredis'),
     import('../redis/connection.js'),
     import('../registries/StartedJobRegistry.js'),
     import('../registries/workerRegistry.js'),
     import('./JobTimeoutException.js'),
   ]);
-  const connection = new Redis({ ...worker.redisOptions, lazyConnect: false, maxRetriesPerRequest: 1 });
+  const options = { ...worker.redisOptions, lazyConnect: false, maxRetriesPerRequest: 1 };
+  const connection = worker.cluster ? (new Cluster(worker.cluster, { redisOptions: options }) as unknown as InstanceType<typeof Redis>) : new Redis(options);
   connection.on('error', () => {}); // the command's own rejection says what went wrong
   useKeyPrefix(connection, worker.prefix);
   try {
