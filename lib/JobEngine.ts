@@ -4,6 +4,7 @@ import { formatException, toError } from './execute.js';
 import type { Outcome } from './hooks.js';
 import type { Job } from './Job.js';
 import { pause } from './RedisOutage.js';
+import { decideProtocol, executionOf, setExecution } from './protocol.js';
 import type { Worker } from './Worker.js';
 
 /**
@@ -28,9 +29,15 @@ export class JobEngine {
 
   /** Runs jobs until the worker stops (signal, burst drained, maxJobs); then gives back what it took ahead. */
   async run(): Promise<void> {
+    const w = this.worker;
+    await this.decideProtocol();
+    // 'auto' looks again as often as maintenance runs: a python-rq 1.x worker that joins turns it to 1.
+    const timer = w.protocol === 'auto' ? setInterval(() => void this.decideProtocol(), w.maintenanceInterval * 1000) : null;
+    timer?.unref();
     try {
       await this.loop();
     } finally {
+      if (timer) clearInterval(timer);
       try {
         await this.lookahead.release();
       } catch (err) {
@@ -67,6 +74,25 @@ export class JobEngine {
     }
   }
 
+  /** Sets worker.executions (the protocol claims write, lib/protocol.ts) and logs it when it changes. */
+  private async decideProtocol(): Promise<void> {
+    const w = this.worker;
+    let decided: Awaited<ReturnType<typeof decideProtocol>>;
+    try {
+      decided = await decideProtocol(w);
+    } catch (err) {
+      // Not known: keep what was decided, which is protocol 1 until a decision was made.
+      w.logger.warning(`Could not look at the registered workers to choose the protocol (keeping protocol ${w.executions ? 2 : 1}): ${formatException(err)}`);
+      return;
+    }
+    if (this.protocolLogged && decided.executions === w.executions) return;
+    this.protocolLogged = true;
+    w.executions = decided.executions;
+    w.logger.info(`Protocol ${decided.executions ? '2 (rq 2.x executions)' : "1 (rq 1.13's bare StartedJobRegistry ids)"}: ${decided.why}`);
+  }
+
+  private protocolLogged = false;
+
   /**
    * How many more jobs the outcome script of `job` may claim or take ahead: none when the worker
    * stops after it, or when another tap than the default dequeue handed it out.
@@ -85,6 +111,8 @@ export class JobEngine {
     this.begin(job);
     try {
       job = await w.hooks.prepare.promise(job, w);
+      // A tap may hand back another object for the job: it runs under the execution claimed.
+      if (job !== claimed) setExecution(job, executionOf(claimed));
       w.currentJob = job;
       w.horse = (await w.hooks.fork.promise(job, w)) ?? null;
       outcome = await w.hooks.perform.promise(outcome, job, w);
