@@ -88,6 +88,8 @@ export class JobEngine {
     if (this.protocolLogged && decided.executions === w.executions) return;
     this.protocolLogged = true;
     w.executions = decided.executions;
+    // The default says nothing: the worker writes what it always wrote.
+    if (w.protocol === 1) return;
     w.logger.info(`Protocol ${decided.executions ? '2 (rq 2.x executions)' : "1 (rq 1.13's bare StartedJobRegistry ids)"}: ${decided.why}`);
   }
 

@@ -104,9 +104,9 @@ export interface WorkerOptions {
   /** Seconds between registry cleanups (default 600). */
   maintenanceInterval?: number;
   /**
-   * The python-rq wire protocol written at claims (lib/protocol.ts, RQ_PROTOCOL): 1 (rq 1.13's bare
-   * StartedJobRegistry members), 2 (rq 2.x's executions), 'auto' (default: 2 unless a python-rq 1.x
-   * worker is registered).
+   * The python-rq wire protocol written at claims (lib/protocol.ts, RQ_PROTOCOL): 1 (default: rq
+   * 1.13's bare StartedJobRegistry members, which every rq reads), 2 (rq 2.x's executions), 'auto'
+   * (2 unless a python-rq 1.x worker is registered).
    */
   protocol?: Protocol;
   jobClass?: JobClass;
@@ -275,7 +275,7 @@ export class Worker {
     this.workerTtl = positive(options.workerTtl ?? 420, 'workerTtl');
     this.jobMonitoringInterval = positive(options.jobMonitoringInterval ?? 30, 'jobMonitoringInterval');
     this.maintenanceInterval = positive(options.maintenanceInterval ?? 600, 'maintenanceInterval');
-    const protocol = options.protocol ?? 'auto';
+    const protocol = options.protocol ?? 1;
     if (protocol !== 1 && protocol !== 2 && protocol !== 'auto') {
       throw new RqError(`Invalid protocol ${JSON.stringify(protocol)}: expected 1 (rq 1.13's bare ids), 2 (rq 2.x's executions) or 'auto'`);
     }

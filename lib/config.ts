@@ -45,7 +45,7 @@ export interface RqConfig {
   WORKER_TTL?: number;
   JOB_MONITORING_INTERVAL?: number;
   MAINTENANCE_INTERVAL?: number;
-  /** The python-rq wire protocol claims write: 1, 2 or 'auto' (default; docs/python-interop.md). */
+  /** The python-rq wire protocol claims write: 1 (default), 2 or 'auto' (docs/python-interop.md). */
   PROTOCOL?: 1 | 2 | 'auto';
   SHUTDOWN_TIMEOUT?: number;
   MAX_JOBS?: number;

@@ -11,7 +11,9 @@ import type { Worker } from './Worker.js';
  *     reads a composite member as a job id that does not exist and drops it, so a job of a worker
  *     that died would be lost instead of failed. Decided when the job engine starts and again every
  *     maintenanceInterval.
- * rq-ts reads both forms everywhere, whatever it writes.
+ * rq-ts reads both forms everywhere, whatever it writes. The default is 1: every rq reads it (2.x
+ * with a DeprecationWarning), while 'auto' cannot see a python-rq 1.x cleanup that runs without a
+ * registered worker (a script, a dashboard) or a 1.x worker that joins between two decisions.
  */
 export type Protocol = 1 | 2 | 'auto';
 

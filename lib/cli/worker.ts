@@ -77,7 +77,7 @@ export function workerCommand(): Command {
     .option('--no-horse-loop', 'Every job goes from the worker to the work horse and back [config: HORSE_LOOP = false]')
     .option(
       '--protocol <1|2|auto>',
-      "python-rq wire protocol claims write: 1 (rq 1.13's bare ids), 2 (rq 2.x's executions), auto (2 unless a python-rq 1.x worker is registered) [config: PROTOCOL, env: RQ_PROTOCOL]",
+      "python-rq wire protocol claims write: 1 (rq 1.13's bare ids; default), 2 (rq 2.x's executions), auto (2 unless a python-rq 1.x worker is registered) [config: PROTOCOL, env: RQ_PROTOCOL]",
       (v: string) => {
         const p = parseProtocol(v);
         if (p === null) throw new InvalidArgumentError('expected 1, 2 or auto');

@@ -68,8 +68,8 @@ interface Spawned {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function spawnWorker(name: string, args: string[]): Spawned {
-  const child = spawn(process.execPath, [bin, 'worker', '-u', server.url, '-n', name, ...args], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+function spawnWorker(name: string, args: string[], env: Record<string, string> = {}): Spawned {
+  const child = spawn(process.execPath, [bin, 'worker', '-u', server.url, '-n', name, ...args], { cwd, env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   running.add(child);
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -198,11 +198,11 @@ out(dict(
 });
 
 describe('RQ_PROTOCOL=auto', () => {
-  /** Runs a burst worker (protocol auto: no flag, no RQ_PROTOCOL) over one `members` job; returns its log and what the job saw. */
+  /** Runs a burst worker with RQ_PROTOCOL=auto (the environment, as a deployment sets it) over one `members` job; returns its log and what the job saw. */
   async function autoRun(queue: string): Promise<{ log: string; members: string[]; id: string }> {
     await redis.del('members');
     const job = await new Queue(queue, { connection: redis }).enqueue('tasks.members', queue);
-    const w = spawnWorker(`ts-auto-${queue}`, ['-b', queue]);
+    const w = spawnWorker(`ts-auto-${queue}`, ['-b', queue], { RQ_PROTOCOL: 'auto' });
     const exit = await exitWithin(w, 30_000);
     assert.equal(exit.code, 0, w.output());
     assert.equal(await redis.hget(job.key, 'status'), 'finished', w.output());
