@@ -233,6 +233,20 @@ describe('RQ_PROTOCOL=auto', () => {
     assert.equal(await redis.exists(`rq:executions:${two.id}`), 0, 'its execution ended with the job');
   });
 
+  it('PROTOCOL in a config module: 2 writes executions; a bad value is refused naming the key', async () => {
+    await redis.flushdb();
+    writeFileSync(join(cwd, 'proto2.ts'), 'export const PROTOCOL = 2;\n');
+    writeFileSync(join(cwd, 'protobad.ts'), "export const PROTOCOL = 'two';\n");
+    const job = await new Queue('cfg', { connection: redis }).enqueue('tasks.members', 'cfg');
+    const w = spawnWorker('ts-cfg', ['-c', 'proto2', '-b', 'cfg']);
+    assert.equal((await exitWithin(w, 30_000)).code, 0, w.output());
+    assert.match(w.output(), /Protocol 2 \(rq 2\.x executions\): RQ_PROTOCOL is 2/);
+    assert.match((await redis.lrange('members', 0, -1))[0] ?? '', new RegExp(`^${job.id}:[0-9a-f]{32}$`));
+    const bad = spawnWorker('ts-cfg-bad', ['-c', 'protobad', '-b', 'cfg']);
+    assert.notEqual((await exitWithin(bad, 15_000)).code, 0);
+    assert.match(bad.output(), /PROTOCOL = "two" is not valid; expected 1, 2 or 'auto'/);
+  });
+
   it('a bad --protocol is refused at start with what is allowed', async () => {
     const w = spawnWorker('ts-bad', ['--protocol', '3', 'q']);
     const exit = await exitWithin(w, 15_000);
