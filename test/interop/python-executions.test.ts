@@ -5,7 +5,7 @@
  * registered (its cleanup cannot read composite members) and 2 otherwise.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -194,6 +194,36 @@ out(dict(
     assert.equal(seen.failed, true, "in 2.10's FailedJobRegistry");
     assert.equal(seen.wip, 0, 'out of the StartedJobRegistry');
     assert.match(String(seen.exc_info), /^Moved to FailedJobRegistry, due to AbandonedJobError, at /);
+  });
+});
+
+describe('protocol 2 in our own worker', () => {
+  it('a SIGKILLed horse: the worker process fails its job under its execution, and the execution ends', async () => {
+    await redis.flushdb();
+    const job = await new Queue('hk', { connection: redis }).enqueue('tasks.held');
+    const w = spawnWorker('ts-hk', ['--protocol', '2', 'hk']);
+    try {
+      const member = await waitFor(async () => (await redis.zrange('rq:wip:hk', '0', '-1'))[0], `job ${job.id} to start (output: ${w.output()})`, 30_000);
+      const execId = member.slice(job.id.length + 1);
+      assert.equal(await redis.hget('rq:worker:ts-hk', 'rqts_execution'), execId, 'the worker hash names the execution');
+      const horse = await waitFor(() => {
+        const r = spawnSync('ps', ['-o', 'pid=', '--ppid', String(w.child.pid)], { encoding: 'utf8', timeout: 5000 });
+        return Number.parseInt((r.stdout ?? '').trim(), 10) || 0;
+      }, 'the horse pid');
+      // (Its cmdline is its process title by now, so killHorse's check would not know it.)
+      process.kill(horse, 'SIGKILL');
+      await waitFor(async () => (await redis.hget(job.key, 'status')) === 'failed', `the job to be failed by the worker (output: ${w.output()})`, 20_000);
+      assert.equal(await redis.zcard('rq:wip:hk'), 0, 'its composite member is gone');
+      assert.equal(await redis.exists(`rq:execution:${member}`, `rq:executions:${job.id}`), 0, 'its execution keys are gone');
+      assert.equal(await redis.hget('rq:worker:ts-hk', 'rqts_execution'), null);
+      const entry = await redis.xrevrange(`rq:results:${job.id}`, '+', '-', 'COUNT', 1);
+      const fields = entry[0]![1];
+      assert.equal(fields[fields.indexOf('execution_id') + 1], execId, "the failure Result names the horse's execution");
+      assert.equal(w.child.exitCode, null, 'the worker goes on');
+    } finally {
+      w.child.kill('SIGTERM');
+      assert.equal((await exitWithin(w, 15_000)).code, 0, w.output());
+    }
   });
 });
 
