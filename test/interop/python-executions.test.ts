@@ -26,6 +26,7 @@ export async function held(): Promise<string> {
   while (!(await r.exists('release'))) await new Promise((ok) => setTimeout(ok, 20));
   return 'released';
 }
+export function noop(): void {}
 export async function members(queue: string): Promise<void> {
   const r = getCurrentJob()!.connection;
   await r.rpush('members', ...(await r.zrange('rq:wip:' + queue, 0, -1)));
@@ -198,6 +199,32 @@ out(dict(
 });
 
 describe('protocol 2 in our own worker', () => {
+  it('400 short jobs (claimed by outcome scripts, taken ahead) stopped midway: every execution ended, nothing left started', async () => {
+    await redis.flushdb();
+    const q = new Queue('many', { connection: redis });
+    const jobs = await q.enqueueMany(Array.from({ length: 400 }, () => ({ func: 'tasks.noop', args: [] })));
+    const w = spawnWorker('ts-many', ['--protocol', '2', 'many']);
+    await waitFor(async () => (await redis.zcard('rq:finished:many')) >= 50, `50 jobs to finish (output: ${w.output()})`, 30_000, 5);
+    w.child.kill('SIGTERM');
+    assert.equal((await exitWithin(w, 15_000)).code, 0, w.output());
+    const finished = await redis.zcard('rq:finished:many');
+    const queued = await redis.llen('rq:queue:many');
+    assert.ok(finished < jobs.length, `stopped midway (${finished} finished)`);
+    assert.equal(finished + queued, jobs.length, 'each job finished or back in its queue');
+    assert.equal(await redis.zcard('rq:wip:many'), 0, 'nothing left started');
+    assert.equal(await redis.llen('rq:queue:many:intermediate'), 0, 'nothing left taken');
+    const left: string[] = [];
+    for (const pattern of ['rq:execution:*', 'rq:executions:*']) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        left.push(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+    }
+    assert.deepEqual(left, [], 'every execution ended (outcome recorded or job given back)');
+  });
+
   it('a SIGKILLed horse: the worker process fails its job under its execution, and the execution ends', async () => {
     await redis.flushdb();
     const job = await new Queue('hk', { connection: redis }).enqueue('tasks.held');
