@@ -19,6 +19,8 @@ export interface BullmqWorkerConfig {
   total: number;
   /** Absolute path of the sandboxed processor (.mjs). */
   processorFile: string;
+  /** In-process mode: each job awaits this many ms (as bench.jobs.io does for rq-ts). */
+  waitMs?: number;
 }
 
 export type BullmqWorkerMessage =
@@ -30,7 +32,9 @@ export type BullmqWorkerMessage =
 const config = JSON.parse(process.argv[2] ?? '{}') as BullmqWorkerConfig;
 const send = (message: BullmqWorkerMessage): void => void process.send?.(message);
 
-const processor = config.mode === 'inprocess' ? async (_job: Job): Promise<void> => {} : config.processorFile;
+const waitMs = config.waitMs;
+const inProcess = waitMs === undefined ? async (_job: Job): Promise<void> => {} : async (_job: Job): Promise<void> => void (await new Promise((r) => setTimeout(r, waitMs)));
+const processor = config.mode === 'inprocess' ? inProcess : config.processorFile;
 const worker = new Worker(config.queue, processor, {
   connection: { host: '127.0.0.1', port: config.port, maxRetriesPerRequest: null },
   concurrency: config.concurrency,

@@ -31,6 +31,8 @@ export interface BullmqRunOptions {
   jobs: number;
   warmup: number;
   payload?: string;
+  /** The in-process processor awaits this many ms per job (the I/O-bound scenario). */
+  waitMs?: number;
   latencySamples?: number;
   timeoutMs?: number;
 }
@@ -93,6 +95,7 @@ export async function runBullmqRound(ctx: BenchContext, opts: BullmqRunOptions):
       concurrency: opts.concurrency,
       total,
       processorFile: join(ctx.repoRoot, 'bench/bullmq-processor.mjs'),
+      ...(opts.waitMs !== undefined ? { waitMs: opts.waitMs } : {}),
     };
     const limit = opts.timeoutMs ?? 120_000;
     const before = await readRedisCounters(admin);

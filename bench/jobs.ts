@@ -8,3 +8,8 @@ export function noop(): void {}
 
 /** Takes a (1 KB) string and does nothing with it: measures moving the payload through Redis and IPC. */
 export function payload(_s: string): void {}
+
+/** Awaits `ms` (a stand-in for an HTTP call or a query): what concurrency is for. */
+export async function io(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}

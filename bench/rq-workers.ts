@@ -33,6 +33,10 @@ export interface RqRunOptions {
   timeoutMs?: number;
   /** Extra environment for the worker processes (e.g. RQ_DEATH_PENALTY_CLASS). */
   env?: Record<string, string>;
+  /** Jobs that await this many ms (bench.jobs.io), instead of noop/payload (rq-ts only). */
+  waitMs?: number;
+  /** `--concurrency` of the rq-ts workers. */
+  concurrency?: number;
 }
 
 export interface RoundResult {
@@ -60,13 +64,14 @@ function funcName(system: RqSystem, payload: boolean): string {
   return system === 'python-rq' ? `benchjobs.${fn}` : `bench.jobs.${fn}`;
 }
 
-function workerCommand(ctx: BenchContext, system: RqSystem, workerClass: RqWorkerClass): [string, string[]] {
+function workerCommand(ctx: BenchContext, system: RqSystem, workerClass: RqWorkerClass, concurrency?: number): [string, string[]] {
   if (system !== 'python-rq') {
     if (system === 'baseline' && !ctx.baseline) throw new Error('BENCH_BASELINE is not set');
     const cli = system === 'baseline' ? ctx.baseline!.cli : join(ctx.repoRoot, 'dist/lib/cli/main.js');
     // -P this checkout for both: bench.jobs is this checkout's bench/jobs.ts, which the baseline may not have.
     const args = [cli, 'worker', '-u', ctx.redis.url, '-P', ctx.repoRoot];
     if (workerClass === 'SimpleWorker') args.push('-w', 'rq.SimpleWorker');
+    if (concurrency !== undefined) args.push('--concurrency', String(concurrency));
     return [process.execPath, [...args, QUEUE]];
   }
   if (!ctx.python) throw new Error('python-rq is not available');
@@ -76,7 +81,7 @@ function workerCommand(ctx: BenchContext, system: RqSystem, workerClass: RqWorke
 }
 
 /** Enqueues `count` calls with rq-ts (python-rq reads them: same wire format, JSON serializer). */
-async function enqueueJobs(connection: Redis, func: string, count: number, payload: string | undefined): Promise<string[]> {
+async function enqueueJobs(connection: Redis, func: string, count: number, payload: string | number | undefined): Promise<string[]> {
   const queue = new Queue(QUEUE, { connection });
   const ids: string[] = [];
   for (let done = 0; done < count; done += 1000) {
@@ -122,9 +127,9 @@ export async function runRqRound(ctx: BenchContext, opts: RqRunOptions): Promise
   const blocking = ctx.redis.client();
   const workers: Tracked[] = [];
   try {
-    const func = funcName(system, opts.payload !== undefined);
-    const ids = await enqueueJobs(connection, func, total, opts.payload);
-    const [cmd, args] = workerCommand(ctx, system, workerClass);
+    const func = opts.waitMs !== undefined ? 'bench.jobs.io' : funcName(system, opts.payload !== undefined);
+    const ids = await enqueueJobs(connection, func, total, opts.waitMs ?? opts.payload);
+    const [cmd, args] = workerCommand(ctx, system, workerClass, opts.concurrency);
     const before = await readRedisCounters(connection);
     const spawnedAt = Date.now();
     const limit = opts.timeoutMs ?? 120_000;
@@ -170,7 +175,7 @@ export async function runRqRound(ctx: BenchContext, opts: RqRunOptions): Promise
         // Enqueue only once the worker is back in its blocking wait on the empty queue.
         if (!(await waitForBlockedClients(connection, 1))) notBlocked++;
         const t0 = clock();
-        const job = await queue.enqueue(func, ...(opts.payload === undefined ? [] : [opts.payload]));
+        const job = await queue.enqueue(func, ...(opts.waitMs !== undefined ? [opts.waitMs] : opts.payload === undefined ? [] : [opts.payload]));
         await waitForResult(connection, blocking, job.id, abort);
         const started = parseRqTime(await connection.hget(`rq:job:${job.id}`, 'started_at'));
         if (started === null) throw new Error(`job ${job.id} finished without started_at`);

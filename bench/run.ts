@@ -23,11 +23,12 @@ import { COLD_JOBS } from './stats.js';
 import { defaultWorker } from './scenarios/default-worker.js';
 import { DRAIN_WARMUP, drain } from './scenarios/drain.js';
 import { enqueueBulk, enqueueOneByOne } from './scenarios/enqueue.js';
+import { ioConcurrency } from './scenarios/io-concurrency.js';
 import { multiWorker } from './scenarios/multi-worker.js';
 import { payloadJobs } from './scenarios/payload.js';
 import { simpleWorker } from './scenarios/simple-worker.js';
 
-const SCENARIOS: Scenario[] = [defaultWorker, simpleWorker, enqueueOneByOne, enqueueBulk, payloadJobs, multiWorker, drain];
+const SCENARIOS: Scenario[] = [defaultWorker, simpleWorker, enqueueOneByOne, enqueueBulk, payloadJobs, multiWorker, drain, ioConcurrency];
 /** The whole run is killed past this, whatever hangs. */
 const RUN_LIMIT_MS = 20 * 60_000;
 

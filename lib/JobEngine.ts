@@ -1,7 +1,7 @@
 import { Lookahead } from './Lookahead.js';
 import { RqError } from './errors/RqError.js';
 import { formatException, toError } from './execute.js';
-import type { Outcome } from './hooks.js';
+import type { Horse, Outcome } from './hooks.js';
 import type { Job } from './Job.js';
 import { pause } from './RedisOutage.js';
 import { decideProtocol, executionOf, setExecution } from './protocol.js';
@@ -18,13 +18,45 @@ import type { Worker } from './Worker.js';
  * next jobs, so a busy worker needs one round trip per job. Only jobs the default dequeue took have
  * jobs taken after them; a job handed out by another tap gets none, and whatever the default had
  * taken ahead goes back to its queue before that job runs, so nothing waits stranded.
+ *
+ * With `concurrency` N > 1 the engine dequeues one job at a time but runs up to N at once, each
+ * through the same stages as a lone job; nothing is taken ahead, but the outcome script of each job
+ * claims the next one for the lane it frees (one round trip per job, as many in flight as jobs run).
+ * Each running job sees the worker through a lane (laneOf): the worker itself, except for the fields
+ * that describe one job (currentJob, horse, jobStartedAt...), so that the plugins work unchanged. The worker's own fields
+ * name the latest job started; its `horse` ends every running job (cold shutdown).
  */
 export class JobEngine {
   /** Jobs claimed or taken ahead by the default dequeue and the outcome scripts of its jobs. */
   readonly lookahead: Lookahead;
 
+  /** The jobs running at once (concurrency > 1), in start order, each with its lane. */
+  private readonly running = new Map<Job, Worker>();
+
   constructor(private readonly worker: Worker) {
     this.lookahead = new Lookahead(worker);
+  }
+
+  /** How many jobs run now (concurrency > 1; 0 otherwise). */
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  /** The horse running the job `id` among concurrent jobs (concurrency > 1), if it runs here. */
+  horseOf(id: string): Horse | null {
+    for (const [job, lane] of this.running) if (job.id === id) return lane.horse;
+    return null;
+  }
+
+  /**
+   * For the outcome script of `job`: '' when the worker goes idle after it, else the id of the latest
+   * job started that still runs (concurrency > 1), which the worker's hash then names.
+   */
+  stillRunning(job: Job): string {
+    if (this.running.size < 2) return '';
+    let latest = '';
+    for (const other of this.running.keys()) if (other !== job) latest = other.id;
+    return latest;
   }
 
   /** Runs jobs until the worker stops (signal, burst drained, maxJobs); then gives back what it took ahead. */
@@ -47,6 +79,7 @@ export class JobEngine {
   }
 
   private async loop(): Promise<void> {
+    if (this.worker.concurrency > 1) return this.loopConcurrently();
     const w = this.worker;
     let backoff = 1;
     while (!w.stopRequested) {
@@ -96,21 +129,104 @@ export class JobEngine {
   private protocolLogged = false;
 
   /**
+   * Up to `concurrency` jobs at once: a free lane dequeues the next job. A warm shutdown (or burst
+   * drained, or maxJobs) stops the dequeues and waits for every running job.
+   */
+  private async loopConcurrently(): Promise<void> {
+    const w = this.worker;
+    const lanes = new Set<Promise<void>>();
+    const previousHorse = w.horse;
+    // Cold shutdown (requestForceStop) and the kill commands end the worker's horse: here, every running job.
+    w.horse = this.allJobs();
+    let backoff = 1;
+    try {
+      while (!w.stopRequested) {
+        if (lanes.size >= w.concurrency) {
+          await Promise.race(lanes);
+          continue;
+        }
+        // maxJobs counts the running jobs too: no more are started than it allows.
+        if (w.maxJobs !== null && w.jobsDone + lanes.size >= w.maxJobs) break;
+        let job: Job | void;
+        try {
+          job = await w.hooks.dequeue.promise(w, w.queues);
+          backoff = 1;
+        } catch (err) {
+          if (w.stopRequested) break;
+          w.logger.error(`Could not dequeue: ${formatException(err)}; retrying in ${backoff} s`);
+          // A reconnect ends the wait: what failed may have been the connection's doing.
+          backoff = (await pause(w, backoff * 1000, w.stopSignal)) ? 1 : Math.min(backoff * 2, 60);
+          continue;
+        }
+        if (!job) {
+          // Burst with jobs still running: they may enqueue more (dependents, retries), so look again after one ends.
+          if (w.burst && !w.stopRequested && lanes.size > 0) {
+            await Promise.race(lanes);
+            continue;
+          }
+          break;
+        }
+        const lane = this.runInLane(job).finally(() => lanes.delete(lane));
+        lanes.add(lane);
+      }
+      await Promise.all(lanes);
+    } finally {
+      w.horse = previousHorse;
+    }
+    if (w.maxJobs !== null && w.jobsDone >= w.maxJobs && w.role === 'worker') w.logger.info(`Worker ${w.key}: finished executing ${w.jobsDone} jobs, quitting`);
+  }
+
+  /** One job of several running at once, through its lane; the worker's fields follow the latest job started. */
+  private async runInLane(job: Job): Promise<void> {
+    const w = this.worker;
+    const lane = laneOf(w);
+    this.running.set(job, lane);
+    w.currentJob = job;
+    w.currentJobId = job.id;
+    w.jobStartedAt = job.startedAt ?? new Date();
+    try {
+      await this.execute(job, lane);
+    } finally {
+      this.running.delete(job);
+      w.jobsDone++;
+      let latest: Job | null = null;
+      for (const other of this.running.keys()) latest = other;
+      w.currentJob = latest;
+      w.currentJobId = latest?.id ?? null;
+      w.jobStartedAt = latest ? (latest.startedAt ?? w.jobStartedAt) : null;
+      if (!latest) w.state = 'idle';
+    }
+  }
+
+  /** A horse that stands for every running job: kill() ends each one (its own horse's kill). */
+  private allJobs(): Horse {
+    return {
+      pid: process.pid,
+      perform: () => Promise.reject(new RqError('The concurrent job engine runs each job on its own horse')),
+      kill: (reason: string) => {
+        for (const lane of this.running.values()) lane.horse?.kill(reason);
+      },
+    };
+  }
+
+  /**
    * How many more jobs the outcome script of `job` may claim or take ahead: none when the worker
    * stops after it, or when another tap than the default dequeue handed it out.
    */
   jobsAfter(job: Job): number {
     const w = this.worker;
+    // Concurrent jobs: each outcome script claims the next job for the lane it frees (one round trip
+    // per job, as many in flight as jobs run), and takes none ahead. Under maxJobs, none.
+    if (w.concurrency > 1) return w.stopRequested || w.maxJobs !== null ? 0 : 1;
     if (w.stopRequested || !this.lookahead.took(job)) return 0;
     return w.maxJobs === null ? Number.POSITIVE_INFINITY : w.maxJobs - w.jobsDone - 1;
   }
 
   /** One job through prepare, fork, perform and cleanup; a failure at any stage fails the job, never the worker. */
-  async execute(claimed: Job): Promise<Outcome> {
-    const w = this.worker;
+  async execute(claimed: Job, w: Worker = this.worker): Promise<Outcome> {
     let job = claimed;
     let outcome: Outcome = { status: 'pending' };
-    this.begin(job);
+    this.begin(job, w);
     try {
       job = await w.hooks.prepare.promise(job, w);
       // A tap may hand back another object for the job: it runs under the execution claimed.
@@ -125,7 +241,7 @@ export class JobEngine {
       const error = toError(err);
       outcome = { status: 'failed', error, excString: formatException(error), endedAt: new Date() };
     }
-    await this.cleanup(job, outcome);
+    await this.cleanup(job, outcome, w);
     return outcome;
   }
 
@@ -138,15 +254,13 @@ export class JobEngine {
     await this.cleanup(job, outcome);
   }
 
-  private begin(job: Job): void {
-    const w = this.worker;
+  private begin(job: Job, w: Worker = this.worker): void {
     w.currentJob = job;
     w.currentJobId = job.id;
     w.jobStartedAt = job.startedAt ?? new Date();
   }
 
-  private async cleanup(job: Job, outcome: Outcome): Promise<void> {
-    const w = this.worker;
+  private async cleanup(job: Job, outcome: Outcome, w: Worker = this.worker): Promise<void> {
     try {
       await w.hooks.cleanup.promise(job, outcome, w);
     } catch (err) {
@@ -169,4 +283,24 @@ export class JobEngine {
       this.worker.logger.warning(`Could not give back the jobs taken ahead before job ${job.id} (maintenance will): ${formatException(err)}`);
     }
   }
+}
+
+/** The fields of a worker that describe the one job it runs: each concurrent job has its own. */
+const LANE_FIELDS = new Set<string | symbol>(['currentJob', 'currentJobId', 'horse', 'jobStartedAt', 'state']);
+
+/**
+ * The worker as one of its concurrent jobs sees it: the same object for everything but LANE_FIELDS,
+ * which are the lane's own, so that the stages (plugins) of several jobs at once do not overwrite
+ * each other's job, horse and start time.
+ */
+function laneOf(worker: Worker): Worker {
+  const own: Record<string | symbol, unknown> = { currentJob: null, currentJobId: null, horse: null, jobStartedAt: null, state: 'busy' };
+  return new Proxy(worker, {
+    get: (target, key) => (LANE_FIELDS.has(key) ? own[key] : Reflect.get(target, key, target)),
+    set: (target, key, value) => {
+      if (LANE_FIELDS.has(key)) own[key] = value;
+      else Reflect.set(target, key, value, target);
+      return true;
+    },
+  });
 }

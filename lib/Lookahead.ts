@@ -149,6 +149,8 @@ const NO_NEXT_JOB: NextBlock = {
 export class Lookahead {
   private peeks: string[] = [];
   private ahead: Job | null = null;
+  /** With concurrency > 1, each job's outcome script claims one next job: those claimed while `ahead` is taken, in order. */
+  private readonly aheadMore: Job[] = [];
   private held: Held[] = [];
   private holdTimer: NodeJS.Timeout | null = null;
   private inflight: InFlight[] = [];
@@ -223,7 +225,10 @@ export class Lookahead {
     const taking = this.inflightTakes();
     // The peeked ids that scripts in flight will not take first: candidates whose hashes this one reads.
     const candidates = this.peeks.slice(taking);
-    const a = held ? { id: held.id, index: held.index } : { id: candidates.shift() ?? '', index: 0 };
+    // Concurrent outcome scripts each use another peeked id (one that matches the head saves a round trip).
+    const a = held
+      ? { id: held.id, index: held.index }
+      : { id: (this.worker.concurrency > 1 ? this.peeks.shift() : candidates.shift()) ?? '', index: 0 };
     const b = candidates.slice(0, 2);
     const coming = this.held.length + taking;
     const takes = Math.max(0, Math.min(LOOKAHEAD - coming, remaining - 1 - coming));
@@ -342,10 +347,12 @@ export class Lookahead {
   async take(queues: readonly Queue[]): Promise<Taken> {
     if (this.ahead) {
       const job = this.ahead;
-      this.ahead = null;
+      this.ahead = this.aheadMore.shift() ?? null;
       return { kind: 'job', job };
     }
-    await this.settle();
+    // A script in flight may claim the next job ahead. With concurrency > 1 the take goes out at once:
+    // a job claimed meanwhile waits in `aheadMore` for the next free lane.
+    if (this.worker.concurrency === 1) await this.settle();
     if (this.ahead) return this.take(queues);
     // Held but not started (the last outcome script took no next job): back to its queue first, so
     // priorities are looked at afresh.
@@ -511,7 +518,8 @@ export class Lookahead {
 
   /** Keeps a job claimed by an outcome script for the next dequeue. */
   holdAhead(job: Job): void {
-    this.ahead = job;
+    if (this.ahead && this.worker.concurrency > 1) this.aheadMore.push(job);
+    else this.ahead = job;
   }
 
   /**
@@ -560,27 +568,29 @@ export class Lookahead {
       if (taken.kind === 'job') this.ahead = taken.job;
     }
     await this.releaseHeld();
-    const job = this.ahead;
+    // The last claimed goes back first, so that they keep their order at the head of their queues.
+    const claimed = this.ahead ? [this.ahead, ...this.aheadMore.splice(0)] : [];
     this.ahead = null;
-    if (!job) return;
     const w = this.worker;
-    const queue = claimedQueueOf(job, w.queueNames[0]!);
-    const execId = executionOf(job);
-    const none = w.keys.job('-');
-    await untilAnswered(w, `put job ${job.id} back on ${queue}`, () =>
-      runScript(
-        w.connection,
-        'rqUnclaim',
-        {
-          job: job.key,
-          wip: w.keys.started(queue),
-          queue: w.keys.queue(queue),
-          worker: w.key,
-          execution: execId ? w.keys.execution(`${job.id}:${execId}`) : none,
-          executions: execId ? w.keys.executions(job.id) : none,
-        },
-        { id: job.id, execId },
-      ),
-    );
+    for (const job of claimed.reverse()) {
+      const queue = claimedQueueOf(job, w.queueNames[0]!);
+      const execId = executionOf(job);
+      const none = w.keys.job('-');
+      await untilAnswered(w, `put job ${job.id} back on ${queue}`, () =>
+        runScript(
+          w.connection,
+          'rqUnclaim',
+          {
+            job: job.key,
+            wip: w.keys.started(queue),
+            queue: w.keys.queue(queue),
+            worker: w.key,
+            execution: execId ? w.keys.execution(`${job.id}:${execId}`) : none,
+            executions: execId ? w.keys.executions(job.id) : none,
+          },
+          { id: job.id, execId },
+        ),
+      );
+    }
   }
 }

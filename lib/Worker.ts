@@ -115,6 +115,13 @@ export interface WorkerOptions {
   exceptionHandlers?: ExceptionHandler[];
   disableDefaultExceptionHandler?: boolean;
   maxJobs?: number;
+  /**
+   * How many jobs run at once (default 1): for async, I/O-bound jobs. Up to N jobs share the event
+   * loop of the process that runs them (SimpleWorker's own, or the one horse of a Worker), each in
+   * the StartedJobRegistry with its own heartbeat and timeout, and its outcome recorded alone.
+   * Jobs taken ahead (one round trip per job) are off when N > 1. See docs/workers.md "Concurrency".
+   */
+  concurrency?: number;
   plugins?: RqPlugin[];
   serializer?: Serializer;
   logger?: Logger;
@@ -233,6 +240,8 @@ export class Worker {
 
   burst = false;
   maxJobs: number | null;
+  /** How many jobs run at once (WorkerOptions.concurrency). */
+  readonly concurrency: number;
   jobsDone = 0;
   /** Aborted by the first SIGINT/SIGTERM (or `requestStop`): plugins stop waiting. */
   readonly stopSignal: AbortSignal;
@@ -281,6 +290,7 @@ export class Worker {
     }
     this.protocol = protocol;
     this.maxJobs = options.maxJobs === undefined ? null : positive(options.maxJobs, 'maxJobs');
+    this.concurrency = options.concurrency === undefined ? 1 : wholePositive(options.concurrency, 'concurrency');
     this.paths = [...(options.paths ?? [])];
     this.disableJobDescLogging = options.disableJobDescLogging ?? false;
     this.horseOptions = { ...options.horse };
@@ -294,6 +304,14 @@ export class Worker {
     this.installSignals = options.installSignalHandlers ?? this.role === 'worker';
     this.horseLoop = this.role === 'horse' && options.horse?.loop === true;
     this.stopSignal = this.stopController.signal;
+  }
+
+  /**
+   * This worker object itself, also when read through the lane of one of its concurrent jobs
+   * (JobEngine): for what is kept per worker object (the LoopWatchdog's registration).
+   */
+  get root(): Worker {
+    return this;
   }
 
   get keys(): Keys {
@@ -423,6 +441,14 @@ export class Worker {
     if (decides && this.horseLoop && taps.length > 0) {
       if (this.horseOptions.loop === true) throw refuse(taps);
       this.horseLoop = false;
+    }
+    if (this.concurrency > 1 && decides && !this.horseLoop) {
+      throw new RqError(
+        `concurrency ${this.concurrency} needs a horse that takes its own jobs (jobs sent one by one to the horse run one at a time), but ${this.loopBlockers.join('; ')}. Name these by dotted path, or use SimpleWorker.`,
+      );
+    }
+    if (this.concurrency > 1 && this.role === 'worker' && this.horseKind === 'process' && this.horseOptions.loop === false) {
+      throw new RqError(`concurrency ${this.concurrency} needs a horse that takes its own jobs: leave horse.loop unset (no --no-horse-loop), or use SimpleWorker.`);
     }
     if (decides && !this.horseLoop) {
       this.logger.warning(
@@ -634,6 +660,11 @@ export class Worker {
 
 function positive(n: number, what: string): number {
   if (!Number.isFinite(n) || n <= 0) throw new RqError(`Invalid ${what} ${String(n)}: expected a positive number`);
+  return n;
+}
+
+function wholePositive(n: number, what: string): number {
+  if (!Number.isInteger(n) || n < 1) throw new RqError(`Invalid ${what} ${String(n)}: expected a whole number >= 1`);
   return n;
 }
 

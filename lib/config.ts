@@ -49,6 +49,8 @@ export interface RqConfig {
   PROTOCOL?: 1 | 2 | 'auto';
   SHUTDOWN_TIMEOUT?: number;
   MAX_JOBS?: number;
+  /** Jobs run at once, like `--concurrency` (async jobs; docs/workers.md "Concurrency"). */
+  CONCURRENCY?: number;
   LOG_FORMAT?: string;
   DATE_FORMAT?: string;
   LOGGING_LEVEL?: string;
@@ -117,6 +119,7 @@ export const CONFIG_KEYS: Record<keyof RqConfig, KeyKind> = {
   PROTOCOL: 'protocol',
   SHUTDOWN_TIMEOUT: 'int',
   MAX_JOBS: 'int',
+  CONCURRENCY: 'int',
   LOG_FORMAT: 'string',
   DATE_FORMAT: 'string',
   LOGGING_LEVEL: 'string',

@@ -17,6 +17,7 @@ export function getCurrentJob(): Job | null {
 
 type JobFunction = (...args: unknown[]) => unknown;
 const functions = new Map<string, JobFunction>();
+const resolving = new Map<string, Promise<JobFunction>>();
 
 export interface JobFunctionOptions extends ResolveOptions {
   /**
@@ -45,7 +46,15 @@ export async function resolveJobFunction(funcName: string, options: JobFunctionO
   const key = `${funcName}\0${(options.paths ?? []).join('\0')}`;
   let fn = functions.get(key);
   if (!fn) {
-    fn = (await resolveDotted(funcName, { ...options, packages: options.allowedModules !== undefined }, 'function', 'job function')) as JobFunction;
+    // Concurrent jobs of one function (concurrency > 1) share the first one's import instead of each starting one.
+    let pending = resolving.get(key);
+    if (!pending) {
+      pending = (resolveDotted(funcName, { ...options, packages: options.allowedModules !== undefined }, 'function', 'job function') as Promise<JobFunction>).finally(() =>
+        resolving.delete(key),
+      );
+      resolving.set(key, pending);
+    }
+    fn = await pending;
     functions.set(key, fn);
   }
   return fn;

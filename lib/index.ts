@@ -30,6 +30,8 @@ export { InlineHorse } from './horse/InlineHorse.js';
 export { sendCommand, sendKillHorseCommand, sendShutdownCommand, sendStopJobCommand, type WorkerCommand } from './commands.js';
 export { enqueueDependents } from './dependencies.js';
 export { Scheduler, enqueueScheduledJobs, SCHEDULER_LOCK_TTL } from './scheduler.js';
+export { CronScheduler, cron, type CronEntry, type CronEntryOptions, type CronSchedulerOptions } from './CronScheduler.js';
+export { WorkerPool, type WorkerPoolOptions } from './WorkerPool.js';
 export { Lookahead } from './Lookahead.js';
 export { JobEngine } from './JobEngine.js';
 export { HorseSupervisor } from './horse/HorseSupervisor.js';

@@ -113,7 +113,8 @@ export class CleanupPlugin {
     const claims = w.engine.lookahead;
     const repeat = repeatOf(job);
     const execId = executionOf(job);
-    await claims.ready();
+    // Concurrent jobs take nothing ahead: no script of another job needs to be answered first.
+    if (w.concurrency === 1) await claims.ready();
     job.endedAt = endedAt;
     w.state = 'idle';
     const now = new Date();
@@ -146,6 +147,7 @@ export class CleanupPlugin {
           resultTtl,
           workingTime: working.toFixed(6),
           workerTtl: w.workerTtl + 60,
+          stillRunning: w.engine.stillRunning(job),
           ...next.args,
           token,
           result: fields,
@@ -206,7 +208,7 @@ export class CleanupPlugin {
     const resultFields = Result.failureFields(excString, ResultType.FAILED, w.name).concat(executionFields(w, job, endedAt));
     const claims = w.engine.lookahead;
     const execId = executionOf(job);
-    if (!inBackground) await claims.settle();
+    if (!inBackground && w.concurrency === 1) await claims.settle();
     const now = new Date();
     const next = claims.next(inBackground ? 0 : w.engine.jobsAfter(job), now);
     claims.sendingOutcome(job);
@@ -237,6 +239,7 @@ export class CleanupPlugin {
           failureTtlSet: job.failureTtl === null ? '0' : '1',
           workingTime: working.toFixed(6),
           workerTtl: w.workerTtl + 60,
+          stillRunning: w.engine.stillRunning(job),
           status: stopped ? 'stopped' : 'failed',
           defaultHandler: w.disableDefaultExceptionHandler ? '0' : '1',
           queueMember: keys.queue(queue),

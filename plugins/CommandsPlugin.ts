@@ -35,7 +35,16 @@ export class CommandsPlugin {
         else killCurrent(w, 'killed by the kill-horse command');
         return;
       }
-      if (typeof jobId !== 'string' || jobId !== current) return;
+      if (typeof jobId !== 'string') return;
+      // Concurrent jobs run here: any of them can be stopped, alone (its own horse).
+      const concurrent = w.runsJobs && w.concurrency > 1 ? w.engine.horseOf(jobId) : null;
+      if (concurrent) {
+        w.logger.info(`Received stop job command for ${jobId}`);
+        stopJobId = jobId;
+        concurrent.kill(STOPPED_TEXT);
+        return;
+      }
+      if (jobId !== current) return;
       w.logger.info(`Received stop job command for ${jobId}`);
       if (!w.runsJobs) {
         // The HorseSupervisor records the job as stopped when the horse was killed with this reason.

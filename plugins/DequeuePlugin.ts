@@ -41,14 +41,17 @@ export class DequeuePlugin {
             case 'suspended':
               if (!(await waitWhileSuspended(w))) return undefined;
               continue;
-            case 'empty':
+            case 'empty': {
+              // Concurrent jobs still running: the worker is busy (their heartbeats keep it alive), and burst is not over yet.
+              const running = w.engine.runningCount > 0;
               if (w.burst) {
                 // A horse's loop ends here; its worker says so.
-                if (w.role === 'worker') w.logger.info('No more work, burst finished.');
+                if (w.role === 'worker' && !running) w.logger.info('No more work, burst finished.');
                 return undefined;
               }
-              await this.idleHeartbeat(w);
+              if (!running) await this.idleHeartbeat(w);
               await waiter.wait(queues, w.dequeueTimeout, seen);
+            }
           }
         } catch (err) {
           if (w.stopRequested) break;

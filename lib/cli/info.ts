@@ -140,9 +140,34 @@ async function workerLines(cli: CliContext, queues: Queue[], raw: boolean, byQue
   return lines;
 }
 
+/**
+ * The scheduler trap (#17): a queue whose ScheduledJobRegistry holds jobs (enqueueIn/enqueueAt, or
+ * failed jobs waiting out a retry interval) while no scheduler holds `rq:scheduler-lock:<q>`: those
+ * jobs wait forever. One warning line per such queue, for stderr so that stdout keeps rq's lines.
+ */
+async function schedulerWarnings(cli: CliContext, queues: Queue[]): Promise<string[]> {
+  const pipeline = cli.connection.pipeline();
+  for (const q of queues) pipeline.zcard(cli.keys.scheduled(q.name)).exists(cli.keys.schedulerLock(q.name));
+  const replies = (await pipeline.exec()) ?? [];
+  const warnings: string[] = [];
+  for (const [i, q] of queues.entries()) {
+    const [[countErr, count], [lockErr, locked]] = [replies[2 * i]!, replies[2 * i + 1]!];
+    if (countErr) throw countErr;
+    if (lockErr) throw lockErr;
+    if ((count as number) > 0 && (locked as number) === 0) {
+      warnings.push(
+        `Warning: queue '${q.name}' has ${count as number} scheduled job(s) (${cli.keys.scheduled(q.name)}) but no scheduler runs for it ` +
+          `(no ${cli.keys.schedulerLock(q.name)}): they wait until a worker runs with --with-scheduler (rq worker --with-scheduler ${q.name})`,
+      );
+    }
+  }
+  return warnings;
+}
+
 /** One screen of `rq info`, as rq's show_queues / show_workers / show_both print it. */
-async function frame(cli: CliContext, names: string[], flags: InfoFlags, s: Style): Promise<string> {
+async function frame(cli: CliContext, names: string[], flags: InfoFlags, s: Style): Promise<{ text: string; warnings: string[] }> {
   const queues = await loadQueues(cli, names);
+  const warnings = flags.onlyWorkers ? [] : await schedulerWarnings(cli, queues);
   const raw = flags.raw ?? false;
   const byQueue = flags.byQueue ?? false;
   let lines: string[];
@@ -153,7 +178,12 @@ async function frame(cli: CliContext, names: string[], flags: InfoFlags, s: Styl
     const w = await workerLines(cli, queues, raw, byQueue, s);
     lines = raw ? [...q, ...w] : [...q, '', ...w, '', `Updated: ${pythonNow()}`];
   }
-  return lines.map((l) => `${l}\n`).join('');
+  return { text: lines.map((l) => `${l}\n`).join(''), warnings };
+}
+
+function writeWarnings(warnings: string[]): void {
+  const s = style(process.stderr.isTTY === true);
+  for (const w of warnings) process.stderr.write(`${s.yellow(w)}\n`);
 }
 
 export async function runInfo(names: string[], flags: InfoFlags): Promise<number> {
@@ -167,7 +197,9 @@ export async function runInfo(names: string[], flags: InfoFlags): Promise<number
   });
   try {
     if (!flags.interval) {
-      process.stdout.write(await frame(cli, names, flags, s));
+      const { text, warnings } = await frame(cli, names, flags, s);
+      process.stdout.write(text);
+      writeWarnings(warnings);
       return 0;
     }
     const stop = new AbortController();
@@ -182,10 +214,11 @@ export async function runInfo(names: string[], flags: InfoFlags): Promise<number
     process.on('SIGINT', onSigint);
     try {
       while (!stop.signal.aborted) {
-        const text = await frame(cli, names, flags, s);
+        const { text, warnings } = await frame(cli, names, flags, s);
         if (stop.signal.aborted) break;
         // On a terminal each refresh replaces the last one (click.clear); piped output just repeats.
         process.stdout.write(tty ? `\x1b[2J\x1b[1;1H${text}` : text);
+        writeWarnings(warnings);
         await sleep(flags.interval * 1000, stop.signal);
       }
     } finally {

@@ -9,6 +9,7 @@ import { UsageError } from '../errors/UsageError.js';
 import { RQ_TS_VERSION } from '../version.js';
 import { builtinPlugins } from '../../plugins/index.js';
 import { useBuiltins } from '../Worker.js';
+import { cronCommand } from './cron.js';
 import { dashboardCommand } from './dashboard.js';
 import { emptyCommand } from './empty.js';
 import { enqueueCommand } from './enqueue.js';
@@ -23,6 +24,7 @@ import { suspendCommand } from './suspend.js';
 // The CLI is an edge: the workers it starts get the built-in plugins.
 useBuiltins(builtinPlugins);
 import { workerCommand } from './worker.js';
+import { workerPoolCommand } from './workerPool.js';
 
 /** rq's exit codes: 2 for usage errors (bad flags, config, dotted paths), 1 when Redis cannot be reached. */
 function exitCodeFor(err: unknown): number {
@@ -40,7 +42,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(str) });
   const worker = workerCommand().exitOverride().showHelpAfterError('(run "rq worker --help" for usage)');
   program.addCommand(worker);
-  for (const cmd of [infoCommand(), emptyCommand(), requeueCommand(), suspendCommand(), resumeCommand(), enqueueCommand(), jobsCommand(), jobCommand(), dashboardCommand(), metricsCommand()]) {
+  for (const cmd of [workerPoolCommand(), cronCommand(), infoCommand(), emptyCommand(), requeueCommand(), suspendCommand(), resumeCommand(), enqueueCommand(), jobsCommand(), jobCommand(), dashboardCommand(), metricsCommand()]) {
     program.addCommand(cmd.exitOverride().showHelpAfterError(`(run "rq ${cmd.name()} --help" for usage)`));
   }
   return program;

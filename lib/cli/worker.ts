@@ -9,10 +9,11 @@ import { Queue, type JobClass } from '../Queue.js';
 import { describeConnection, keysOf } from '../redis/connection.js';
 import { instantiatePlugin, resolveDotted } from '../resolve.js';
 import type { DeathPenaltyClass } from '../timeouts/BaseDeathPenalty.js';
+import { POOL_ENV, reportToPool } from '../WorkerPool.js';
 import { Worker, type ExceptionHandler, type HorseOptions, type QueueClass, type RqPlugin, type SentryOptions, type WorkerOptions } from '../Worker.js';
 import { addSharedOptions, connectChecked, intArg, loadSettings, resolveSerializer, type SharedFlags } from './shared.js';
 
-interface WorkerFlags extends SharedFlags {
+export interface WorkerFlags extends SharedFlags {
   burst?: boolean;
   /** commander keeps `--logging_level` under its own spelling. */
   logging_level?: string;
@@ -27,6 +28,7 @@ interface WorkerFlags extends SharedFlags {
   exceptionHandler: string[];
   disableDefaultExceptionHandler?: boolean;
   maxJobs?: number;
+  concurrency?: number;
   pid?: string;
   quiet?: boolean;
   withScheduler?: boolean;
@@ -47,12 +49,26 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 export function workerCommand(): Command {
   const cmd = new Command('worker')
     .description('Starts an rq worker: runs jobs from the queues, in the order given (priority)')
-    .argument('[queues...]', 'queues to listen on (default: QUEUES of the config, else "default")')
+    .argument('[queues...]', 'queues to listen on (default: QUEUES of the config, else "default")');
+  addWorkerOptions(cmd, { name: true });
+  cmd.action(async (queues: string[], flags: WorkerFlags, command: Command) => {
+    process.exitCode = await runWorker(queues, flags, command);
+  });
+  return cmd;
+}
+
+/**
+ * The options of `rq worker`. `rq worker-pool` takes them all but the name (it names its workers, and
+ * its `-n` is the number of workers, as in rq 2.x) and hands them to each of its workers.
+ */
+export function addWorkerOptions(cmd: Command, { name }: { name: boolean }): Command {
+  cmd
     .option('-b, --burst', 'Run in burst mode (quit after all work is done)')
     .addOption(new Option('--logging_level <level>', 'Set logging level').default('INFO').choices(['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL', 'debug', 'info', 'warning', 'error', 'critical']))
     .option('--log-format <format>', 'Set the format of the logs', '%(asctime)s %(message)s')
-    .option('--date-format <format>', 'Set the date format of the logs', '%H:%M:%S')
-    .option('-n, --name <name>', 'Specify a different name (default: random)')
+    .option('--date-format <format>', 'Set the date format of the logs', '%H:%M:%S');
+  if (name) cmd.option('-n, --name <name>', 'Specify a different name (default: random)');
+  cmd
     .option('--results-ttl <seconds>', 'Default results timeout to be used', intArg(-1, 'a whole number of seconds >= 0, or -1 to keep results forever'), 500)
     .option('--worker-ttl <seconds>', 'Default worker timeout to be used', intArg(1, 'a whole number of seconds >= 1'), 420)
     .option('--job-monitoring-interval <seconds>', 'Default job monitoring interval to be used', intArg(1, 'a whole number of seconds >= 1'), 30)
@@ -67,6 +83,7 @@ export function workerCommand(): Command {
     .option('--pid <file>', 'Write the process ID number to a file at the specified path')
     .option('-d, --disable-default-exception-handler', 'Disable RQ\'s default exception handler (no FailedJobRegistry entry)')
     .option('--max-jobs <n>', 'Maximum number of jobs to execute', intArg(1, 'a whole number >= 1'))
+    .option('--concurrency <n>', 'Run up to N async jobs at once, in one horse (or in the process with SimpleWorker) [config: CONCURRENCY]', intArg(1, 'a whole number >= 1'))
     .option('-s, --with-scheduler', 'Run worker with scheduler')
     .option('--plugin <path>', 'Plugin (dotted path) to apply, repeatable; also runs in the work horse', collect, [])
     .option('--allow-module <prefix>', 'Module prefix job functions may come from, repeatable (default: any module under the paths, no installed package) [config: JOB_MODULES]', collect, [])
@@ -84,14 +101,10 @@ export function workerCommand(): Command {
         return p;
       },
     );
-  addSharedOptions(cmd);
-  cmd.action(async (queues: string[], flags: WorkerFlags, command: Command) => {
-    process.exitCode = await runWorker(queues, flags, command);
-  });
-  return cmd;
+  return addSharedOptions(cmd);
 }
 
-function logLevel(flags: WorkerFlags, config: RqConfig, cmd: Command): LogLevel {
+export function logLevel(flags: WorkerFlags, config: RqConfig, cmd: Command): LogLevel {
   if (flags.verbose && flags.quiet) throw new UsageError('--verbose and --quiet are mutually exclusive: give at most one');
   if (flags.verbose) return 'DEBUG';
   if (flags.quiet) return 'WARNING';
@@ -103,7 +116,7 @@ function logLevel(flags: WorkerFlags, config: RqConfig, cmd: Command): LogLevel 
 }
 
 /** A flag's value if given on the command line, else the config's, else the flag's default. */
-function pick<T>(cmd: { getOptionValueSource(key: string): string | undefined }, flags: Record<string, unknown>, flagKey: string, configValue: T | undefined): T {
+export function pick<T>(cmd: { getOptionValueSource(key: string): string | undefined }, flags: Record<string, unknown>, flagKey: string, configValue: T | undefined): T {
   const source = cmd.getOptionValueSource(flagKey);
   if (source === 'cli' || configValue === undefined) return flags[flagKey] as T;
   return configValue;
@@ -232,6 +245,8 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
     if (shutdownTimeout !== undefined) options.shutdownTimeout = shutdownTimeout;
     const maxJobs = flags.maxJobs ?? c.MAX_JOBS;
     if (maxJobs !== undefined) options.maxJobs = maxJobs;
+    const concurrency = flags.concurrency ?? c.CONCURRENCY;
+    if (concurrency !== undefined) options.concurrency = concurrency;
     if (flags.pid) writeFileSync(flags.pid, String(process.pid));
     if (flags.withScheduler) options.withScheduler = true;
     if (sentryOptions) options.sentry = sentryOptions;
@@ -240,6 +255,7 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
     // The implicit `default` is no typo: only names someone wrote (arguments, QUEUES) are checked.
     if (queueArgs.length > 0 || c.QUEUES) await warnUnknownQueues(connection, queueNames, logger);
     const worker = new WorkerClass(queueNames, options);
+    if (process.env[POOL_ENV]) reportToPool(worker);
     await worker.work({ burst: flags.burst ?? false });
     return 0;
   } finally {

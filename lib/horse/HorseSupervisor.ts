@@ -190,6 +190,7 @@ export class HorseSupervisor {
    */
   private async recordDeath(h: ProcessHorse, died: string, killReason: string | null): Promise<void> {
     const w = this.worker;
+    if (w.concurrency > 1) return this.recordDeathOfAll(h, died, killReason);
     let job: Job | null = null;
     let id: string | null = null;
     try {
@@ -215,5 +216,55 @@ export class HorseSupervisor {
     if (stopped && outcome.status === 'failed') outcome.excString = STOPPED_TEXT;
     await w.engine.record(job, outcome);
     w.jobsDone++;
+  }
+
+  /** The failure (or stop) a job of a horse that died is recorded with. */
+  private deathOutcome(died: string, killReason: string | null): ReturnType<typeof failedOutcome> {
+    const stopped = killReason === STOPPED_TEXT;
+    const outcome = stopped
+      ? failedOutcome(Object.assign(new Error(STOPPED_TEXT), { name: 'StopRequested' }), { stopped: true })
+      : failedOutcome(new RqError(died));
+    if (stopped && outcome.status === 'failed') outcome.excString = STOPPED_TEXT;
+    return outcome;
+  }
+
+  /**
+   * A horse running jobs concurrently died holding several: the hash names only the latest, so the
+   * jobs are found by what the StartedJobRegistries of the worker's queues hold that names this
+   * worker (worker_name), and each is failed as a lone job would be. Only at a death: no cost per job.
+   */
+  private async recordDeathOfAll(h: ProcessHorse, died: string, killReason: string | null): Promise<void> {
+    const w = this.worker;
+    const held: Job[] = [];
+    let current: string | null = null;
+    try {
+      // The stop-job command kills the horse for the job the hash names: that one is stopped, the others failed.
+      current = await w.connection.hget(w.key, 'current_job');
+      for (const queue of w.queueNames) {
+        const ids = await w.connection.zrange(w.keys.started(queue), '0', '-1');
+        if (ids.length === 0) continue;
+        const owners = await Promise.all(ids.map((id) => w.connection.hget(w.keys.job(id), 'worker_name')));
+        for (const [i, id] of ids.entries()) {
+          if (owners[i] !== w.name) continue;
+          const job = await w.jobClass.fetch(id, { connection: w.connection, serializer: w.serializer }).catch(() => null);
+          if (job) {
+            job.origin ??= queue;
+            held.push(job);
+          }
+        }
+      }
+    } catch (err) {
+      w.logger.error(`The work horse (pid ${h.pid}) died (${died}) and its jobs could not be looked up (maintenance will fail them): ${formatException(err)}`);
+      return;
+    }
+    if (held.length === 0) {
+      w.logger.warning(`The work horse (pid ${h.pid}) died between jobs: ${died}`);
+      return;
+    }
+    for (const job of held) {
+      const stopped = killReason === STOPPED_TEXT && job.id === current;
+      await w.engine.record(job, this.deathOutcome(died, stopped ? killReason : null));
+      w.jobsDone++;
+    }
   }
 }

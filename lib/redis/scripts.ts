@@ -134,6 +134,8 @@ export interface ScriptSpecs {
       resultTtl: number;
       workingTime: string;
       workerTtl: number;
+      /** '' or the id of another job the worker still runs (concurrency > 1). */
+      stillRunning: string;
       token: string;
       result: readonly string[];
       /** '' or [repeats left after this run, interval seconds] */
@@ -167,6 +169,8 @@ export interface ScriptSpecs {
       failureTtlSet: Flag;
       workingTime: string;
       workerTtl: number;
+      /** '' or the id of another job the worker still runs (concurrency > 1). */
+      stillRunning: string;
       status: 'failed' | 'stopped';
       defaultHandler: Flag;
       queueMember: string;
@@ -276,7 +280,7 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
   }),
   rqFinish: complete<'rqFinish'>()({
     keys: ['job', 'wip', 'finished', 'results', 'worker', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled', 'intermediate', 'execution', 'executions', '...next'],
-    args: ['id', 'endedAt', 'resultTtl', 'workingTime', 'workerTtl', ...NEXT_ARGS, 'token', 'result', 'plan', 'queueMember', 'execId'],
+    args: ['id', 'endedAt', 'resultTtl', 'workingTime', 'workerTtl', 'stillRunning', ...NEXT_ARGS, 'token', 'result', 'plan', 'queueMember', 'execId'],
     buffers: true,
   }),
   rqFail: complete<'rqFail'>()({
@@ -288,6 +292,7 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
       'failureTtlSet',
       'workingTime',
       'workerTtl',
+      'stillRunning',
       'status',
       'defaultHandler',
       'queueMember',

@@ -54,7 +54,7 @@ export class LoopWatchdog {
     if (slot === undefined) return -1;
     const { ints, floats, ids } = this.views;
     const at = slot * 4;
-    ints[at + 2] = this.numberOf(worker);
+    ints[at + 2] = this.numberOf(worker.root);
     const written = Buffer.byteLength(jobId) <= ID_BYTES ? ids.write(jobId, slot * ID_BYTES, ID_BYTES) : ID_TOO_LONG;
     ints[at + 3] = written;
     floats[slot * 2] = deadline;

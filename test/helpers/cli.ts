@@ -108,7 +108,11 @@ export interface RqProcess {
 export interface SpawnOptions {
   cwd: string;
   env?: Record<string, string | undefined>;
-  /** Hard deadline: the process is SIGKILLed after this and the run counts as failed. */
+  /**
+   * Hard deadline: the process is SIGKILLed after this and the run counts as failed. 90 s by
+   * default: on a 2-core machine under load (load average 20-40), a burst worker whose job goes to a
+   * horse that is replaced after a timeout took over 30 s for a run that takes 3 s on an idle machine.
+   */
   timeoutMs?: number;
 }
 
@@ -131,7 +135,7 @@ export function spawnRq(args: readonly string[], options: SpawnOptions): RqProce
     output += d.toString();
   });
   let timedOut = false;
-  const timeoutMs = options.timeoutMs ?? 30_000;
+  const timeoutMs = options.timeoutMs ?? 90_000;
   const timer = setTimeout(() => {
     timedOut = true;
     child.kill('SIGKILL');

@@ -199,11 +199,11 @@ out(dict(
 });
 
 describe('protocol 2 in our own worker', () => {
-  it('400 short jobs (claimed by outcome scripts, taken ahead) stopped midway: every execution ended, nothing left started', async () => {
+  for (const concurrency of [1, 4]) it(`400 short jobs (claimed by outcome scripts, taken ahead; concurrency ${concurrency}) stopped midway: every execution ended, nothing left started`, async () => {
     await redis.flushdb();
     const q = new Queue('many', { connection: redis });
     const jobs = await q.enqueueMany(Array.from({ length: 400 }, () => ({ func: 'tasks.noop', args: [] })));
-    const w = spawnWorker('ts-many', ['--protocol', '2', 'many']);
+    const w = spawnWorker('ts-many', ['--protocol', '2', '--concurrency', String(concurrency), 'many']);
     await waitFor(async () => (await redis.zcard('rq:finished:many')) >= 50, `50 jobs to finish (output: ${w.output()})`, 30_000, 5);
     w.child.kill('SIGTERM');
     assert.equal((await exitWithin(w, 15_000)).code, 0, w.output());

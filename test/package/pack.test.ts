@@ -64,7 +64,7 @@ describe('the npm package', { skip: REGISTRY ?? false }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('installs from its tarball without warnings in under 10 MB (rq metrics asks for the optional prom-client), type-checks a typed producer and runs it with jiti', { timeout: 120_000 }, async () => {
+  it('installs from its tarball without warnings in under 10 MB (rq metrics and rq cron ask for the optional prom-client and cron-parser), type-checks a typed producer and runs it with jiti', { timeout: 120_000 }, async () => {
     // dist is fresh (pretest built it); prepack would only build it again.
     const packed = run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], repoRoot);
     assert.equal(packed.status, 0, packed.stderr);
@@ -118,6 +118,11 @@ describe('the npm package', { skip: REGISTRY ?? false }, () => {
       const metrics = run(process.execPath, [join(app, 'node_modules/rq-ts/dist/lib/cli/main.js'), 'metrics', '-u', server.url, '--port', '0'], app, 30_000);
       assert.equal(metrics.status, 1, metrics.stdout + metrics.stderr);
       assert.match(metrics.stderr, /Prometheus metrics need prom-client, which is not installed: npm install prom-client/);
+      // cron-parser likewise (with luxon, 5 MB): `rq cron` stops at start, exit 1, saying what to install.
+      writeFileSync(join(app, 'cron.config.ts'), "import { cron } from 'rq-ts';\ncron.register('tasks.add', 'default', { interval: 60, args: [1, 2] });\n");
+      const cron = run(process.execPath, [join(app, 'node_modules/rq-ts/dist/lib/cli/main.js'), 'cron', 'cron.config.ts', '-u', server.url], app, 30_000);
+      assert.equal(cron.status, 1, cron.stdout + cron.stderr);
+      assert.match(cron.stderr, /rq cron needs cron-parser, which is not installed: npm install cron-parser/);
     } finally {
       producer.kill('SIGKILL');
     }

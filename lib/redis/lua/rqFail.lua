@@ -27,6 +27,8 @@
     failureTtlSet          '1' when the job sets its own failure ttl (then it applies to the result stream)
     workingTime            seconds the job ran
     workerTtl              seconds the idle worker's hash lives
+    stillRunning           '' or, for a worker running jobs concurrently, the id of another job it still
+                           runs: the worker stays busy, naming that job if it named this one
     status                 'failed' | 'stopped'
     defaultHandler         '1': rq's default exception handler runs (FailedJobRegistry, result stream)
     queueMember            the queue's key: its member of rq:queues
@@ -52,17 +54,17 @@
 -- @include now
 -- @include retry
 -- @include next
--- Out of the StartedJobRegistry, the worker not busy with it; protocol 2 also ends the execution as
+-- Out of the StartedJobRegistry; protocol 2 also ends the execution as
 -- rq 2.x's cleanup_execution does (its hash and its entry in the job's executions set).
 local function unregister()
   if execId == '' then
     redis.call('ZREM', KEYS[2], id)
-    redis.call('HDEL', KEYS[5], 'current_job')
   else
     redis.call('ZREM', KEYS[2], id .. ':' .. execId)
     redis.call('DEL', KEYS[12])
     redis.call('ZREM', KEYS[13], execId)
-    redis.call('HDEL', KEYS[5], 'current_job', 'rqts_execution')
+    -- the worker hash's execution is this job's, or (concurrent jobs) one this script cannot name
+    redis.call('HDEL', KEYS[5], 'rqts_execution')
   end
 end
 local function fail()
@@ -71,7 +73,13 @@ local function fail()
   unregister()
   redis.call('HINCRBY', KEYS[5], 'failed_job_count', 1)
   redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', workingTime)
-  redis.call('HSET', KEYS[5], 'state', 'idle', 'current_job_working_time', '0', 'last_heartbeat', endedAt)
+  if stillRunning == '' then
+    redis.call('HDEL', KEYS[5], 'current_job')
+    redis.call('HSET', KEYS[5], 'state', 'idle', 'current_job_working_time', '0', 'last_heartbeat', endedAt)
+  else
+    if redis.call('HGET', KEYS[5], 'current_job') == id then redis.call('HSET', KEYS[5], 'current_job', stillRunning) end
+    redis.call('HSET', KEYS[5], 'last_heartbeat', endedAt)
+  end
   redis.call('EXPIRE', KEYS[5], workerTtl)
   if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
   redis.call('HSET', KEYS[1], 'ended_at', endedAt)

@@ -28,6 +28,8 @@
     resultTtl              seconds; 0 deletes the job, -1 keeps it forever
     workingTime            seconds the job ran
     workerTtl              seconds the idle worker's hash lives
+    stillRunning           '' or, for a worker running jobs concurrently, the id of another job it still
+                           runs: the worker stays busy, naming that job if it named this one
     nextMode               the NEXT block's arguments (include/next.lua; 'none': no next job)
     nextId
     nextQueue
@@ -51,17 +53,17 @@
 -- @include outcomeCheck
 -- @include now
 -- @include next
--- Out of the StartedJobRegistry, the worker not busy with it; protocol 2 also ends the execution as
+-- Out of the StartedJobRegistry; protocol 2 also ends the execution as
 -- rq 2.x's cleanup_execution does (its hash and its entry in the job's executions set).
 local function unregister()
   if execId == '' then
     redis.call('ZREM', KEYS[2], id)
-    redis.call('HDEL', KEYS[5], 'current_job')
   else
     redis.call('ZREM', KEYS[2], id .. ':' .. execId)
     redis.call('DEL', KEYS[12])
     redis.call('ZREM', KEYS[13], execId)
-    redis.call('HDEL', KEYS[5], 'current_job', 'rqts_execution')
+    -- the worker hash's execution is this job's, or (concurrent jobs) one this script cannot name
+    redis.call('HDEL', KEYS[5], 'rqts_execution')
   end
 end
 -- 2.x's _handle_success then Repeat.schedule: result and FinishedJobRegistry (unless result_ttl is
@@ -99,7 +101,13 @@ local function finish()
   unregister()
   redis.call('HINCRBY', KEYS[5], 'successful_job_count', 1)
   redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', workingTime)
-  redis.call('HSET', KEYS[5], 'state', 'idle', 'current_job_working_time', '0', 'last_heartbeat', endedAt)
+  if stillRunning == '' then
+    redis.call('HDEL', KEYS[5], 'current_job')
+    redis.call('HSET', KEYS[5], 'state', 'idle', 'current_job_working_time', '0', 'last_heartbeat', endedAt)
+  else
+    if redis.call('HGET', KEYS[5], 'current_job') == id then redis.call('HSET', KEYS[5], 'current_job', stillRunning) end
+    redis.call('HSET', KEYS[5], 'last_heartbeat', endedAt)
+  end
   redis.call('EXPIRE', KEYS[5], workerTtl)
   if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
   if plan ~= '' then return repeat_job(ttl) end
