@@ -4,6 +4,7 @@ import { formatException, toError } from './execute.js';
 import type { Horse, Outcome } from './hooks.js';
 import type { Job } from './Job.js';
 import { pause } from './RedisOutage.js';
+import { decideProtocol, executionOf, setExecution } from './protocol.js';
 import type { Worker } from './Worker.js';
 
 /**
@@ -60,9 +61,15 @@ export class JobEngine {
 
   /** Runs jobs until the worker stops (signal, burst drained, maxJobs); then gives back what it took ahead. */
   async run(): Promise<void> {
+    const w = this.worker;
+    await this.decideProtocol();
+    // 'auto' looks again as often as maintenance runs: a python-rq 1.x worker that joins turns it to 1.
+    const timer = w.protocol === 'auto' ? setInterval(() => void this.decideProtocol(), w.maintenanceInterval * 1000) : null;
+    timer?.unref();
     try {
       await this.loop();
     } finally {
+      if (timer) clearInterval(timer);
       try {
         await this.lookahead.release();
       } catch (err) {
@@ -99,6 +106,27 @@ export class JobEngine {
       }
     }
   }
+
+  /** Sets worker.executions (the protocol claims write, lib/protocol.ts) and logs it when it changes. */
+  private async decideProtocol(): Promise<void> {
+    const w = this.worker;
+    let decided: Awaited<ReturnType<typeof decideProtocol>>;
+    try {
+      decided = await decideProtocol(w);
+    } catch (err) {
+      // Not known: keep what was decided, which is protocol 1 until a decision was made.
+      w.logger.warning(`Could not look at the registered workers to choose the protocol (keeping protocol ${w.executions ? 2 : 1}): ${formatException(err)}`);
+      return;
+    }
+    if (this.protocolLogged && decided.executions === w.executions) return;
+    this.protocolLogged = true;
+    w.executions = decided.executions;
+    // The default says nothing: the worker writes what it always wrote.
+    if (w.protocol === 1) return;
+    w.logger.info(`Protocol ${decided.executions ? '2 (rq 2.x executions)' : "1 (rq 1.13's bare StartedJobRegistry ids)"}: ${decided.why}`);
+  }
+
+  private protocolLogged = false;
 
   /**
    * Up to `concurrency` jobs at once: a free lane dequeues the next job. A warm shutdown (or burst
@@ -201,6 +229,8 @@ export class JobEngine {
     this.begin(job, w);
     try {
       job = await w.hooks.prepare.promise(job, w);
+      // A tap may hand back another object for the job: it runs under the execution claimed.
+      if (job !== claimed) setExecution(job, executionOf(claimed));
       w.currentJob = job;
       w.horse = (await w.hooks.fork.promise(job, w)) ?? null;
       outcome = await w.hooks.perform.promise(outcome, job, w);

@@ -5,6 +5,7 @@ import { runScript, type AheadReply, type NextArgs, type NextMode, type NextRepl
 import { utcformat } from './time.js';
 import type { Worker } from './Worker.js';
 import { untilAnswered } from './RedisOutage.js';
+import { executionOf, newExecutionId, setExecution } from './protocol.js';
 
 /** What taking the next job came to (the NEXT block of rqTake, rqFinish and rqFail). */
 export type Taken =
@@ -127,6 +128,7 @@ const NO_NEXT_JOB: NextBlock = {
     workerName: '',
     claimMode: '',
     takeAhead: '0',
+    nextExecId: '',
   },
   launched: null,
   held: null,
@@ -178,9 +180,14 @@ export class Lookahead {
     const w = this.worker;
     const now = new Date();
     const queue = job.origin ?? w.queueNames[0]!;
-    const reply = await this.claim(w.queues, queue, job.id, now);
+    // The job the engine runs, handed back by a prepare tap as another object: claimed again under the
+    // same execution (one StartedJobRegistry member), as protocol 1 claims the same bare id again.
+    const current = w.currentJob;
+    const execId = current && current !== job && current.id === job.id && executionOf(current) ? executionOf(current) : this.newExecution();
+    const reply = await this.claim(w.queues, queue, job.id, now, execId);
     if (typeof reply === 'number') return;
     claimedFrom.set(job, queue);
+    setExecution(job, execId);
     job.status = 'started';
     job.startedAt = now;
     job.workerName = w.name;
@@ -191,6 +198,11 @@ export class Lookahead {
   /** A token for one logical script call (all its attempts), for the scripts' replay check. */
   token(): string {
     return `${this.tokenPrefix}-${++this.seq}`;
+  }
+
+  /** The execution id of a claim: a new one under protocol 2, '' (a bare registry member) under 1. */
+  private newExecution(): string {
+    return this.worker.executions ? newExecutionId() : '';
   }
 
   /** How the claim scripts compute the heartbeat TTL: as `worker.heartbeatTtl` does. */
@@ -220,14 +232,16 @@ export class Lookahead {
     const b = candidates.slice(0, 2);
     const coming = this.held.length + taking;
     const takes = Math.max(0, Math.min(LOOKAHEAD - coming, remaining - 1 - coming));
-    const keys = this.nextKeys(this.worker.queues, a.id, b);
-    const args = this.nextArgs(now, mode, a, b, takes);
+    const execId = a.id ? this.newExecution() : '';
+    const keys = this.nextKeys(this.worker.queues, a.id, b, execId);
+    const args = this.nextArgs(now, mode, a, b, takes, execId);
     if (mode !== 'start-held' || !held) return { keys, args, launched: null, held, takes };
     const job = held.job!;
     job.status = 'started';
     job.startedAt = now;
     job.workerName = this.worker.name;
     this.markClaimed(job, held.queue, now);
+    setExecution(job, execId);
     this.ahead = job;
     return { keys, args, launched: job, held, takes };
   }
@@ -250,7 +264,7 @@ export class Lookahead {
   }
 
   /** KEYS of the NEXT block for `queues`. */
-  private nextKeys(queues: readonly Queue[], a: string, b: string[]): string[] {
+  private nextKeys(queues: readonly Queue[], a: string, b: string[], execId: string): string[] {
     const w = this.worker;
     const keys = w.keys;
     const none = keys.job('-');
@@ -260,6 +274,8 @@ export class Lookahead {
       a ? keys.job(a) : none,
       b[0] ? keys.job(b[0]) : none,
       b[1] ? keys.job(b[1]) : none,
+      execId ? keys.execution(`${a}:${execId}`) : none,
+      execId ? keys.executions(a) : none,
       ...queues.map((q) => q.key),
       ...queues.map((q) => keys.intermediate(q.name)),
       ...queues.map((q) => keys.started(q.name)),
@@ -267,7 +283,7 @@ export class Lookahead {
   }
 
   /** ARGV of the NEXT block. */
-  private nextArgs(now: Date, mode: NextMode, a: { id: string; index: number }, b: string[], takes: number): NextArgs {
+  private nextArgs(now: Date, mode: NextMode, a: { id: string; index: number }, b: string[], takes: number, execId: string): NextArgs {
     const w = this.worker;
     return {
       nextMode: mode,
@@ -280,6 +296,7 @@ export class Lookahead {
       workerName: w.name,
       claimMode: this.mode,
       takeAhead: String(takes),
+      nextExecId: execId,
     };
   }
 
@@ -344,23 +361,24 @@ export class Lookahead {
     if (!call) {
       const now = new Date();
       const a = { id: this.peeks[0] ?? '', index: 0 };
-      call = { keys: this.nextKeys(queues, a.id, []), args: { ...this.nextArgs(now, 'claim-head', a, [], 0), token: this.token() }, now };
+      const execId = a.id ? this.newExecution() : '';
+      call = { keys: this.nextKeys(queues, a.id, [], execId), args: { ...this.nextArgs(now, 'claim-head', a, [], 0, execId), token: this.token() }, now };
     }
     this.unanswered = call;
     const sent = call;
     // Sent again as it was until Redis answers: the token makes a repeat after a lost reply a replay.
     const reply = await untilAnswered(this.worker, 'take a job', () => runScript(this.worker.connection, 'rqTake', { next: sent.keys }, sent.args));
     this.unanswered = null;
-    return this.nextJobFromReply(queues, reply, call.now, null);
+    return this.nextJobFromReply(queues, reply, call.now, null, call.args.nextExecId);
   }
 
   /**
    * Turns a NEXT reply into the next job: a 'claimed' or 'started' one directly, a 'taken' one by
    * claiming it with rqClaim. `next`: the block of the script in flight this reply answers (its
    * launched job was started without waiting for the reply, which then only confirms it). Keeps the
-   * new peeks and the jobs taken ahead.
+   * new peeks and the jobs taken ahead. `execId`: the execution id the script claimed its job under.
    */
-  async nextJobFromReply(queues: readonly Queue[], reply: NextReply | null, now: Date, next: NextBlock | null): Promise<Taken> {
+  async nextJobFromReply(queues: readonly Queue[], reply: NextReply | null, now: Date, next: NextBlock | null, execId = next?.args.nextExecId ?? ''): Promise<Taken> {
     if (next) this.forget(next);
     const launched = next?.launched ?? null;
     if (!reply) return { kind: 'none' };
@@ -386,12 +404,14 @@ export class Lookahead {
     if (launched) return { kind: 'none' };
     const job = this.build(queue, id, reply[4]!);
     this.markClaimed(job, queue, now);
+    setExecution(job, execId);
     return { kind: 'job', job };
   }
 
   private async claimTaken(queues: readonly Queue[], queue: Queue, id: string, now: Date): Promise<Taken> {
     const keys = this.worker.keys;
-    const reply = await this.claim(queues, queue.name, id, now);
+    const execId = this.newExecution();
+    const reply = await this.claim(queues, queue.name, id, now, execId);
     if (typeof reply === 'number') {
       this.peeks = [];
       return { kind: 'skipped', queue, id, reason: reply === 0 ? 'its hash is gone (deleted)' : `${keys.job(id)} is not a hash` };
@@ -399,6 +419,7 @@ export class Lookahead {
     this.setPeeks(reply[2]);
     const job = this.build(queue, id, reply[1]);
     this.markClaimed(job, queue, now);
+    setExecution(job, execId);
     return { kind: 'job', job };
   }
 
@@ -456,11 +477,20 @@ export class Lookahead {
     this.worker.lastHeartbeat = now;
   }
 
-  /** rqClaim: registers `id`, taken into `queueName`'s intermediate list, as started by this worker. */
-  private claim(queues: readonly Queue[], queueName: string, id: string, at: Date): Promise<ScriptReply<'rqClaim'>> {
+  /** rqClaim: registers `id`, taken into `queueName`'s intermediate list, as started by this worker (under `execId`, protocol 2). */
+  private claim(queues: readonly Queue[], queueName: string, id: string, at: Date, execId: string): Promise<ScriptReply<'rqClaim'>> {
     const w = this.worker;
     const keys = w.keys;
-    const scriptKeys = { intermediate: keys.intermediate(queueName), job: keys.job(id), wip: keys.started(queueName), worker: w.key, queues: queues.map((q) => q.key) };
+    const none = keys.job('-');
+    const scriptKeys = {
+      intermediate: keys.intermediate(queueName),
+      job: keys.job(id),
+      wip: keys.started(queueName),
+      worker: w.key,
+      execution: execId ? keys.execution(`${id}:${execId}`) : none,
+      executions: execId ? keys.executions(id) : none,
+      queues: queues.map((q) => q.key),
+    };
     // Until Redis answers: the id waits in its intermediate list meanwhile, and a repeat after a lost
     // reply claims it again for this same worker (the same registration).
     return untilAnswered(w, `record the start of job ${id}`, () =>
@@ -470,6 +500,7 @@ export class Lookahead {
         jobMonitoringInterval: w.jobMonitoringInterval,
         workerName: w.name,
         claimMode: this.mode,
+        execId,
       }),
     );
   }
@@ -478,7 +509,8 @@ export class Lookahead {
   private async startLaunched(job: Job): Promise<void> {
     const w = this.worker;
     try {
-      await this.claim(w.queues, claimedQueueOf(job, w.queueNames[0]!), job.id, job.startedAt ?? new Date());
+      // Under the execution id its refused starting script carried: the one its outcome will end.
+      await this.claim(w.queues, claimedQueueOf(job, w.queueNames[0]!), job.id, job.startedAt ?? new Date(), executionOf(job));
     } catch (err) {
       w.logger.error(`Could not register job ${job.id} as started (maintenance will requeue it): ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -542,8 +574,22 @@ export class Lookahead {
     const w = this.worker;
     for (const job of claimed.reverse()) {
       const queue = claimedQueueOf(job, w.queueNames[0]!);
+      const execId = executionOf(job);
+      const none = w.keys.job('-');
       await untilAnswered(w, `put job ${job.id} back on ${queue}`, () =>
-        runScript(w.connection, 'rqUnclaim', { job: job.key, wip: w.keys.started(queue), queue: w.keys.queue(queue), worker: w.key }, { id: job.id }),
+        runScript(
+          w.connection,
+          'rqUnclaim',
+          {
+            job: job.key,
+            wip: w.keys.started(queue),
+            queue: w.keys.queue(queue),
+            worker: w.key,
+            execution: execId ? w.keys.execution(`${job.id}:${execId}`) : none,
+            executions: execId ? w.keys.executions(job.id) : none,
+          },
+          { id: job.id, execId },
+        ),
       );
     }
   }

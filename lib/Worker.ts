@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { PluginError } from './errors/PluginError.js';
+import type { Protocol } from './protocol.js';
 import { RqError } from './errors/RqError.js';
 import { createHooks, JOB_HOOKS, type Horse, type WorkerHooks } from './hooks.js';
 import { HorseSupervisor } from './horse/HorseSupervisor.js';
@@ -102,6 +103,12 @@ export interface WorkerOptions {
   jobMonitoringInterval?: number;
   /** Seconds between registry cleanups (default 600). */
   maintenanceInterval?: number;
+  /**
+   * The python-rq wire protocol written at claims (lib/protocol.ts, RQ_PROTOCOL): 1 (default: rq
+   * 1.13's bare StartedJobRegistry members, which every rq reads), 2 (rq 2.x's executions), 'auto'
+   * (2 unless a python-rq 1.x worker is registered).
+   */
+  protocol?: Protocol;
   jobClass?: JobClass;
   queueClass?: QueueClass;
   deathPenaltyClass?: DeathPenaltyClass;
@@ -192,6 +199,9 @@ export class Worker {
   readonly workerTtl: number;
   readonly jobMonitoringInterval: number;
   readonly maintenanceInterval: number;
+  readonly protocol: Protocol;
+  /** Whether claims write rq 2.x's executions now (protocol 2, or 'auto' decided so): see JobEngine.run. */
+  executions = false;
   readonly paths: string[];
   readonly disableJobDescLogging: boolean;
   readonly horseOptions: HorseOptions;
@@ -274,6 +284,11 @@ export class Worker {
     this.workerTtl = positive(options.workerTtl ?? 420, 'workerTtl');
     this.jobMonitoringInterval = positive(options.jobMonitoringInterval ?? 30, 'jobMonitoringInterval');
     this.maintenanceInterval = positive(options.maintenanceInterval ?? 600, 'maintenanceInterval');
+    const protocol = options.protocol ?? 1;
+    if (protocol !== 1 && protocol !== 2 && protocol !== 'auto') {
+      throw new RqError(`Invalid protocol ${JSON.stringify(protocol)}: expected 1 (rq 1.13's bare ids), 2 (rq 2.x's executions) or 'auto'`);
+    }
+    this.protocol = protocol;
     this.maxJobs = options.maxJobs === undefined ? null : positive(options.maxJobs, 'maxJobs');
     this.concurrency = options.concurrency === undefined ? 1 : wholePositive(options.concurrency, 'concurrency');
     this.paths = [...(options.paths ?? [])];

@@ -50,6 +50,8 @@ export interface RqConfig {
   WORKER_TTL?: number;
   JOB_MONITORING_INTERVAL?: number;
   MAINTENANCE_INTERVAL?: number;
+  /** The python-rq wire protocol claims write: 1 (default), 2 or 'auto' (docs/python-interop.md). */
+  PROTOCOL?: 1 | 2 | 'auto';
   SHUTDOWN_TIMEOUT?: number;
   MAX_JOBS?: number;
   /** Jobs run at once, like `--concurrency` (async jobs; docs/workers.md "Concurrency"). */
@@ -85,7 +87,7 @@ export function defineConfig(config: RqConfig): RqConfig {
   return config;
 }
 
-type KeyKind = 'string' | 'number' | 'int' | 'boolean' | 'string[]' | 'list' | 'object';
+type KeyKind = 'string' | 'number' | 'int' | 'boolean' | 'string[]' | 'list' | 'object' | 'protocol';
 
 /** Every key, with its kind (for validation and for reading it from the environment). */
 export const CONFIG_KEYS: Record<keyof RqConfig, KeyKind> = {
@@ -120,6 +122,7 @@ export const CONFIG_KEYS: Record<keyof RqConfig, KeyKind> = {
   WORKER_TTL: 'int',
   JOB_MONITORING_INTERVAL: 'int',
   MAINTENANCE_INTERVAL: 'int',
+  PROTOCOL: 'protocol',
   SHUTDOWN_TIMEOUT: 'int',
   MAX_JOBS: 'int',
   CONCURRENCY: 'int',
@@ -166,6 +169,14 @@ export function didYouMean(key: string, known: readonly string[]): string | null
 const TRUE = new Set(['1', 'y', 'yes', 't', 'true', 'on']);
 const FALSE = new Set(['0', 'n', 'no', 'f', 'false', 'off', '']);
 
+/** RQ_PROTOCOL's value from a config file, the environment or `--protocol`: 1, 2, 'auto', or null when it is none of them. */
+export function parseProtocol(value: unknown): 1 | 2 | 'auto' | null {
+  if (value === 1 || value === '1') return 1;
+  if (value === 2 || value === '2') return 2;
+  if (value === 'auto') return 'auto';
+  return null;
+}
+
 /** A config value checked (and, from strings, converted) against its key's kind. */
 export function coerce(key: keyof RqConfig, value: unknown, where: string): unknown {
   const kind = CONFIG_KEYS[key];
@@ -196,6 +207,8 @@ export function coerce(key: keyof RqConfig, value: unknown, where: string): unkn
       return Array.isArray(value) ? value : bad('a list');
     case 'object':
       return typeof value === 'object' && value !== null && !Array.isArray(value) ? value : bad('an object');
+    case 'protocol':
+      return parseProtocol(value) ?? bad("1, 2 or 'auto'");
   }
 }
 

@@ -9,6 +9,7 @@ import { utcformat } from '../lib/time.js';
 import { claimedQueueOf, type NextBlock } from '../lib/Lookahead.js';
 import { enqueueDependents } from '../lib/dependencies.js';
 import { isTransient, untilAnswered } from '../lib/RedisOutage.js';
+import { executionOf } from '../lib/protocol.js';
 
 const PLUGIN_NAME = 'CleanupPlugin';
 
@@ -22,21 +23,28 @@ function isPermanentReply(err: unknown): err is Error {
 }
 
 /** The result stream fields of a success, or the error that makes the return value unstorable. */
-function successFields(w: Worker, outcome: Extract<Outcome, { status: 'finished' }>, endedAt: Date): string[] | Error {
+function successFields(w: Worker, job: Job, outcome: Extract<Outcome, { status: 'finished' }>, endedAt: Date): string[] | Error {
   try {
     const fields =
       outcome.serialized === undefined
         ? Result.successFields(outcome.returnValue, w.serializer, w.name)
         : ['type', String(ResultType.SUCCESSFUL), 'worker_name', w.name, ...(outcome.serialized === null ? [] : ['return_value', outcome.serialized.toString('base64')])];
-    return fields.concat(executionFields(w, endedAt));
+    return fields.concat(executionFields(w, job, endedAt));
   } catch (err) {
     return toError(err);
   }
 }
 
 /** rq 2.x's execution fields of a result entry (Result.executionFields) for the job `w` runs. */
-function executionFields(w: Worker, endedAt: Date): string[] {
-  return Result.executionFields('', w.jobStartedAt, endedAt);
+function executionFields(w: Worker, job: Job, endedAt: Date): string[] {
+  return Result.executionFields(executionOf(job), w.jobStartedAt, endedAt);
+}
+
+/** The execution keys of an outcome script: the run's hash and the job's executions set (protocol 2), else placeholders. */
+function executionKeys(w: Worker, job: Job, execId: string): { execution: string; executions: string } {
+  const keys = w.keys;
+  if (!execId) return { execution: keys.job('-'), executions: keys.job('-') };
+  return { execution: keys.execution(`${job.id}:${execId}`), executions: keys.executions(job.id) };
 }
 
 /**
@@ -64,7 +72,7 @@ export class CleanupPlugin {
       const endedAt = outcome.status === 'pending' ? new Date() : outcome.endedAt;
       const working = Math.max(0, (endedAt.getTime() - (w.jobStartedAt ?? endedAt).getTime()) / 1000);
       if (outcome.status === 'finished') {
-        const fields = successFields(w, outcome, endedAt);
+        const fields = successFields(w, job, outcome, endedAt);
         if (Array.isArray(fields)) {
           await this.finish(w, job, endedAt, working, fields);
           return;
@@ -104,6 +112,7 @@ export class CleanupPlugin {
     const resultTtl = job.resultTtl ?? w.resultTtl;
     const claims = w.engine.lookahead;
     const repeat = repeatOf(job);
+    const execId = executionOf(job);
     // Concurrent jobs take nothing ahead: no script of another job needs to be answered first.
     if (w.concurrency === 1) await claims.ready();
     job.endedAt = endedAt;
@@ -129,6 +138,7 @@ export class CleanupPlugin {
           queues: keys.queues,
           scheduled: keys.scheduled(queue),
           intermediate: keys.intermediate(queue),
+          ...executionKeys(w, job, execId),
           next: next.keys,
         },
         {
@@ -143,6 +153,7 @@ export class CleanupPlugin {
           result: fields,
           plan: repeat,
           queueMember: keys.queue(queue),
+          execId,
         },
       ),
     );
@@ -194,8 +205,9 @@ export class CleanupPlugin {
     const keys = w.keys;
     const queue = claimedQueueOf(job, w.queueNames[0]!);
     const failureTtl = job.failureTtl ?? DEFAULT_FAILURE_TTL;
-    const resultFields = Result.failureFields(excString, ResultType.FAILED, w.name).concat(executionFields(w, endedAt));
+    const resultFields = Result.failureFields(excString, ResultType.FAILED, w.name).concat(executionFields(w, job, endedAt));
     const claims = w.engine.lookahead;
+    const execId = executionOf(job);
     if (!inBackground && w.concurrency === 1) await claims.settle();
     const now = new Date();
     const next = claims.next(inBackground ? 0 : w.engine.jobsAfter(job), now);
@@ -217,6 +229,7 @@ export class CleanupPlugin {
           queues: keys.queues,
           scheduled: keys.scheduled(queue),
           intermediate: keys.intermediate(queue),
+          ...executionKeys(w, job, execId),
           next: next.keys,
         },
         {
@@ -234,6 +247,7 @@ export class CleanupPlugin {
           result: resultFields,
           ...next.args,
           token,
+          execId,
         },
       ),
     );

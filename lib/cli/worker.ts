@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
-import type { RqConfig } from '../config.js';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseProtocol, type RqConfig } from '../config.js';
 import { UsageError } from '../errors/UsageError.js';
 import { Job } from '../Job.js';
 import type { Redis } from 'ioredis';
@@ -41,6 +41,7 @@ export interface WorkerFlags extends SharedFlags {
   horseMaxJobs?: number;
   horseMaxMemory?: number;
   horseLoop?: boolean;
+  protocol?: 1 | 2 | 'auto';
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -90,7 +91,16 @@ export function addWorkerOptions(cmd: Command, { name }: { name: boolean }): Com
     .option('--horse-max-jobs <n>', 'Replace the work horse after this many jobs', intArg(1, 'a whole number >= 1'))
     .option('--horse-max-memory <MiB>', 'Replace the work horse when it uses more memory than this after a job', intArg(1, 'a whole number of MiB >= 1'))
     .option('--horse-loop', 'The work horse takes, runs and records its jobs itself; fail at start if it cannot (default: when it can) [config: HORSE_LOOP]')
-    .option('--no-horse-loop', 'Every job goes from the worker to the work horse and back [config: HORSE_LOOP = false]');
+    .option('--no-horse-loop', 'Every job goes from the worker to the work horse and back [config: HORSE_LOOP = false]')
+    .option(
+      '--protocol <1|2|auto>',
+      "python-rq wire protocol claims write: 1 (rq 1.13's bare ids; default), 2 (rq 2.x's executions), auto (2 unless a python-rq 1.x worker is registered) [config: PROTOCOL, env: RQ_PROTOCOL]",
+      (v: string) => {
+        const p = parseProtocol(v);
+        if (p === null) throw new InvalidArgumentError('expected 1, 2 or auto');
+        return p;
+      },
+    );
   return addSharedOptions(cmd);
 }
 
@@ -229,6 +239,8 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
     if (deathPenaltyClass) options.deathPenaltyClass = deathPenaltyClass;
     if (serializer) options.serializer = serializer;
     if (c.MAINTENANCE_INTERVAL) options.maintenanceInterval = c.MAINTENANCE_INTERVAL;
+    const protocol = flags.protocol ?? c.PROTOCOL;
+    if (protocol !== undefined) options.protocol = protocol;
     const shutdownTimeout = flags.shutdownTimeout ?? c.SHUTDOWN_TIMEOUT;
     if (shutdownTimeout !== undefined) options.shutdownTimeout = shutdownTimeout;
     const maxJobs = flags.maxJobs ?? c.MAX_JOBS;

@@ -2,6 +2,7 @@ import { giveBack, recentlyTaken, type IntermediateJob } from '../Lookahead.js';
 import { STOPPED_TEXT } from '../commands.js';
 import { RqError } from '../errors/RqError.js';
 import { formatException } from '../execute.js';
+import { executionOf, setExecution, startedMember } from '../protocol.js';
 import { busyHeartbeat } from '../heartbeat.js';
 import type { Job } from '../Job.js';
 import { sleep } from '../suspension.js';
@@ -127,16 +128,20 @@ export class HorseSupervisor {
     await this.giveBackTaken(taken);
   }
 
-  /** The job the worker's hash names as current (its id, and the job if it still has a hash with an origin). */
+  /**
+   * The job the worker's hash names as current (its id, and the job if it still has a hash with an
+   * origin), with the execution it was claimed under (protocol 2: rqts_execution, include/claim.lua).
+   */
   private async current(): Promise<{ id: string | null; job: Job | null }> {
     const w = this.worker;
-    const id = await w.connection.hget(w.key, 'current_job');
+    const [id, execId] = await w.connection.hmget(w.key, 'current_job', 'rqts_execution');
     if (!id) return { id: null, job: null };
     // A job that cannot be read (bad data) counts as none; Redis not answering is not that.
     const job = await w.jobClass.fetch(id, { connection: w.connection, serializer: w.serializer }).catch((err: unknown) => {
       if (isTransient(err)) throw err;
       return null;
     });
+    if (job) setExecution(job, execId ?? '');
     return { id, job: job?.origin ? job : null };
   }
 
@@ -194,7 +199,7 @@ export class HorseSupervisor {
         const found = await this.current();
         id = found.id;
         // Only a job still registered as started has no outcome yet.
-        if (found.job && (await w.connection.zscore(w.keys.started(found.job.origin!), found.job.id)) !== null) job = found.job;
+        if (found.job && (await w.connection.zscore(w.keys.started(found.job.origin!), startedMember(found.job.id, executionOf(found.job)))) !== null) job = found.job;
       });
     } catch (err) {
       w.logger.error(`The work horse (pid ${h.pid}) died (${died}) and its job could not be looked up (maintenance will fail it): ${formatException(err)}`);

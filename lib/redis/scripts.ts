@@ -34,6 +34,8 @@ export interface NextArgs {
   workerName: string;
   claimMode: 'inline' | 'process' | '';
   takeAhead: string;
+  /** The execution id the next job is claimed under (protocol 2), '' for a bare StartedJobRegistry member (protocol 1). */
+  nextExecId: string;
 }
 
 /** A job a NEXT block took ahead: its queue (1..n), id, and hash when it was one of the peeked ids. */
@@ -106,8 +108,8 @@ export interface ScriptSpecs {
   };
   rqTake: { keys: { next: readonly string[] }; args: NextArgs & { token: string }; reply: NextReply };
   rqClaim: {
-    keys: { intermediate: string; job: string; wip: string; worker: string; queues: readonly string[] };
-    args: { id: string; claimedAt: string; jobMonitoringInterval: number; workerName: string; claimMode: 'inline' | 'process' };
+    keys: { intermediate: string; job: string; wip: string; worker: string; execution: string; executions: string; queues: readonly string[] };
+    args: { id: string; claimedAt: string; jobMonitoringInterval: number; workerName: string; claimMode: 'inline' | 'process'; execId: string };
     /** {ttl, hash, peeked ids}; 0: the job's hash is gone, -1: its key is not a hash. */
     reply: 0 | -1 | [ttl: number, hash: Buffer[], peeked: Buffer[]];
   };
@@ -124,6 +126,8 @@ export interface ScriptSpecs {
       queues: string;
       scheduled: string;
       intermediate: string;
+      execution: string;
+      executions: string;
       next: readonly string[];
     };
     args: NextArgs & {
@@ -139,6 +143,7 @@ export interface ScriptSpecs {
       /** '' or [repeats left after this run, interval seconds] */
       plan: '' | readonly [number, number];
       queueMember: string;
+      execId: string;
     };
     reply: OutcomeReply;
   };
@@ -155,6 +160,8 @@ export interface ScriptSpecs {
       queues: string;
       scheduled: string;
       intermediate: string;
+      execution: string;
+      executions: string;
       next: readonly string[];
     };
     args: NextArgs & {
@@ -171,14 +178,19 @@ export interface ScriptSpecs {
       queueMember: string;
       result: readonly string[];
       token: string;
+      execId: string;
     };
     reply: OutcomeReply;
   };
-  rqUnclaim: { keys: { job: string; wip: string; queue: string; worker: string }; args: { id: string }; reply: 0 | 1 };
+  rqUnclaim: {
+    keys: { job: string; wip: string; queue: string; worker: string; execution: string; executions: string };
+    args: { id: string; execId: string };
+    reply: 0 | 1;
+  };
   rqRelease: { keys: { intermediate: string; queue: string }; args: { id: string }; reply: 0 | 1 };
   rqBusyHeartbeat: {
-    keys: { worker: string; job: string; wip: string };
-    args: { workerTtl: number; nowTs: string; id: string; workingTime: string };
+    keys: { worker: string; job: string; wip: string; execution: string; executions: string };
+    args: { workerTtl: number; nowTs: string; id: string; workingTime: string; execId: string };
     reply: 1;
   };
   rqRecoverIntermediate: {
@@ -233,6 +245,7 @@ const NEXT_ARGS = [
   'workerName',
   'claimMode',
   'takeAhead',
+  'nextExecId',
 ] as const satisfies readonly (keyof NextArgs)[];
 
 const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
@@ -263,17 +276,17 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
   }),
   rqTake: complete<'rqTake'>()({ keys: ['...next'], args: [...NEXT_ARGS, 'token'], buffers: true }),
   rqClaim: complete<'rqClaim'>()({
-    keys: ['intermediate', 'job', 'wip', 'worker', '...queues'],
-    args: ['id', 'claimedAt', 'jobMonitoringInterval', 'workerName', 'claimMode'],
+    keys: ['intermediate', 'job', 'wip', 'worker', 'execution', 'executions', '...queues'],
+    args: ['id', 'claimedAt', 'jobMonitoringInterval', 'workerName', 'claimMode', 'execId'],
     buffers: true,
   }),
   rqFinish: complete<'rqFinish'>()({
-    keys: ['job', 'wip', 'finished', 'results', 'worker', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled', 'intermediate', '...next'],
-    args: ['id', 'endedAt', 'resultTtl', 'workingTime', 'workerTtl', 'stillRunning', ...NEXT_ARGS, 'token', 'result', 'plan', 'queueMember'],
+    keys: ['job', 'wip', 'finished', 'results', 'worker', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled', 'intermediate', 'execution', 'executions', '...next'],
+    args: ['id', 'endedAt', 'resultTtl', 'workingTime', 'workerTtl', 'stillRunning', ...NEXT_ARGS, 'token', 'result', 'plan', 'queueMember', 'execId'],
     buffers: true,
   }),
   rqFail: complete<'rqFail'>()({
-    keys: ['job', 'wip', 'failed', 'results', 'worker', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled', 'intermediate', '...next'],
+    keys: ['job', 'wip', 'failed', 'results', 'worker', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled', 'intermediate', 'execution', 'executions', '...next'],
     args: [
       'id',
       'endedAt',
@@ -288,12 +301,13 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
       'result',
       ...NEXT_ARGS,
       'token',
+      'execId',
     ],
     buffers: true,
   }),
-  rqUnclaim: complete<'rqUnclaim'>()({ keys: ['job', 'wip', 'queue', 'worker'], args: ['id'] }),
+  rqUnclaim: complete<'rqUnclaim'>()({ keys: ['job', 'wip', 'queue', 'worker', 'execution', 'executions'], args: ['id', 'execId'] }),
   rqRelease: complete<'rqRelease'>()({ keys: ['intermediate', 'queue'], args: ['id'] }),
-  rqBusyHeartbeat: complete<'rqBusyHeartbeat'>()({ keys: ['worker', 'job', 'wip'], args: ['workerTtl', 'nowTs', 'id', 'workingTime'] }),
+  rqBusyHeartbeat: complete<'rqBusyHeartbeat'>()({ keys: ['worker', 'job', 'wip', 'execution', 'executions'], args: ['workerTtl', 'nowTs', 'id', 'workingTime', 'execId'] }),
   rqRecoverIntermediate: complete<'rqRecoverIntermediate'>()({ keys: ['intermediate', 'queue', 'wip', 'seen', 'executions'], args: ['id', 'grace'] }),
   rqEmptyChunk: complete<'rqEmptyChunk'>()({ keys: ['queue', '...jobs'], args: ['ids'] }),
 };

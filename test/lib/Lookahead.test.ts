@@ -35,8 +35,8 @@ describe('claiming jobs', () => {
     assert.ok(calls.length <= 23, `${calls.length} script calls for 20 jobs`);
   });
 
-  it('a job claimed ahead is given back to the head of its queue when the worker stops', async () => {
-    const q = new Queue('ahead', { connection: redis });
+  for (const protocol of [1, 2] as const) it(`a job claimed ahead is given back to the head of its queue when the worker stops (protocol ${protocol})`, async () => {
+    const q = new Queue(`ahead${protocol}`, { connection: redis });
     const [first, second, third] = await q.enqueueMany([
       { func: task('add'), args: [1, 1] },
       { func: task('add'), args: [2, 2] },
@@ -48,12 +48,13 @@ describe('claiming jobs', () => {
         w.hooks.cleanup.tapPromise({ name: 'StopAfterFirst', stage: 50 }, async () => w.requestStop('test stop'));
       },
     };
-    const worker = new SimpleWorker(['ahead'], {
+    const worker = new SimpleWorker([`ahead${protocol}`], {
       connection: redis,
       installSignalHandlers: false,
       paths: [repoRoot],
       logger: collectingLogger(),
       plugins: [stopAfterFirst],
+      protocol,
     });
     await worker.work();
     assert.equal(await first!.getStatus(), 'finished');
@@ -61,8 +62,12 @@ describe('claiming jobs', () => {
     assert.equal(back.status, 'queued');
     assert.equal(back.workerName, null);
     assert.deepEqual(await q.jobIds(), [second!.id, third!.id], 'back at the head, order kept');
-    assert.equal(await redis.zcard('rq:wip:ahead'), 0);
+    assert.equal(await redis.zcard(`rq:wip:ahead${protocol}`), 0);
     assert.equal(await redis.hget(worker.key, 'current_job'), null);
+    // Protocol 2: the second job's execution, begun by the first job's outcome script, ended when it was given back.
+    assert.deepEqual(await redis.keys(`rq:execution*:${second!.id}*`), []);
+    assert.equal(await redis.hget(worker.key, 'rqts_execution'), null);
+    assert.equal((await redis.xrange(`rq:results:${first!.id}`, '-', '+'))[0]![1].includes('execution_id'), protocol === 2, 'the result names an execution under protocol 2 only');
   });
 
   it('a busy worker runs the next job while the last outcome is recorded: every job once, in order, nothing left behind', async () => {

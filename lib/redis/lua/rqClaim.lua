@@ -7,7 +7,9 @@
     2   job           the job's hash
     3   wip           the queue's StartedJobRegistry
     4   worker        the worker's hash
-    5.. queues        the worker's queues, in priority order
+    5   execution     the execution's hash (protocol 2; any key when execId is '')
+    6   executions    the job's executions set (protocol 2; any key when execId is '')
+    7.. queues        the worker's queues, in priority order
 
   ARGV
     id                     job id
@@ -15,6 +17,7 @@
     jobMonitoringInterval  seconds
     workerName             the worker's name
     claimMode              'inline' | 'process': how claim() computes the heartbeat TTL
+    execId                 the execution id (protocol 2), '' for protocol 1 (include/claim.lua)
 
   Returns {ttl, hash, peeked ids}, or 0 if the job hash is gone (a deleted job: skipped, as rq
   does), -1 if the key is not a hash.
@@ -26,5 +29,5 @@ if t ~= 'hash' then
   if t == 'none' then return 0 end
   return -1
 end
-local ttl, hash = claim(KEYS[2], KEYS[3], KEYS[4], id, claimedAt, tonumber(jobMonitoringInterval), workerName, claimMode, true)
-return {ttl, hash, peek(5, #KEYS - 4)}
+local ttl, hash = claim(KEYS[2], KEYS[3], KEYS[4], id, claimedAt, tonumber(jobMonitoringInterval), workerName, claimMode, true, execId, KEYS[5], KEYS[6])
+return {ttl, hash, peek(7, #KEYS - 6)}

@@ -16,7 +16,9 @@
     9   queues        rq:queues
     10  scheduled     that queue's ScheduledJobRegistry (a retry after an interval)
     11  intermediate  that queue's intermediate list
-    12.. next         the NEXT block
+    12  execution     the execution's hash (protocol 2; any key when execId is '')
+    13  executions    the job's executions set (protocol 2; any key when execId is '')
+    14.. next         the NEXT block
 
   ARGV
     id                     job id
@@ -41,7 +43,9 @@
     workerName
     claimMode
     takeAhead
+    nextExecId
     token                  replay token ('' = none)
+    execId                 the execution id the job ran under (protocol 2), '' for a bare registry member
 
   Returns {'failed'|'stopped'|'requeued'|'scheduled'|'gone', NEXT's reply or false, number of
   dependents waiting}.
@@ -50,10 +54,23 @@
 -- @include now
 -- @include retry
 -- @include next
+-- Out of the StartedJobRegistry; protocol 2 also ends the execution as
+-- rq 2.x's cleanup_execution does (its hash and its entry in the job's executions set).
+local function unregister()
+  if execId == '' then
+    redis.call('ZREM', KEYS[2], id)
+  else
+    redis.call('ZREM', KEYS[2], id .. ':' .. execId)
+    redis.call('DEL', KEYS[12])
+    redis.call('ZREM', KEYS[13], execId)
+    -- the worker hash's execution is this job's, or (concurrent jobs) one this script cannot name
+    redis.call('HDEL', KEYS[5], 'rqts_execution')
+  end
+end
 local function fail()
   -- as in rqFinish: a starting script retried after this one must find the job recorded
   redis.call('LREM', KEYS[11], 1, id)
-  redis.call('ZREM', KEYS[2], id)
+  unregister()
   redis.call('HINCRBY', KEYS[5], 'failed_job_count', 1)
   redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', workingTime)
   if stillRunning == '' then
@@ -83,11 +100,11 @@ local function fail()
   return status
 end
 local saved = replayed(KEYS[5], token)
-if saved then return {saved.o, next_rebuild(12, saved.n), redis.call('SCARD', KEYS[6])} end
+if saved then return {saved.o, next_rebuild(14, saved.n), redis.call('SCARD', KEYS[6])} end
 local bad = outcome_keys_refused() or expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset') or expect_type(KEYS[11], 'list')
 if bad then return bad end
 local outcome = fail()
 local dependents = redis.call('SCARD', KEYS[6])
-local nxt = next_job(12)
+local nxt = next_job(14)
 remember(KEYS[5], token, {o = outcome, n = next_summary(nxt)})
 return {outcome, nxt, dependents}

@@ -18,7 +18,9 @@
     9   queues        rq:queues
     10  scheduled     that queue's ScheduledJobRegistry (a repeat after an interval)
     11  intermediate  the intermediate list of the queue it was claimed from
-    12.. next         the NEXT block
+    12  execution     the execution's hash (protocol 2; any key when execId is '')
+    13  executions    the job's executions set (protocol 2; any key when execId is '')
+    14.. next         the NEXT block
 
   ARGV
     id                     job id
@@ -38,10 +40,12 @@
     workerName
     claimMode
     takeAhead
+    nextExecId
     token                  replay token ('' = none)
     result                 list: the result stream entry's field/value pairs
     plan                   '' when the job does not repeat, else {repeats left after this run, interval seconds}
     queueMember            the queue's key: its member of rq:queues
+    execId                 the execution id the job ran under (protocol 2), '' for a bare registry member
 
   Returns {outcome: 'finished'|'deleted'|'gone'|'requeued'|'scheduled', NEXT's reply or false,
   number of dependents waiting}.
@@ -49,6 +53,19 @@
 -- @include outcomeCheck
 -- @include now
 -- @include next
+-- Out of the StartedJobRegistry; protocol 2 also ends the execution as
+-- rq 2.x's cleanup_execution does (its hash and its entry in the job's executions set).
+local function unregister()
+  if execId == '' then
+    redis.call('ZREM', KEYS[2], id)
+  else
+    redis.call('ZREM', KEYS[2], id .. ':' .. execId)
+    redis.call('DEL', KEYS[12])
+    redis.call('ZREM', KEYS[13], execId)
+    -- the worker hash's execution is this job's, or (concurrent jobs) one this script cannot name
+    redis.call('HDEL', KEYS[5], 'rqts_execution')
+  end
+end
 -- 2.x's _handle_success then Repeat.schedule: result and FinishedJobRegistry (unless result_ttl is
 -- 0), no expiry on the job, then back in the queue or the ScheduledJobRegistry.
 local function repeat_job(ttl)
@@ -81,7 +98,7 @@ local function finish()
   -- A job taken ahead whose starting script (the previous outcome's, retried through an outage) has not
   -- run yet: out of the list, so that script, run after this one, finds it recorded and claims nothing.
   redis.call('LREM', KEYS[11], 1, id)
-  redis.call('ZREM', KEYS[2], id)
+  unregister()
   redis.call('HINCRBY', KEYS[5], 'successful_job_count', 1)
   redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', workingTime)
   if stillRunning == '' then
@@ -115,12 +132,12 @@ local function finish()
   return 'finished'
 end
 local saved = replayed(KEYS[5], token)
-if saved then return {saved.o, next_rebuild(12, saved.n), redis.call('SCARD', KEYS[6])} end
+if saved then return {saved.o, next_rebuild(14, saved.n), redis.call('SCARD', KEYS[6])} end
 local bad = outcome_keys_refused() or expect_type(KEYS[11], 'list')
   or (plan ~= '' and (expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset')))
 if bad then return bad end
 local outcome = finish()
 local dependents = redis.call('SCARD', KEYS[6])
-local nxt = next_job(12)
+local nxt = next_job(14)
 remember(KEYS[5], token, {o = outcome, n = next_summary(nxt)})
 return {outcome, nxt, dependents}

@@ -15,6 +15,7 @@
     workerName
     claimMode
     takeAhead
+    nextExecId
     token                  replay token ('' = none)
 
   Returns NEXT's reply.

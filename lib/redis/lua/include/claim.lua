@@ -4,10 +4,15 @@
   applies), StartedJobRegistry, worker busy with current_job. The heartbeat TTL follows rq's rule
   from the job's own timeout: 'inline' (SimpleWorker) = (timeout or 420) + 60, else
   min(timeout, interval) + 60; the StartedJobRegistry score is Redis's clock + that TTL. Returns the TTL and, when asked, the job's hash.
+  exec_id '' (protocol 1, as rq 1.13): the registry member is the bare id, and nothing more is written.
+  Else (protocol 2, rq 2.x's prepare_execution): the member is `<id>:<exec_id>`, the execution hash
+  (id, created_at, last_heartbeat; expires with the TTL) and the job's executions set (scored Redis's
+  clock + TTL + 60, expiring TTL + 60, as ExecutionRegistry.add) are written, and the worker hash
+  keeps the execution id (rqts_execution) for the worker process's heartbeat of a horse's job.
   peek(): the first two heads of the queues, in priority order.
 ]]
 -- @include now
-local function claim(job_key, wip_key, worker_key, id, now_ts, interval, worker_name, mode, want_hash)
+local function claim(job_key, wip_key, worker_key, id, now_ts, interval, worker_name, mode, want_hash, exec_id, exec_key, execs_key)
   local timeout = tonumber(redis.call('HGET', job_key, 'timeout')) or 180
   -- junk ('1e309', 'nan', 1e20) would make EXPIRE fail half-way through the claim: the default, as
   -- the worker's own parser (parseTimeout) takes it
@@ -23,8 +28,20 @@ local function claim(job_key, wip_key, worker_key, id, now_ts, interval, worker_
   ttl = math.ceil(ttl)
   redis.call('HSET', job_key, 'status', 'started', 'started_at', now_ts, 'worker_name', worker_name, 'last_heartbeat', now_ts)
   redis.call('PERSIST', job_key)
-  redis.call('ZADD', wip_key, redis_now() + ttl, id)
-  redis.call('HSET', worker_key, 'current_job', id, 'current_job_working_time', '0', 'state', 'busy', 'last_heartbeat', now_ts)
+  if exec_id == '' then
+    redis.call('ZADD', wip_key, redis_now() + ttl, id)
+    redis.call('HSET', worker_key, 'current_job', id, 'current_job_working_time', '0', 'state', 'busy', 'last_heartbeat', now_ts)
+  else
+    local t = redis.call('TIME')
+    local now = tonumber(t[1])
+    local created = now + tonumber(t[2]) / 1e6
+    redis.call('ZADD', wip_key, now + ttl, id .. ':' .. exec_id)
+    redis.call('HSET', exec_key, 'id', exec_id, 'created_at', created, 'last_heartbeat', created)
+    redis.call('EXPIRE', exec_key, ttl)
+    redis.call('ZADD', execs_key, now + ttl + 60, exec_id)
+    redis.call('EXPIRE', execs_key, ttl + 60)
+    redis.call('HSET', worker_key, 'current_job', id, 'current_job_working_time', '0', 'state', 'busy', 'last_heartbeat', now_ts, 'rqts_execution', exec_id)
+  end
   redis.call('EXPIRE', worker_key, ttl)
   if want_hash then return ttl, redis.call('HGETALL', job_key) end
   return ttl, false

@@ -2,7 +2,8 @@
   The next job, queues in priority order: next_job(k), used by rqTake, rqFinish and rqFail.
 
   The KEYS block from index k: rq:suspended, worker, job key A, job keys B1, B2 (any key when
-  unused), queue 1..n, intermediate 1..n, wip 1..n.
+  unused), A's execution hash and executions set (protocol 2; any key when nextExecId is ''),
+  queue 1..n, intermediate 1..n, wip 1..n.
 
   ARGV
     nextMode               'none' | 'claim-head' | 'start-held' | 'start-held-read' (below)
@@ -15,6 +16,7 @@
     workerName             the worker's name
     claimMode              'inline' | 'process': how claim() computes the heartbeat TTL
     takeAhead              how many to take ahead: '0' | '1' | '2'
+    nextExecId             the execution id A is claimed under (protocol 2), '' for protocol 1
 
   'claim-head': A is the id peeked at the last call. When the first non-empty queue's head is A,
   the job is popped and claimed right here (one round trip per job for a busy worker); otherwise the
@@ -61,14 +63,14 @@ local function take_ahead(k, q0, n)
 end
 local function take_next(k)
   if redis.call('EXISTS', KEYS[k]) == 1 then return {'suspended'} end
-  local n = (#KEYS - k - 4) / 3
-  local q0 = k + 5
+  local n = (#KEYS - k - 6) / 3
+  local q0 = k + 7
   for i = 1, n do
     local head = redis.call('LINDEX', KEYS[q0 + i - 1], 0)
     if head then
       if head == nextId and redis.call('TYPE', KEYS[k + 2]).ok == 'hash' then
         redis.call('LPOP', KEYS[q0 + i - 1])
-        local ttl, hash = claim(KEYS[k + 2], KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], head, claimedAt, tonumber(jobMonitoringInterval), workerName, claimMode, true)
+        local ttl, hash = claim(KEYS[k + 2], KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], head, claimedAt, tonumber(jobMonitoringInterval), workerName, claimMode, true, nextExecId, KEYS[k + 5], KEYS[k + 6])
         local ahead = take_ahead(k, q0, n)
         return {'claimed', i, head, ttl, hash, peek(q0, n), ahead}
       end
@@ -80,8 +82,8 @@ local function take_next(k)
 end
 local recorded_statuses = {finished = true, failed = true, stopped = true}
 local function start_held(k, want_hash)
-  local n = (#KEYS - k - 4) / 3
-  local q0 = k + 5
+  local n = (#KEYS - k - 6) / 3
+  local q0 = k + 7
   local i = tonumber(nextQueue)
   local id = nextId
   local job_key = KEYS[k + 2]
@@ -101,7 +103,7 @@ local function start_held(k, want_hash)
     -- stall; taking it out again keeps it from running twice
     if not mine then mine = redis.call('LREM', KEYS[q0 + i - 1], 1, id) == 1 end
     if mine then
-      ttl, hash = claim(job_key, KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], id, claimedAt, tonumber(jobMonitoringInterval), workerName, claimMode, want_hash)
+      ttl, hash = claim(job_key, KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], id, claimedAt, tonumber(jobMonitoringInterval), workerName, claimMode, want_hash, nextExecId, KEYS[k + 5], KEYS[k + 6])
     else
       kind = 'lost'
     end
@@ -136,7 +138,7 @@ local function next_rebuild(k, s)
   if not s.kind then return false end
   if s.kind == 'suspended' or s.kind == 'empty' then return {s.kind} end
   if s.kind == 'taken' then return {'taken', s.i, s.id} end
-  local n = (#KEYS - k - 4) / 3
+  local n = (#KEYS - k - 6) / 3
   local hash = false
   if s.h then hash = redis.call('HGETALL', KEYS[k + 2]) end
   local ahead = {}
@@ -145,7 +147,7 @@ local function next_rebuild(k, s)
     if e[3] > 0 then h = redis.call('HGETALL', KEYS[k + 2 + e[3]]) end
     ahead[j] = {e[1], e[2], h}
   end
-  return {s.kind, s.i, s.id, s.ttl or false, hash, peek(k + 5, n), ahead}
+  return {s.kind, s.i, s.id, s.ttl or false, hash, peek(k + 7, n), ahead}
 end
 local function call_slot(token)
   return 'rqts_call' .. (tonumber(string.match(token, '(%d+)$') or '0') % 4)
