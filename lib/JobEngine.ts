@@ -7,6 +7,9 @@ import { pause } from './RedisOutage.js';
 import { decideProtocol, executionOf, setExecution } from './protocol.js';
 import type { Worker } from './Worker.js';
 
+/** What dequeue() returns after a failed dequeue and its wait: ask again (unless a stop came). */
+const RETRY = Symbol('retry');
+
 /**
  * The job loop, in one place: dequeue -> prepare -> fork -> perform -> cleanup (-> exception, from
  * cleanup), until the worker stops. It runs wherever jobs run: in the worker's own process for
@@ -78,23 +81,34 @@ export class JobEngine {
     }
   }
 
+  /** Seconds to wait before the next dequeue after one failed; doubles up to 60 s. */
+  private dequeueBackoff = 1;
+
+  /**
+   * The dequeue stage once. A tap that throws took no job (the queues are as they were): the error
+   * is logged, the worker waits and goes on, and RETRY says to ask again (or to check for a stop).
+   */
+  private async dequeue(): Promise<Job | void | typeof RETRY> {
+    const w = this.worker;
+    try {
+      const job = await w.hooks.dequeue.promise(w, w.queues);
+      this.dequeueBackoff = 1;
+      return job;
+    } catch (err) {
+      if (w.stopRequested) return RETRY;
+      w.logger.error(`Could not dequeue: ${formatException(err)}; retrying in ${this.dequeueBackoff} s`);
+      // A reconnect ends the wait: what failed may have been the connection's doing.
+      this.dequeueBackoff = (await pause(w, this.dequeueBackoff * 1000, w.stopSignal)) ? 1 : Math.min(this.dequeueBackoff * 2, 60);
+      return RETRY;
+    }
+  }
+
   private async loop(): Promise<void> {
     if (this.worker.concurrency > 1) return this.loopConcurrently();
     const w = this.worker;
-    let backoff = 1;
     while (!w.stopRequested) {
-      let job: Job | void;
-      try {
-        job = await w.hooks.dequeue.promise(w, w.queues);
-        backoff = 1;
-      } catch (err) {
-        // A dequeue tap that throws took no job: the queues are as they were, and the worker goes on.
-        if (w.stopRequested) break;
-        w.logger.error(`Could not dequeue: ${formatException(err)}; retrying in ${backoff} s`);
-        // A reconnect ends the wait: what failed may have been the connection's doing.
-        backoff = (await pause(w, backoff * 1000, w.stopSignal)) ? 1 : Math.min(backoff * 2, 60);
-        continue;
-      }
+      const job = await this.dequeue();
+      if (job === RETRY) continue;
       if (!job) break;
       if (!this.lookahead.took(job)) await this.giveBackLookahead(job);
       await this.execute(job);
@@ -138,7 +152,6 @@ export class JobEngine {
     const previousHorse = w.horse;
     // Cold shutdown (requestForceStop) and the kill commands end the worker's horse: here, every running job.
     w.horse = this.allJobs();
-    let backoff = 1;
     try {
       while (!w.stopRequested) {
         if (lanes.size >= w.concurrency) {
@@ -147,17 +160,8 @@ export class JobEngine {
         }
         // maxJobs counts the running jobs too: no more are started than it allows.
         if (w.maxJobs !== null && w.jobsDone + lanes.size >= w.maxJobs) break;
-        let job: Job | void;
-        try {
-          job = await w.hooks.dequeue.promise(w, w.queues);
-          backoff = 1;
-        } catch (err) {
-          if (w.stopRequested) break;
-          w.logger.error(`Could not dequeue: ${formatException(err)}; retrying in ${backoff} s`);
-          // A reconnect ends the wait: what failed may have been the connection's doing.
-          backoff = (await pause(w, backoff * 1000, w.stopSignal)) ? 1 : Math.min(backoff * 2, 60);
-          continue;
-        }
+        const job = await this.dequeue();
+        if (job === RETRY) continue;
         if (!job) {
           // Burst with jobs still running: they may enqueue more (dependents, retries), so look again after one ends.
           if (w.burst && !w.stopRequested && lanes.size > 0) {

@@ -54,23 +54,11 @@
 -- @include now
 -- @include retry
 -- @include next
--- Out of the StartedJobRegistry; protocol 2 also ends the execution as
--- rq 2.x's cleanup_execution does (its hash and its entry in the job's executions set).
-local function unregister()
-  if execId == '' then
-    redis.call('ZREM', KEYS[2], id)
-  else
-    redis.call('ZREM', KEYS[2], id .. ':' .. execId)
-    redis.call('DEL', KEYS[12])
-    redis.call('ZREM', KEYS[13], execId)
-    -- the worker hash's execution is this job's, or (concurrent jobs) one this script cannot name
-    redis.call('HDEL', KEYS[5], 'rqts_execution')
-  end
-end
+-- @include unregister
 local function fail()
   -- as in rqFinish: a starting script retried after this one must find the job recorded
   redis.call('LREM', KEYS[11], 1, id)
-  unregister()
+  unregister_started(KEYS[2], KEYS[5], KEYS[12], KEYS[13])
   redis.call('HINCRBY', KEYS[5], 'failed_job_count', 1)
   redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', workingTime)
   if stillRunning == '' then

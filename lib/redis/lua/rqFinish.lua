@@ -53,19 +53,7 @@
 -- @include outcomeCheck
 -- @include now
 -- @include next
--- Out of the StartedJobRegistry; protocol 2 also ends the execution as
--- rq 2.x's cleanup_execution does (its hash and its entry in the job's executions set).
-local function unregister()
-  if execId == '' then
-    redis.call('ZREM', KEYS[2], id)
-  else
-    redis.call('ZREM', KEYS[2], id .. ':' .. execId)
-    redis.call('DEL', KEYS[12])
-    redis.call('ZREM', KEYS[13], execId)
-    -- the worker hash's execution is this job's, or (concurrent jobs) one this script cannot name
-    redis.call('HDEL', KEYS[5], 'rqts_execution')
-  end
-end
+-- @include unregister
 -- 2.x's _handle_success then Repeat.schedule: result and FinishedJobRegistry (unless result_ttl is
 -- 0), no expiry on the job, then back in the queue or the ScheduledJobRegistry.
 local function repeat_job(ttl)
@@ -98,7 +86,7 @@ local function finish()
   -- A job taken ahead whose starting script (the previous outcome's, retried through an outage) has not
   -- run yet: out of the list, so that script, run after this one, finds it recorded and claims nothing.
   redis.call('LREM', KEYS[11], 1, id)
-  unregister()
+  unregister_started(KEYS[2], KEYS[5], KEYS[12], KEYS[13])
   redis.call('HINCRBY', KEYS[5], 'successful_job_count', 1)
   redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', workingTime)
   if stillRunning == '' then
