@@ -10,7 +10,7 @@ import type { Worker } from '../Worker.js';
 import { horseConnectionName, type FromHorse, type HorseSpec, type LoopReport, type ToHorse, type WireOutcome } from './protocol.js';
 import { failedOutcome } from './runJob.js';
 
-const ENTRY = fileURLToPath(new URL('./main.js', import.meta.url));
+const ENTRY = fileURLToPath(new URL('../cli/horse.js', import.meta.url));
 
 /** rq's text for a horse that died mid-job; `waitpid returned` is the raw wait status as in Python. */
 export function terminatedText(code: number | null, signal: NodeJS.Signals | null): string {

@@ -13,7 +13,7 @@ export function alive(pid: number): boolean {
 /** SIGKILLs a horse a test saw, if that pid is still a horse (not a recycled pid). */
 export function killHorse(pid: number): void {
   try {
-    if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('horse/main.js')) process.kill(pid, 'SIGKILL');
+    if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('cli/horse.js')) process.kill(pid, 'SIGKILL');
   } catch {
     // gone
   }

@@ -1,7 +1,8 @@
 /**
- * Entry point of a work horse process (started by ProcessHorse). It rebuilds the worker in role
- * `horse` from the spec, applies the plugins, imports the preload modules, then runs each job it is
- * sent through the `perform` hook. With `spec.loop` it takes, runs and records jobs itself instead
+ * Entry point of a work horse process (started by lib/horse/ProcessHorse.ts). It lives among the
+ * CLI's files because, like them, it is an edge: a process entry that applies the built-in plugins.
+ * It rebuilds the worker in role `horse` from the spec, applies the plugins, imports the preload
+ * modules, then runs each job it is sent through the `perform` hook. With `spec.loop` it takes, runs and records jobs itself instead
  * (`horseLoop`), when told to, until its loop ends; then it exits.
  */
 import type { Redis } from 'ioredis';
@@ -14,8 +15,8 @@ import { importModule, instantiatePlugin, resolveDotted, type ResolveOptions } f
 import { defaultSerializer, type Serializer } from '../serializers.js';
 import { useBuiltins, Worker, type ExceptionHandler, type RqPlugin } from '../Worker.js';
 import { builtinPlugins } from '../../plugins/index.js';
-import { horseConnectionName, type FromHorse, type HorseSpec, type LoopReport, type ToHorse, type WireOutcome } from './protocol.js';
-import { failedOutcome } from './runJob.js';
+import { horseConnectionName, type FromHorse, type HorseSpec, type LoopReport, type ToHorse, type WireOutcome } from '../horse/protocol.js';
+import { failedOutcome } from '../horse/runJob.js';
 
 // A horse process is an edge: it applies the built-in plugins to the worker it rebuilds.
 useBuiltins(builtinPlugins);
