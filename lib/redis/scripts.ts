@@ -66,6 +66,37 @@ interface EnqueueArgs {
 }
 
 /** Each script's KEYS and arguments by name, and its reply (bulk strings as Buffers where SCRIPTS says `buffers`). */
+/** The keys rqFinish and rqFail share (include/leaveStarted.lua and outcomeCheck.lua read them by position). */
+interface OutcomeKeys {
+  job: string;
+  wip: string;
+  results: string;
+  worker: string;
+  dependents: string;
+  dependencies: string;
+  queue: string;
+  queues: string;
+  scheduled: string;
+  intermediate: string;
+  execution: string;
+  executions: string;
+  next: readonly string[];
+}
+
+/** The arguments rqFinish and rqFail share. */
+interface OutcomeArgs extends NextArgs {
+  id: string;
+  endedAt: string;
+  workingTime: string;
+  workerTtl: number;
+  /** '' or the id of another job the worker still runs (concurrency > 1). */
+  stillRunning: string;
+  token: string;
+  result: readonly string[];
+  queueMember: string;
+  execId: string;
+}
+
 export interface ScriptSpecs {
   rqEnqueue: { keys: JobKeys & { queue: string }; args: EnqueueArgs; reply: number };
   rqEnqueueMany: {
@@ -114,71 +145,21 @@ export interface ScriptSpecs {
     reply: 0 | -1 | [ttl: number, hash: Buffer[], peeked: Buffer[]];
   };
   rqFinish: {
-    keys: {
-      job: string;
-      wip: string;
-      finished: string;
-      results: string;
-      worker: string;
-      dependents: string;
-      dependencies: string;
-      queue: string;
-      queues: string;
-      scheduled: string;
-      intermediate: string;
-      execution: string;
-      executions: string;
-      next: readonly string[];
-    };
-    args: NextArgs & {
-      id: string;
-      endedAt: string;
+    keys: OutcomeKeys & { finished: string };
+    args: OutcomeArgs & {
       resultTtl: number;
-      workingTime: string;
-      workerTtl: number;
-      /** '' or the id of another job the worker still runs (concurrency > 1). */
-      stillRunning: string;
-      token: string;
-      result: readonly string[];
       /** '' or [repeats left after this run, interval seconds] */
       plan: '' | readonly [number, number];
-      queueMember: string;
-      execId: string;
     };
     reply: OutcomeReply;
   };
   rqFail: {
-    keys: {
-      job: string;
-      wip: string;
-      failed: string;
-      results: string;
-      worker: string;
-      dependents: string;
-      dependencies: string;
-      queue: string;
-      queues: string;
-      scheduled: string;
-      intermediate: string;
-      execution: string;
-      executions: string;
-      next: readonly string[];
-    };
-    args: NextArgs & {
-      id: string;
-      endedAt: string;
+    keys: OutcomeKeys & { failed: string };
+    args: OutcomeArgs & {
       failureTtl: number;
       failureTtlSet: Flag;
-      workingTime: string;
-      workerTtl: number;
-      /** '' or the id of another job the worker still runs (concurrency > 1). */
-      stillRunning: string;
       status: 'failed' | 'stopped';
       defaultHandler: Flag;
-      queueMember: string;
-      result: readonly string[];
-      token: string;
-      execId: string;
     };
     reply: OutcomeReply;
   };

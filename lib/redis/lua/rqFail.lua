@@ -54,21 +54,9 @@
 -- @include now
 -- @include retry
 -- @include next
--- @include unregister
+-- @include leaveStarted
 local function fail()
-  -- as in rqFinish: a starting script retried after this one must find the job recorded
-  redis.call('LREM', KEYS[11], 1, id)
-  unregister_started(KEYS[2], KEYS[5], KEYS[12], KEYS[13])
-  redis.call('HINCRBY', KEYS[5], 'failed_job_count', 1)
-  redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', workingTime)
-  if stillRunning == '' then
-    redis.call('HDEL', KEYS[5], 'current_job')
-    redis.call('HSET', KEYS[5], 'state', 'idle', 'current_job_working_time', '0', 'last_heartbeat', endedAt)
-  else
-    if redis.call('HGET', KEYS[5], 'current_job') == id then redis.call('HSET', KEYS[5], 'current_job', stillRunning) end
-    redis.call('HSET', KEYS[5], 'last_heartbeat', endedAt)
-  end
-  redis.call('EXPIRE', KEYS[5], workerTtl)
+  leave_started('failed_job_count')
   if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
   redis.call('HSET', KEYS[1], 'ended_at', endedAt)
   -- the FailedJobRegistry score and a retry's schedule: Redis's clock, the one all workers share

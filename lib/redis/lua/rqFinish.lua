@@ -53,7 +53,7 @@
 -- @include outcomeCheck
 -- @include now
 -- @include next
--- @include unregister
+-- @include leaveStarted
 -- 2.x's _handle_success then Repeat.schedule: result and FinishedJobRegistry (unless result_ttl is
 -- 0), no expiry on the job, then back in the queue or the ScheduledJobRegistry.
 local function repeat_job(ttl)
@@ -83,20 +83,7 @@ local function repeat_job(ttl)
 end
 local function finish()
   local ttl = tonumber(resultTtl)
-  -- A job taken ahead whose starting script (the previous outcome's, retried through an outage) has not
-  -- run yet: out of the list, so that script, run after this one, finds it recorded and claims nothing.
-  redis.call('LREM', KEYS[11], 1, id)
-  unregister_started(KEYS[2], KEYS[5], KEYS[12], KEYS[13])
-  redis.call('HINCRBY', KEYS[5], 'successful_job_count', 1)
-  redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', workingTime)
-  if stillRunning == '' then
-    redis.call('HDEL', KEYS[5], 'current_job')
-    redis.call('HSET', KEYS[5], 'state', 'idle', 'current_job_working_time', '0', 'last_heartbeat', endedAt)
-  else
-    if redis.call('HGET', KEYS[5], 'current_job') == id then redis.call('HSET', KEYS[5], 'current_job', stillRunning) end
-    redis.call('HSET', KEYS[5], 'last_heartbeat', endedAt)
-  end
-  redis.call('EXPIRE', KEYS[5], workerTtl)
+  leave_started('successful_job_count')
   if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
   if plan ~= '' then return repeat_job(ttl) end
   if ttl == 0 then

@@ -1,0 +1,31 @@
+--[[
+  leave_started(counter): what rqFinish and rqFail do alike (their KEYS 2, 5, 11, 12 and 13) before
+  recording the outcome itself. The job `id` leaves its intermediate list (a starting script retried
+  through an outage and run after this one then finds it recorded and claims nothing) and the
+  StartedJobRegistry; protocol 2 (`execId` not empty) also ends the execution as rq 2.x's
+  cleanup_execution does (its hash and its entry in the job's executions set). The worker hash counts
+  the job in `counter` (successful_job_count / failed_job_count) and its working time, and goes idle
+  unless the worker still runs another job (`stillRunning`, concurrency > 1).
+]]
+local function leave_started(counter)
+  redis.call('LREM', KEYS[11], 1, id)
+  if execId == '' then
+    redis.call('ZREM', KEYS[2], id)
+  else
+    redis.call('ZREM', KEYS[2], id .. ':' .. execId)
+    redis.call('DEL', KEYS[12])
+    redis.call('ZREM', KEYS[13], execId)
+    -- the worker hash's execution is this job's, or (concurrent jobs) one this script cannot name
+    redis.call('HDEL', KEYS[5], 'rqts_execution')
+  end
+  redis.call('HINCRBY', KEYS[5], counter, 1)
+  redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', workingTime)
+  if stillRunning == '' then
+    redis.call('HDEL', KEYS[5], 'current_job')
+    redis.call('HSET', KEYS[5], 'state', 'idle', 'current_job_working_time', '0', 'last_heartbeat', endedAt)
+  else
+    if redis.call('HGET', KEYS[5], 'current_job') == id then redis.call('HSET', KEYS[5], 'current_job', stillRunning) end
+    redis.call('HSET', KEYS[5], 'last_heartbeat', endedAt)
+  end
+  redis.call('EXPIRE', KEYS[5], workerTtl)
+end
