@@ -5,7 +5,7 @@ import { runScript, type AheadReply, type NextArgs, type NextMode, type NextRepl
 import { utcformat } from './time.js';
 import type { Worker } from './Worker.js';
 import { untilAnswered } from './RedisOutage.js';
-import { executionOf, newExecutionId, setExecution } from './protocol.js';
+import { executionKeys, executionOf, newExecutionId, setExecution } from './protocol.js';
 
 /** What taking the next job came to (the NEXT block of rqTake, rqFinish and rqFail). */
 export type Taken =
@@ -268,14 +268,15 @@ export class Lookahead {
     const w = this.worker;
     const keys = w.keys;
     const none = keys.job('-');
+    const { execution, executions } = executionKeys(keys, a, execId);
     return [
       keys.suspended,
       w.key,
       a ? keys.job(a) : none,
       b[0] ? keys.job(b[0]) : none,
       b[1] ? keys.job(b[1]) : none,
-      execId ? keys.execution(`${a}:${execId}`) : none,
-      execId ? keys.executions(a) : none,
+      execution,
+      executions,
       ...queues.map((q) => q.key),
       ...queues.map((q) => keys.intermediate(q.name)),
       ...queues.map((q) => keys.started(q.name)),
@@ -481,14 +482,12 @@ export class Lookahead {
   private claim(queues: readonly Queue[], queueName: string, id: string, at: Date, execId: string): Promise<ScriptReply<'rqClaim'>> {
     const w = this.worker;
     const keys = w.keys;
-    const none = keys.job('-');
     const scriptKeys = {
       intermediate: keys.intermediate(queueName),
       job: keys.job(id),
       wip: keys.started(queueName),
       worker: w.key,
-      execution: execId ? keys.execution(`${id}:${execId}`) : none,
-      executions: execId ? keys.executions(id) : none,
+      ...executionKeys(keys, id, execId),
       queues: queues.map((q) => q.key),
     };
     // Until Redis answers: the id waits in its intermediate list meanwhile, and a repeat after a lost
@@ -575,7 +574,6 @@ export class Lookahead {
     for (const job of claimed.reverse()) {
       const queue = claimedQueueOf(job, w.queueNames[0]!);
       const execId = executionOf(job);
-      const none = w.keys.job('-');
       await untilAnswered(w, `put job ${job.id} back on ${queue}`, () =>
         runScript(
           w.connection,
@@ -585,8 +583,7 @@ export class Lookahead {
             wip: w.keys.started(queue),
             queue: w.keys.queue(queue),
             worker: w.key,
-            execution: execId ? w.keys.execution(`${job.id}:${execId}`) : none,
-            executions: execId ? w.keys.executions(job.id) : none,
+            ...executionKeys(w.keys, job.id, execId),
           },
           { id: job.id, execId },
         ),

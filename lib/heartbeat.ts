@@ -4,7 +4,7 @@ import { runScript } from './redis/scripts.js';
 import { utcformat } from './time.js';
 import type { Worker } from './Worker.js';
 import { untilAnswered } from './RedisOutage.js';
-import { executionOf } from './protocol.js';
+import { executionKeys, executionOf } from './protocol.js';
 
 /** The heartbeat each worker has in flight: one that waits out an outage is not joined by more. */
 const beating = new WeakMap<Worker, Promise<void>>();
@@ -26,7 +26,6 @@ async function beatOnce(w: Worker, job: Job, startedAt: Date | null): Promise<vo
   const working = startedAt ? (now.getTime() - startedAt.getTime()) / 1000 : 0;
   const ttl = w.heartbeatTtl(job, working);
   const execId = executionOf(job);
-  const none = w.keys.job('-');
   // Waits out an outage (the job's StartedJobRegistry score must move on once Redis answers again);
   // sending it twice only writes the same values twice.
   await untilAnswered(w, `send the heartbeat of job ${job.id}`, () =>
@@ -37,8 +36,7 @@ async function beatOnce(w: Worker, job: Job, startedAt: Date | null): Promise<vo
         worker: w.key,
         job: job.key,
         wip: w.keys.started(claimedQueueOf(job, w.queueNames[0]!)),
-        execution: execId ? w.keys.execution(`${job.id}:${execId}`) : none,
-        executions: execId ? w.keys.executions(job.id) : none,
+        ...executionKeys(w.keys, job.id, execId),
       },
       { workerTtl: ttl, nowTs: utcformat(now), id: job.id, workingTime: working.toFixed(6), execId },
     ),

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Job } from './Job.js';
+import type { Keys } from './redis/keys.js';
 import type { Worker } from './Worker.js';
 
 /**
@@ -20,6 +21,19 @@ export type Protocol = 1 | 2 | 'auto';
 /** A new execution id, as rq 2.x's Execution.create (uuid4 hex). */
 export function newExecutionId(): string {
   return randomUUID().replace(/-/g, '');
+}
+
+/**
+ * The execution keys a script that starts or ends job `id` takes (claim, outcome, unclaim): the run's
+ * hash and the job's executions set under protocol 2; under 1 (`execId` '') a placeholder that the
+ * script never touches, since every call of a script takes the same KEYS.
+ */
+export function executionKeys(keys: Keys, id: string, execId: string): { execution: string; executions: string } {
+  if (!execId) {
+    const none = keys.job('-');
+    return { execution: none, executions: none };
+  }
+  return { execution: keys.execution(`${id}:${execId}`), executions: keys.executions(id) };
 }
 
 const executions = new WeakMap<Job, string>();

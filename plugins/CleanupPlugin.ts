@@ -9,7 +9,7 @@ import { utcformat } from '../lib/time.js';
 import { claimedQueueOf, type NextBlock } from '../lib/Lookahead.js';
 import { enqueueDependents } from '../lib/dependencies.js';
 import { isTransient, untilAnswered } from '../lib/RedisOutage.js';
-import { executionOf } from '../lib/protocol.js';
+import { executionKeys, executionOf } from '../lib/protocol.js';
 
 const PLUGIN_NAME = 'CleanupPlugin';
 
@@ -38,13 +38,6 @@ function successFields(w: Worker, job: Job, outcome: Extract<Outcome, { status: 
 /** rq 2.x's execution fields of a result entry (Result.executionFields) for the job `w` runs. */
 function executionFields(w: Worker, job: Job, endedAt: Date): string[] {
   return Result.executionFields(executionOf(job), w.jobStartedAt, endedAt);
-}
-
-/** The execution keys of an outcome script: the run's hash and the job's executions set (protocol 2), else placeholders. */
-function executionKeys(w: Worker, job: Job, execId: string): { execution: string; executions: string } {
-  const keys = w.keys;
-  if (!execId) return { execution: keys.job('-'), executions: keys.job('-') };
-  return { execution: keys.execution(`${job.id}:${execId}`), executions: keys.executions(job.id) };
 }
 
 /**
@@ -138,7 +131,7 @@ export class CleanupPlugin {
           queues: keys.queues,
           scheduled: keys.scheduled(queue),
           intermediate: keys.intermediate(queue),
-          ...executionKeys(w, job, execId),
+          ...executionKeys(keys, job.id, execId),
           next: next.keys,
         },
         {
@@ -229,7 +222,7 @@ export class CleanupPlugin {
           queues: keys.queues,
           scheduled: keys.scheduled(queue),
           intermediate: keys.intermediate(queue),
-          ...executionKeys(w, job, execId),
+          ...executionKeys(keys, job.id, execId),
           next: next.keys,
         },
         {
