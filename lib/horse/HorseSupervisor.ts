@@ -3,6 +3,7 @@ import { STOPPED_TEXT } from '../commands.js';
 import { RqError } from '../errors/RqError.js';
 import { formatException } from '../execute.js';
 import { executionOf, setExecution, startedMember } from '../protocol.js';
+import { jobIdOfMember } from '../registries/BaseRegistry.js';
 import { busyHeartbeat } from '../heartbeat.js';
 import type { Job } from '../Job.js';
 import { sleep } from '../suspension.js';
@@ -241,14 +242,17 @@ export class HorseSupervisor {
       // The stop-job command kills the horse for the job the hash names: that one is stopped, the others failed.
       current = await w.connection.hget(w.key, 'current_job');
       for (const queue of w.queueNames) {
-        const ids = await w.connection.zrange(w.keys.started(queue), '0', '-1');
-        if (ids.length === 0) continue;
+        // Members are bare ids, or `<id>:<execution>` under protocol 2: the job is failed under its execution.
+        const members = await w.connection.zrange(w.keys.started(queue), '0', '-1');
+        if (members.length === 0) continue;
+        const ids = members.map(jobIdOfMember);
         const owners = await Promise.all(ids.map((id) => w.connection.hget(w.keys.job(id), 'worker_name')));
         for (const [i, id] of ids.entries()) {
           if (owners[i] !== w.name) continue;
           const job = await w.jobClass.fetch(id, { connection: w.connection, serializer: w.serializer }).catch(() => null);
           if (job) {
             job.origin ??= queue;
+            setExecution(job, members[i]!.slice(id.length + 1));
             held.push(job);
           }
         }

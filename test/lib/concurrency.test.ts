@@ -173,6 +173,26 @@ describe('concurrency: N async jobs at once, each with its own guarantees', { ti
     const stopped = await cold.stop('SIGTERM', 30_000);
     assert.equal(stopped.code, 0, cold.output);
   });
+
+  it('rq worker --concurrency --protocol 2: a killed horse fails every job it held under its execution', async () => {
+    const db = freshDb();
+    const q = db.queue('q');
+    const held = [];
+    for (let i = 0; i < 3; i++) held.push((await q.enqueue('jobs.sleepForever')).id);
+    const cwd = projects.make({ 'jobs.ts': JOBS });
+    const w = spawnRq(['worker', '--concurrency', '3', '--protocol', '2', '-u', db.url, 'q'], { cwd, timeoutMs: 60_000 });
+    await waitFor(async () => (await db.redis.zcard('rq:wip:q')) === 3, '3 jobs started', 30_000);
+    // rq 2.x's members: <id>:<execution>, which the dead horse's jobs are found by.
+    for (const member of await db.redis.zrange('rq:wip:q', '0', '-1')) assert.match(member, /^[^:]+:[0-9a-f]{32}$/);
+    const horsePid = await waitFor(() => horseOf(w.pid), 'the horse pid', 20_000);
+    process.kill(horsePid, 'SIGKILL');
+    await waitFor(async () => (await db.redis.zcard('rq:failed:q')) === 3, 'the 3 jobs of the dead horse failed', 30_000);
+    for (const id of held) assert.match(await excText(db.redis, id), /horse/i);
+    assert.equal(await db.redis.zcard('rq:wip:q'), 0);
+    assert.deepEqual(await db.redis.keys('rq:execution:*'), [], 'their executions ended');
+    const stopped = await w.stop('SIGTERM', 30_000);
+    assert.equal(stopped.code, 0, w.output);
+  });
 });
 
 /** The pid of the work horse of the worker process `workerPid` (its only child). */
