@@ -57,7 +57,7 @@
 -- @include leaveStarted
 local function fail()
   leave_started('failed_job_count')
-  if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
+  if not job_exists then return 'gone' end
   redis.call('HSET', KEYS[1], 'ended_at', endedAt)
   -- the FailedJobRegistry score and a retry's schedule: Redis's clock, the one all workers share
   local now = redis_now()
@@ -79,8 +79,9 @@ local saved = replayed(KEYS[5], token)
 if saved then return {saved.o, next_rebuild(14, saved.n), redis.call('SCARD', KEYS[6])} end
 local bad = outcome_keys_refused() or expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset') or expect_type(KEYS[11], 'list')
 if bad then return bad end
-local outcome = fail()
 local dependents = redis.call('SCARD', KEYS[6])
+local outcome = fail()
 local nxt = next_job(14)
-remember(KEYS[5], token, {o = outcome, n = next_summary(nxt)})
+if not claimed_here then worker_idle() end
+remember(KEYS[5], token, {o = outcome, n = next_summary(nxt)}, true)
 return {outcome, nxt, dependents}

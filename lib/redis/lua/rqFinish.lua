@@ -81,10 +81,10 @@ local function repeat_job(ttl)
   redis.call('RPUSH', KEYS[8], id)
   return 'requeued'
 end
-local function finish()
+local function finish(dependents)
   local ttl = tonumber(resultTtl)
   leave_started('successful_job_count')
-  if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
+  if not job_exists then return 'gone' end
   if plan ~= '' then return repeat_job(ttl) end
   if ttl == 0 then
     -- the dependents set goes after its dependents are enqueued (rqEnqueueDependents)
@@ -96,7 +96,7 @@ local function finish()
   if ttl > 0 then
     redis.call('EXPIRE', KEYS[4], ttl)
     redis.call('EXPIRE', KEYS[1], ttl)
-    redis.call('EXPIRE', KEYS[6], ttl)
+    if dependents > 0 then redis.call('EXPIRE', KEYS[6], ttl) end
     redis.call('EXPIRE', KEYS[7], ttl)
     redis.call('ZADD', KEYS[3], redis_now() + ttl, id)
   else
@@ -111,8 +111,10 @@ if saved then return {saved.o, next_rebuild(14, saved.n), redis.call('SCARD', KE
 local bad = outcome_keys_refused() or expect_type(KEYS[11], 'list')
   or (plan ~= '' and (expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset')))
 if bad then return bad end
-local outcome = finish()
+-- read first: finish() sets a TTL on the dependents set only when there is one
 local dependents = redis.call('SCARD', KEYS[6])
+local outcome = finish(dependents)
 local nxt = next_job(14)
-remember(KEYS[5], token, {o = outcome, n = next_summary(nxt)})
+if not claimed_here then worker_idle() end
+remember(KEYS[5], token, {o = outcome, n = next_summary(nxt)}, true)
 return {outcome, nxt, dependents}

@@ -12,6 +12,8 @@
   peek(): the first two heads of the queues, in priority order.
 ]]
 -- @include now
+-- whether this script call claimed a job (the worker hash is busy with it): see worker_idle()
+local claimed_here = false
 local function claim(job_key, wip_key, worker_key, id, now_ts, interval, worker_name, mode, want_hash, exec_id, exec_key, execs_key)
   local timeout = tonumber(redis.call('HGET', job_key, 'timeout')) or 180
   -- junk ('1e309', 'nan', 1e20) would make EXPIRE fail half-way through the claim: the default, as
@@ -26,6 +28,7 @@ local function claim(job_key, wip_key, worker_key, id, now_ts, interval, worker_
     ttl = interval + 60
   end
   ttl = math.ceil(ttl)
+  claimed_here = true
   redis.call('HSET', job_key, 'status', 'started', 'started_at', now_ts, 'worker_name', worker_name, 'last_heartbeat', now_ts)
   redis.call('PERSIST', job_key)
   if exec_id == '' then

@@ -4,8 +4,11 @@
   through an outage and run after this one then finds it recorded and claims nothing) and the
   StartedJobRegistry; protocol 2 (`execId` not empty) also ends the execution as rq 2.x's
   cleanup_execution does (its hash and its entry in the job's executions set). The worker hash counts
-  the job in `counter` (successful_job_count / failed_job_count) and its working time, and goes idle
-  unless the worker still runs another job (`stillRunning`, concurrency > 1).
+  the job in `counter` (successful_job_count / failed_job_count) and its working time.
+  worker_idle(): the worker hash goes idle, unless the worker still runs another job (`stillRunning`,
+  concurrency > 1). An outcome script that also asks for the next job calls it only when no claim
+  followed (claimed_here, include/claim.lua): a claim makes the worker busy again at once, and the
+  idle write in between (HDEL, HSET, EXPIRE) was three commands per job that nothing could see.
 ]]
 local function leave_started(counter)
   redis.call('LREM', KEYS[11], 1, id)
@@ -20,6 +23,8 @@ local function leave_started(counter)
   end
   redis.call('HINCRBY', KEYS[5], counter, 1)
   redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', workingTime)
+end
+local function worker_idle()
   if stillRunning == '' then
     redis.call('HDEL', KEYS[5], 'current_job')
     redis.call('HSET', KEYS[5], 'state', 'idle', 'current_job_working_time', '0', 'last_heartbeat', endedAt)

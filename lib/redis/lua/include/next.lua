@@ -39,10 +39,16 @@
   written for one that Redis refused), so a slot is not reused while its call may be sent again.
 ]]
 -- @include claim
+-- whether rq:suspended (KEYS[k]) exists, read once per script call
+local suspended_cached
+local function suspended(k)
+  if suspended_cached == nil then suspended_cached = redis.call('EXISTS', KEYS[k]) == 1 end
+  return suspended_cached
+end
 local function take_ahead(k, q0, n)
   local ahead = {}
   local want = tonumber(takeAhead) or 0
-  if want == 0 or redis.call('EXISTS', KEYS[k]) == 1 then return ahead end
+  if want == 0 or suspended(k) then return ahead end
   for i = 1, n do
     while #ahead < want do
       local head = redis.call('LMOVE', KEYS[q0 + i - 1], KEYS[q0 + n + i - 1], 'LEFT', 'RIGHT')
@@ -51,8 +57,10 @@ local function take_ahead(k, q0, n)
       for b = 1, 2 do
         local peeked = peeked1
         if b == 2 then peeked = peeked2 end
-        if head == peeked and redis.call('TYPE', KEYS[k + 2 + b]).ok == 'hash' then
-          hash = redis.call('HGETALL', KEYS[k + 2 + b])
+        if head == peeked then
+          -- pcall: a key of another type (a stranger's) reads as no hash, as a missing one
+          local h = redis.pcall('HGETALL', KEYS[k + 2 + b])
+          if not h.err and #h > 0 then hash = h end
           break
         end
       end
@@ -62,7 +70,7 @@ local function take_ahead(k, q0, n)
   return ahead
 end
 local function take_next(k)
-  if redis.call('EXISTS', KEYS[k]) == 1 then return {'suspended'} end
+  if suspended(k) then return {'suspended'} end
   local n = (#KEYS - k - 6) / 3
   local q0 = k + 7
   for i = 1, n do
@@ -160,8 +168,9 @@ local function replayed(worker_key, token)
   if ok and type(saved) == 'table' then return saved end
   return nil
 end
-local function remember(worker_key, token, saved)
-  if token ~= '' and redis.call('EXISTS', worker_key) == 1 then
+-- worker_written: this call wrote the worker hash already (an outcome script's counts), so it exists
+local function remember(worker_key, token, saved, worker_written)
+  if token ~= '' and (worker_written or redis.call('EXISTS', worker_key) == 1) then
     redis.call('HSET', worker_key, call_slot(token), token .. ' ' .. cjson.encode(saved))
   end
 end
