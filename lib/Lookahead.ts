@@ -129,6 +129,7 @@ const NO_NEXT_JOB: NextBlock = {
     claimMode: '',
     takeAhead: '0',
     nextExecId: '',
+    peekCount: '',
   },
   launched: null,
   held: null,
@@ -298,6 +299,7 @@ export class Lookahead {
       claimMode: this.mode,
       takeAhead: String(takes),
       nextExecId: execId,
+      peekCount: this.peekCount(),
     };
   }
 
@@ -361,7 +363,8 @@ export class Lookahead {
     let call = this.unanswered;
     if (!call) {
       const now = new Date();
-      const a = { id: this.peeks[0] ?? '', index: 0 };
+      // Jobs running concurrently: outcome scripts in flight expect the other peeked ids.
+      const a = { id: (this.worker.concurrency > 1 ? this.peeks.shift() : this.peeks[0]) ?? '', index: 0 };
       const execId = a.id ? this.newExecution() : '';
       call = { keys: this.nextKeys(queues, a.id, [], execId), args: { ...this.nextArgs(now, 'claim-head', a, [], 0, execId), token: this.token() }, now };
     }
@@ -424,8 +427,31 @@ export class Lookahead {
     return { kind: 'job', job };
   }
 
+  /**
+   * How many queue heads a script's reply lists. One worker running one job at a time needs two: the
+   * next claim's and the hash read ahead. Jobs running concurrently each claim the next head in their
+   * outcome script, several in flight at once: each needs its own id, the one that will be at the head
+   * when its script runs (after the scripts sent before it took theirs), or it takes the job in a
+   * second round trip (rqClaim).
+   */
+  private peekCount(): number {
+    const c = this.worker.concurrency;
+    return c === 1 ? 2 : Math.min(c + 1, 101);
+  }
+
+  /**
+   * The heads a reply lists, less those that scripts still in flight (sent after it, so run after it)
+   * will claim: what the next script sent should expect.
+   */
   private setPeeks(ids: Buffer[] | undefined): void {
-    this.peeks = Array.isArray(ids) ? ids.map((id) => id.toString()) : [];
+    const heads = Array.isArray(ids) ? ids.map((id) => id.toString()) : [];
+    if (this.worker.concurrency === 1 || this.inflight.length === 0) {
+      this.peeks = heads;
+      return;
+    }
+    const claiming = new Set<string>();
+    for (const f of this.inflight) if (f.next.args.nextMode === 'claim-head' && f.next.args.nextId) claiming.add(f.next.args.nextId);
+    this.peeks = heads.filter((id) => !claiming.has(id));
   }
 
   /** Keeps the jobs a script took ahead, and gives them back if the current job outlasts HOLD_MS. */
@@ -500,6 +526,7 @@ export class Lookahead {
         workerName: w.name,
         claimMode: this.mode,
         execId,
+        peekCount: this.peekCount(),
       }),
     );
   }

@@ -36,6 +36,8 @@ export interface NextArgs {
   takeAhead: string;
   /** The execution id the next job is claimed under (protocol 2), '' for a bare StartedJobRegistry member (protocol 1). */
   nextExecId: string;
+  /** How many queue heads the reply lists: the ids the worker's next calls expect at the head. */
+  peekCount: number | '';
 }
 
 /** A job a NEXT block took ahead: its queue (1..n), id, and hash when it was one of the peeked ids. */
@@ -140,7 +142,7 @@ export interface ScriptSpecs {
   rqTake: { keys: { next: readonly string[] }; args: NextArgs & { token: string }; reply: NextReply };
   rqClaim: {
     keys: { intermediate: string; job: string; wip: string; worker: string; execution: string; executions: string; queues: readonly string[] };
-    args: { id: string; claimedAt: string; jobMonitoringInterval: number; workerName: string; claimMode: 'inline' | 'process'; execId: string };
+    args: { id: string; claimedAt: string; jobMonitoringInterval: number; workerName: string; claimMode: 'inline' | 'process'; execId: string; peekCount: number };
     /** {ttl, hash, peeked ids}; 0: the job's hash is gone, -1: its key is not a hash. */
     reply: 0 | -1 | [ttl: number, hash: Buffer[], peeked: Buffer[]];
   };
@@ -227,6 +229,7 @@ const NEXT_ARGS = [
   'claimMode',
   'takeAhead',
   'nextExecId',
+  'peekCount',
 ] as const satisfies readonly (keyof NextArgs)[];
 
 const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
@@ -258,7 +261,7 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
   rqTake: complete<'rqTake'>()({ keys: ['...next'], args: [...NEXT_ARGS, 'token'], buffers: true }),
   rqClaim: complete<'rqClaim'>()({
     keys: ['intermediate', 'job', 'wip', 'worker', 'execution', 'executions', '...queues'],
-    args: ['id', 'claimedAt', 'jobMonitoringInterval', 'workerName', 'claimMode', 'execId'],
+    args: ['id', 'claimedAt', 'jobMonitoringInterval', 'workerName', 'claimMode', 'execId', 'peekCount'],
     buffers: true,
   }),
   rqFinish: complete<'rqFinish'>()({

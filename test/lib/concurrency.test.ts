@@ -77,6 +77,20 @@ describe('concurrency: N async jobs at once, each with its own guarantees', { ti
     assert.equal(logger.count('No more work, burst finished.'), 1, logger.lines.join('\n'));
   });
 
+  it('one script call per job while busy: each outcome script claims the head its reply predicted', async () => {
+    const db = freshDb();
+    const n = 300;
+    await enqueueStamped(db.queue('q'), n, 5);
+    const worker = new SimpleWorker(['q'], { connection: db.redis, installSignalHandlers: false, paths: [repoRoot], logger: collectingLogger(), concurrency: 10 });
+    await db.redis.config('RESETSTAT');
+    assert.equal(await worker.work({ burst: true }), true);
+    assert.equal(await db.redis.zcard('rq:finished:q'), n);
+    const calls = Number(/cmdstat_evalsha:calls=(\d+)/.exec(String(await db.redis.info('commandstats')))?.[1] ?? 0);
+    // With two heads per reply, ten outcome scripts in flight mostly expected the same one and took
+    // their next job in a second call (rqClaim): 1.9 calls per job.
+    assert.ok(calls <= n * 1.2, `${calls} script calls for ${n} jobs`);
+  });
+
   it('a job past its timeout fails alone; the jobs beside it finish', async () => {
     const db = freshDb();
     const q = db.queue('q');

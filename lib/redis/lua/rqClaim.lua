@@ -18,6 +18,7 @@
     workerName             the worker's name
     claimMode              'inline' | 'process': how claim() computes the heartbeat TTL
     execId                 the execution id (protocol 2), '' for protocol 1 (include/claim.lua)
+    peekCount              how many queue heads to return
 
   Returns {ttl, hash, peeked ids}, or 0 if the job hash is gone (a deleted job: skipped, as rq
   does), -1 if the key is not a hash.
@@ -30,4 +31,4 @@ if t ~= 'hash' then
   return -1
 end
 local ttl, hash = claim(KEYS[2], KEYS[3], KEYS[4], id, claimedAt, tonumber(jobMonitoringInterval), workerName, claimMode, true, execId, KEYS[5], KEYS[6])
-return {ttl, hash, peek(7, #KEYS - 6)}
+return {ttl, hash, peek(7, #KEYS - 6, peekCount)}

@@ -44,6 +44,7 @@
     claimMode
     takeAhead
     nextExecId
+    peekCount
     token                  replay token ('' = none)
     execId                 the execution id the job ran under (protocol 2), '' for a bare registry member
 

@@ -41,6 +41,7 @@
     claimMode
     takeAhead
     nextExecId
+    peekCount
     token                  replay token ('' = none)
     result                 list: the result stream entry's field/value pairs
     plan                   '' when the job does not repeat, else {repeats left after this run, interval seconds}

@@ -16,6 +16,7 @@
     claimMode
     takeAhead
     nextExecId
+    peekCount
     token                  replay token ('' = none)
 
   Returns NEXT's reply.

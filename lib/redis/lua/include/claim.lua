@@ -9,7 +9,7 @@
   (id, created_at, last_heartbeat; expires with the TTL) and the job's executions set (scored Redis's
   clock + TTL + 60, expiring TTL + 60, as ExecutionRegistry.add) are written, and the worker hash
   keeps the execution id (rqts_execution) for the worker process's heartbeat of a horse's job.
-  peek(): the first two heads of the queues, in priority order.
+  peek(from, n, count): the first `count` heads of the queues, in priority order.
 ]]
 -- @include now
 -- whether this script call claimed a job (the worker hash is busy with it): see worker_idle()
@@ -49,13 +49,14 @@ local function claim(job_key, wip_key, worker_key, id, now_ts, interval, worker_
   if want_hash then return ttl, redis.call('HGETALL', job_key) end
   return ttl, false
 end
--- the first two heads of the queues (priority order) from KEYS[from .. from+n-1]: ids only
-local function peek(from, n)
+-- the first `count` heads of the queues (priority order) from KEYS[from .. from+n-1]: ids only
+local function peek(from, n, count)
+  count = math.max(1, math.min(tonumber(count) or 2, 1000))
   local ids = {}
   for i = 0, n - 1 do
-    local heads = redis.call('LRANGE', KEYS[from + i], 0, 1 - #ids)
+    local heads = redis.call('LRANGE', KEYS[from + i], 0, count - 1 - #ids)
     for _, id in ipairs(heads) do ids[#ids + 1] = id end
-    if #ids >= 2 then break end
+    if #ids >= count then break end
   end
   return ids
 end

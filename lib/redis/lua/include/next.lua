@@ -17,6 +17,7 @@
     claimMode              'inline' | 'process': how claim() computes the heartbeat TTL
     takeAhead              how many to take ahead: '0' | '1' | '2'
     nextExecId             the execution id A is claimed under (protocol 2), '' for protocol 1
+    peekCount              how many queue heads the reply lists (the peeked ids of the next calls)
 
   'claim-head': A is the id peeked at the last call. When the first non-empty queue's head is A,
   the job is popped and claimed right here (one round trip per job for a busy worker); otherwise the
@@ -80,7 +81,7 @@ local function take_next(k)
         redis.call('LPOP', KEYS[q0 + i - 1])
         local ttl, hash = claim(KEYS[k + 2], KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], head, claimedAt, tonumber(jobMonitoringInterval), workerName, claimMode, true, nextExecId, KEYS[k + 5], KEYS[k + 6])
         local ahead = take_ahead(k, q0, n)
-        return {'claimed', i, head, ttl, hash, peek(q0, n), ahead}
+        return {'claimed', i, head, ttl, hash, peek(q0, n, peekCount), ahead}
       end
       local id = redis.call('LMOVE', KEYS[q0 + i - 1], KEYS[q0 + n + i - 1], 'LEFT', 'RIGHT')
       return {'taken', i, id}
@@ -117,7 +118,7 @@ local function start_held(k, want_hash)
     end
   end
   local ahead = take_ahead(k, q0, n)
-  return {kind, i, id, ttl, hash, peek(q0, n), ahead}
+  return {kind, i, id, ttl, hash, peek(q0, n, peekCount), ahead}
 end
 local function next_job(k)
   if nextMode == 'claim-head' then return take_next(k) end
@@ -155,7 +156,7 @@ local function next_rebuild(k, s)
     if e[3] > 0 then h = redis.call('HGETALL', KEYS[k + 2 + e[3]]) end
     ahead[j] = {e[1], e[2], h}
   end
-  return {s.kind, s.i, s.id, s.ttl or false, hash, peek(k + 7, n), ahead}
+  return {s.kind, s.i, s.id, s.ttl or false, hash, peek(k + 7, n, peekCount), ahead}
 end
 local function call_slot(token)
   return 'rqts_call' .. (tonumber(string.match(token, '(%d+)$') or '0') % 4)
