@@ -198,7 +198,9 @@ export class Lookahead {
 
   /** A token for one logical script call (all its attempts), for the scripts' replay check. */
   token(): string {
-    return `${this.tokenPrefix}-${++this.seq}`;
+    const seq = ++this.seq;
+    // Replay slots (include/next.lua): more than the calls with tokens that can be in flight at once.
+    return `${this.tokenPrefix}-${seq % (2 * this.worker.concurrency + 2)}-${seq}`;
   }
 
   /** The execution id of a claim: a new one under protocol 2, '' (a bare registry member) under 1. */

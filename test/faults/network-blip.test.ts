@@ -175,19 +175,20 @@ for (const kind of ['rq.Worker', 'rq.SimpleWorker']) {
   });
 }
 
-it(
-  'blips while a worker is busy with short jobs: each job is recorded finished once and none is left started',
+// Concurrency 20: up to 20 outcome scripts in flight at once, each with its own replay slot.
+for (const concurrency of [1, 20]) it(
+  `blips while a worker is busy with short jobs (concurrency ${concurrency}): each job is recorded finished once and none is left started`,
   { timeout: 55_000 },
   async (t) => {
-    const q = 'blip-busy';
+    const q = `blip-busy-${concurrency}`;
     // Enough that the drain outlasts ten blips with their gaps (~2.5 s) even when the worker is fast:
     // 2,000 jobs were drained after 8 blips in one run.
     const JOBS = 6000;
     const BLIPS = 40;
     const rand = prng(0xb11b);
     const queue = new Queue(q, { connection: redis });
-    const jobs = await queue.enqueueMany(Array.from({ length: JOBS }, (_, i) => ({ func: task('noop'), jobId: `bb-${i}` })));
-    const w = workers.spawn(['-q', '-w', 'rq.SimpleWorker', q], 50_000);
+    const jobs = await queue.enqueueMany(Array.from({ length: JOBS }, (_, i) => ({ func: task(concurrency > 1 ? 'yieldOnce' : 'noop'), jobId: `bb${concurrency}-${i}` })));
+    const w = workers.spawn(['-q', '-w', 'rq.SimpleWorker', '--concurrency', String(concurrency), q], 50_000);
     await waitFor(async () => (await redis.zcard(`rq:finished:${q}`)) > 0, `the worker to start working (${w.output()})`, 20_000);
     const cutBefore = proxy.cut;
     let blips = 0;

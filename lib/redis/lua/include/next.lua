@@ -35,9 +35,10 @@
   Replays. A call whose reply was lost (the connection dropped after Redis ran it) is sent again
   with the same token and must not run twice: the worker hash keeps, per slot, the token of a call
   that changed something and a summary of what it did (next_summary), from which a repeat rebuilds
-  the same reply (next_rebuild). A token ends in its call's sequence number, which picks one of 4
-  slots: a worker has at most 3 calls with tokens in flight (two outcome scripts, and the failure
-  written for one that Redis refused), so a slot is not reused while its call may be sent again.
+  the same reply (next_rebuild). A token ends in `-<slot>-<sequence number>`: the worker picks the
+  slot from its sequence number among more slots than it can have calls with tokens in flight (4 for
+  one job at a time: two outcome scripts, and the failure written for one that Redis refused; 2N + 2
+  for N concurrent jobs), so a slot is not reused while its call may be sent again.
 ]]
 -- @include claim
 -- whether rq:suspended (KEYS[k]) exists, read once per script call
@@ -159,7 +160,7 @@ local function next_rebuild(k, s)
   return {s.kind, s.i, s.id, s.ttl or false, hash, peek(k + 7, n, peekCount), ahead}
 end
 local function call_slot(token)
-  return 'rqts_call' .. (tonumber(string.match(token, '(%d+)$') or '0') % 4)
+  return 'rqts_call' .. (string.match(token, '(%d+)%-%d+$') or '0')
 end
 local function replayed(worker_key, token)
   if token == '' then return nil end
