@@ -13,43 +13,47 @@ const TITLE_INTERVAL_MS = 100;
 export class ProcessTitlePlugin {
   apply(worker: Worker): void {
     let writtenAt = -Infinity;
-    let pending: string | null = null;
+    // The title to write, built only when written: most titles of a busy worker are replaced unseen.
+    let pending: (() => string) | null = null;
     let timer: NodeJS.Timeout | null = null;
     const write = (): void => {
       timer = null;
       if (pending === null) return;
-      process.title = pending;
+      process.title = `rq: ${pending()}`;
       pending = null;
       writtenAt = performance.now();
     };
-    const set = (title: string): void => {
-      pending = `rq: ${title}`;
+    const set = (title: () => string): void => {
+      pending = title;
       const wait = writtenAt + TITLE_INTERVAL_MS - performance.now();
       if (wait <= 0) write();
       else timer ??= setTimeout(write, wait).unref();
     };
-    worker.hooks.startup.tapPromise(PLUGIN_NAME, async () => set('Starting'));
+    worker.hooks.startup.tapPromise(PLUGIN_NAME, async () => set(() => 'Starting'));
     // "Listening" when the worker registers and whenever it goes idle (the idle heartbeat before its
     // blocking wait), not at every dequeue: a busy worker would set it between every two jobs.
-    const listening = (w: Worker): void => set(`Listening on ${w.queueNames.join(',')}`);
+    const listening = (w: Worker): void => set(() => `Listening on ${w.queueNames.join(',')}`);
     worker.hooks.register.tapPromise(PLUGIN_NAME, async (w) => listening(w));
     worker.hooks.heartbeat.tapPromise(PLUGIN_NAME, async (w) => {
       if (w.state === 'idle') listening(w);
     });
     worker.hooks.prepare.tapPromise(PLUGIN_NAME, async (job, w) => {
-      let func = job.id;
-      try {
-        func = job.funcName;
-      } catch {
-        // undecodable: show the id
-      }
-      set(`Processing ${func} from ${job.origin ?? w.queueNames[0]} since ${new Date().toISOString()}`);
+      const since = Date.now();
+      set(() => {
+        let func = job.id;
+        try {
+          func = job.funcName;
+        } catch {
+          // undecodable: show the id
+        }
+        return `Processing ${func} from ${job.origin ?? w.queueNames[0]} since ${new Date(since).toISOString()}`;
+      });
       return job;
     });
     worker.hooks.shutdown.tapPromise(PLUGIN_NAME, async () => {
       // The last title is written now: the process may exit before a timer would fire.
       if (timer) clearTimeout(timer);
-      pending = 'rq: Shutting down';
+      pending = () => 'Shutting down';
       write();
     });
   }
