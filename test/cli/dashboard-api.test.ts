@@ -133,6 +133,20 @@ describe('dashboard HTTP: /metrics, refusals, mounting', () => {
     assert.equal(page.jobs.length, 1);
   });
 
+  it('requeue all failed: every job of the FailedJobRegistry back on its queue, with the token only', async () => {
+    const failed = await db.redis.zrange('rq:failed:default', '0', '-1');
+    assert.equal(failed.length, 1, 'the burst left jobs.boom failed');
+    const path = '/api/queues/default/requeue-failed';
+    assert.equal((await fetch(`${dash}${path}`, { method: 'POST' })).status, 403);
+    assert.equal(await db.redis.zcard('rq:failed:default'), 1, 'refused: nothing requeued');
+    const r = await fetch(`${dash}${path}`, { method: 'POST', headers: { 'x-rq-token': TOKEN } });
+    assert.equal(r.status, 200);
+    assert.match(((await r.json()) as { message: string }).message, /^1 failed jobs requeued on default$/);
+    assert.equal(await db.redis.zcard('rq:failed:default'), 0);
+    assert.equal(await db.redis.hget(`rq:job:${failed[0]}`, 'status'), 'queued');
+    assert.deepEqual((await db.redis.lrange('rq:queue:default', 0, -1)).slice(-1), failed);
+  });
+
   describe('dashboardHandler in an existing http server', () => {
     let server: Server;
     let base: string;
