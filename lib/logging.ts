@@ -76,26 +76,67 @@ export function strftime(format: string, d: Date): string {
 
 const FIELD = /%\((\w+)\)(-?\d*)([sdf])/g;
 
-/** A formatter for Python's `%(field)s` log records (asctime, message, levelname, levelno, name, process, ...). */
-export function formatRecord(format: string, dateFormat: string, record: { level: LogLevel; message: string; name: string; time: Date }): string {
-  return format.replace(FIELD, (_all, field: string, width: string) => {
-    let value: string;
-    switch (field) {
-      case 'asctime': value = strftime(dateFormat, record.time); break;
-      case 'message': value = record.message; break;
-      case 'levelname': value = record.level; break;
-      case 'levelno': value = String(LOG_LEVELS[record.level]); break;
-      case 'name': value = record.name; break;
-      case 'process': value = String(process.pid); break;
-      case 'processName': value = 'MainProcess'; break;
-      case 'created': value = String(record.time.getTime() / 1000); break;
-      case 'msecs': value = String(record.time.getMilliseconds()); break;
-      default: value = `%(${field})`;
+interface LogRecord {
+  level: LogLevel;
+  message: string;
+  name: string;
+  time: Date;
+}
+
+/**
+ * formatRecord for one format and date format, parsed once: a logger formats every line with it (a
+ * busy worker logs three lines per job). The date is formatted once per second unless the date
+ * format shows finer (%f): local time, its day and its zone all change on second boundaries.
+ */
+export function recordFormatter(format: string, dateFormat: string): (record: LogRecord) => string {
+  let asctimeSecond = Number.NaN;
+  let asctimeText = '';
+  const perSecond = !dateFormat.includes('%f');
+  const asctime = (time: Date): string => {
+    if (!perSecond) return strftime(dateFormat, time);
+    const second = Math.floor(time.getTime() / 1000);
+    if (second !== asctimeSecond) {
+      asctimeSecond = second;
+      asctimeText = strftime(dateFormat, time);
     }
-    if (!width) return value;
-    const w = Number(width);
-    return w < 0 ? value.padEnd(-w) : value.padStart(w);
-  });
+    return asctimeText;
+  };
+  const field = (name: string): ((r: LogRecord) => string) => {
+    switch (name) {
+      case 'asctime': return (r) => asctime(r.time);
+      case 'message': return (r) => r.message;
+      case 'levelname': return (r) => r.level;
+      case 'levelno': return (r) => String(LOG_LEVELS[r.level]);
+      case 'name': return (r) => r.name;
+      case 'process': return () => String(process.pid);
+      case 'processName': return () => 'MainProcess';
+      case 'created': return (r) => String(r.time.getTime() / 1000);
+      case 'msecs': return (r) => String(r.time.getMilliseconds());
+      default: return () => `%(${name})`;
+    }
+  };
+  // The format as text between fields, and a function per field (with its width, if any).
+  const texts: string[] = [];
+  const fields: ((r: LogRecord) => string)[] = [];
+  let last = 0;
+  for (const m of format.matchAll(FIELD)) {
+    texts.push(format.slice(last, m.index));
+    const read = field(m[1]!);
+    const w = m[2] ? Number(m[2]) : 0;
+    fields.push(w === 0 ? read : w < 0 ? (r) => read(r).padEnd(-w) : (r) => read(r).padStart(w));
+    last = m.index + m[0].length;
+  }
+  const tail = format.slice(last);
+  return (record) => {
+    let line = '';
+    for (let i = 0; i < fields.length; i++) line += texts[i]! + fields[i]!(record);
+    return line + tail;
+  };
+}
+
+/** A formatter for Python's `%(field)s` log records (asctime, message, levelname, levelno, name, process, ...). */
+export function formatRecord(format: string, dateFormat: string, record: LogRecord): string {
+  return recordFormatter(format, dateFormat)(record);
 }
 
 /** Loggers holding lines back, written out at exit (one listener for all of them). */
@@ -113,6 +154,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   // Lines logged in one turn of the event loop go out in one write (a busy worker logs three per job,
   // and each write is a system call). They are written at the end of the turn, before a job runs
   // (flush), and at exit; stderr is synchronous on Linux, so nothing waits in Node's buffers.
+  const formatLine = recordFormatter(format, dateFormat);
   let pending = '';
   const flush = (): void => {
     unflushed.delete(flush);
@@ -123,7 +165,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   };
   const log = (level: LogLevel) => (message: string) => {
     if (LOG_LEVELS[level] < threshold) return;
-    pending += `${formatRecord(format, dateFormat, { level, message, name, time: new Date() })}\n`;
+    pending += `${formatLine({ level, message, name, time: new Date() })}\n`;
     if (!unflushed.has(flush)) {
       unflushed.add(flush);
       setImmediate(flush);
