@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { CronExpression } from 'cron-parser';
 import type { Redis } from 'ioredis';
 import { ConfigError } from './errors/ConfigError.js';
+import { InvalidOperationError } from './errors/InvalidOperationError.js';
 import { MissingDependencyError } from './errors/MissingDependencyError.js';
 import { DEFAULT_RESULT_TTL } from './Job.js';
 import type { Logger } from './logging.js';
@@ -10,7 +11,7 @@ import { Queue } from './Queue.js';
 import { keysOf } from './redis/connection.js';
 import { resolveDotted, type ResolveOptions } from './resolve.js';
 import type { Serializer } from './serializers.js';
-import { utcformat } from './time.js';
+import { utcformat, utcparse } from './time.js';
 
 /**
  * One entry of a cron config: rq 2.x's `cron.register(func, queue_name, args, kwargs, interval=, cron=,
@@ -269,17 +270,20 @@ export class CronScheduler {
     );
   }
 
-  /** rq 2.x's register_birth: join the registry (a name already there is an error) and write the hash. */
+  /**
+   * rq 2.x's register_birth: join the registry, then write the hash. A name already there is refused
+   * before the hash is written: the running scheduler of that name keeps its own (2.10 writes over it).
+   */
   async registerBirth(): Promise<void> {
     this.logger.info(`CronScheduler ${this.name}: registering birth...`);
     const { registry, hash } = this.keys;
-    const [[, added] = []] = (await this.connection
+    const added = await this.connection.zadd(registry, 'NX', Date.now() / 1000, this.name);
+    if (added === 0) throw new InvalidOperationError(`CronScheduler '${this.name}' is already registered (in ${registry}): give each scheduler its own name (--name)`);
+    await this.connection
       .multi()
-      .zadd(registry, 'NX', Date.now() / 1000, this.name)
       .hset(hash, { hostname: hostname(), pid: String(process.pid), name: this.name, created_at: utcformat(this.createdAt), config_file: this.configFile, cron_jobs: this.cronJobsJson(Date.now()) })
       .expire(hash, 60)
-      .exec()) ?? [];
-    if (added === 0) throw new ConfigError(`CronScheduler '${this.name}' is already registered: give each scheduler its own name`);
+      .exec();
   }
 
   private async heartbeat(): Promise<void> {
@@ -338,4 +342,76 @@ export class CronScheduler {
       this.logger.info(`CronScheduler ${this.name}: shutdown complete`);
     }
   }
+}
+
+/** One job a running cron scheduler enqueues, as its hash's `cron_jobs` (rq 2.x's CronJob.to_dict) shows it. */
+export interface CronJobInfo {
+  func: string;
+  queueName: string;
+  interval: number | null;
+  cron: string | null;
+  latestEnqueue: Date | null;
+  nextEnqueue: Date | null;
+}
+
+/** A cron scheduler in `rq:cron_schedulers`, ours or python-rq 2.x's, as 2.x's CronScheduler.fetch reads it. */
+export interface CronSchedulerInfo {
+  name: string;
+  hostname: string;
+  pid: number;
+  configFile: string;
+  createdAt: Date | null;
+  lastHeartbeat: Date;
+  /** Null when the hash's `cron_jobs` is missing or unreadable (2.x then shows none). */
+  jobs: CronJobInfo[] | null;
+}
+
+/** rq 2.x's cron_scheduler_registry.cleanup threshold: a scheduler silent this long is gone. */
+export const CRON_SCHEDULER_STALE_SECONDS = 120;
+
+function readCronJobs(raw: string | undefined): CronJobInfo[] | null {
+  if (!raw) return null;
+  try {
+    const list: unknown = JSON.parse(raw);
+    if (!Array.isArray(list)) return null;
+    return list.map((j: Record<string, unknown>) => ({
+      func: String(j.func_name),
+      queueName: String(j.queue_name),
+      interval: typeof j.interval === 'number' ? j.interval : null,
+      cron: typeof j.cron === 'string' ? j.cron : null,
+      latestEnqueue: utcparse(typeof j.latest_enqueue_time === 'string' ? j.latest_enqueue_time : null),
+      nextEnqueue: utcparse(typeof j.next_enqueue_time === 'string' ? j.next_enqueue_time : null),
+    }));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * rq 2.x's `CronScheduler.all(connection)`: drops the schedulers whose last heartbeat is older than
+ * 120 s (as 2.x's cleanup does, so one killed without unregistering leaves the list), then reads each
+ * one's hash, oldest heartbeat first; a name whose hash has expired is skipped, as 2.x does.
+ */
+export async function allCronSchedulers(connection: Redis): Promise<CronSchedulerInfo[]> {
+  const p = keysOf(connection).prefix;
+  const registry = `${p}cron_schedulers`;
+  await connection.zremrangebyscore(registry, '0', String(Date.now() / 1000 - CRON_SCHEDULER_STALE_SECONDS));
+  const members = await connection.zrange(registry, '0', '-1', 'WITHSCORES');
+  const found: CronSchedulerInfo[] = [];
+  for (let i = 0; i < members.length; i += 2) {
+    const name = members[i]!;
+    // One key at a time, not a pipeline: under a prefix without a hash tag a Cluster spreads the hashes over its nodes.
+    const h = await connection.hgetall(`${p}cron_scheduler:${name}`);
+    if (Object.keys(h).length === 0) continue;
+    found.push({
+      name,
+      hostname: h.hostname ?? '',
+      pid: Number(h.pid ?? 0),
+      configFile: h.config_file ?? '',
+      createdAt: utcparse(h.created_at),
+      lastHeartbeat: new Date(Number(members[i + 1]) * 1000),
+      jobs: readCronJobs(h.cron_jobs),
+    });
+  }
+  return found;
 }

@@ -17,9 +17,22 @@ const REGISTERED = 'rq-pool:registered';
 export function reportToPool(worker: Worker): void {
   // Stage 200: after every register tap (the hash is written, the scheduler and maintenance started).
   worker.hooks.register.tapPromise({ name: 'WorkerPool', stage: 200 }, async () => {
-    process.send?.(REGISTERED);
+    // The pool may have died meanwhile: a send on the closed channel would be an 'error' event on
+    // process, which nothing handles, and the worker would die registered. With a callback the error
+    // goes there instead; the channel's 'disconnect' stops the worker.
+    if (process.connected) process.send?.(REGISTERED, undefined, {}, () => {});
   });
-  process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
+  let told = false;
+  const poolGone = (): void => {
+    if (told) return;
+    told = true;
+    process.kill(process.pid, 'SIGTERM');
+  };
+  // A pool that died while this worker was starting closed the channel before anyone listened for
+  // 'disconnect': stop now. setImmediate: the signal must come once work() listens for it (it does so
+  // before its first await), else SIGTERM's default action would end the worker cold.
+  if (!process.connected) setImmediate(poolGone);
+  else process.once('disconnect', poolGone);
   // stderr is a pipe to the pool (stdout may be one to whatever read the pool's): once the pool is
   // gone, a log line must not end the worker with EPIPE before it has stopped and registered its death.
   for (const stream of [process.stdout, process.stderr]) {

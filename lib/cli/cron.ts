@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { CronScheduler, checkEntries, takeRegisteredEntries } from '../CronScheduler.js';
 import { ConfigError } from '../errors/ConfigError.js';
 import { MissingDependencyError } from '../errors/MissingDependencyError.js';
@@ -9,12 +9,20 @@ import { addSharedOptions, connectChecked, loadSettings, resolveSerializer, type
 
 interface CronFlags extends SharedFlags {
   loggingLevel: string;
+  name?: string;
+}
+
+function schedulerName(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('a scheduler name cannot be empty.');
+  return value;
 }
 
 export function cronCommand(): Command {
   const cmd = new Command('cron')
     .description('Starts a cron scheduler: enqueues the jobs a config module registers (cron.register) on their schedule')
     .argument('<config>', 'the cron config: a file (cron.config.ts) or a dotted module path (app.cron_config)')
+    // rq 2.10's CronScheduler takes a name (its `rq cron` has no option for it); the default is 2.10's.
+    .option('-n, --name <name>', 'The name this scheduler registers under in rq:cron_schedulers (default: <host>:<pid>:<6 hex digits>, as rq 2.10); it must be unique among the running ones', schedulerName)
     .addOption(new Option('-l, --logging-level <level>', 'Set logging level').default('INFO').choices(['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL', 'debug', 'info', 'warning', 'error', 'critical']));
   addSharedOptions(cmd);
   cmd.action(async (configPath: string, flags: CronFlags) => {
@@ -41,7 +49,7 @@ export function cronCommand(): Command {
     }
     const serializer = await resolveSerializer(settings);
     const connection = await connectChecked(settings);
-    const scheduler = new CronScheduler({ connection, logger, configFile: configPath, ...(serializer ? { serializer } : {}) });
+    const scheduler = new CronScheduler({ connection, logger, configFile: configPath, ...(flags.name !== undefined ? { name: flags.name } : {}), ...(serializer ? { serializer } : {}) });
     await scheduler.register(entries);
     logger.info(`Successfully registered ${entries.length} cron jobs from '${configPath}'`);
     const onSignal = (signal: NodeJS.Signals): void => {

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { allCronSchedulers, type CronJobInfo } from '../CronScheduler.js';
 import type { Queue } from '../Queue.js';
 import { FailedJobRegistry } from '../registries/FailedJobRegistry.js';
 import { FinishedJobRegistry } from '../registries/FinishedJobRegistry.js';
@@ -140,6 +141,43 @@ async function workerLines(cli: CliContext, queues: Queue[], raw: boolean, byQue
   return lines;
 }
 
+/** `2026-12-06 05:10:02 UTC`: what a cron scheduler's times show as (seconds are enough). */
+function utcText(d: Date): string {
+  return `${d.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
+
+function scheduleText(j: CronJobInfo): string {
+  return j.interval !== null ? `every ${j.interval} s` : j.cron !== null ? `cron '${j.cron}'` : 'no schedule';
+}
+
+/**
+ * The cron schedulers running (`rq:cron_schedulers`, ours and python-rq 2.x's alike), each with the jobs
+ * its hash says it enqueues. rq 2.10's own `rq info` does not show them; nothing is added when there are none,
+ * so the output stays rq's. Stale ones are dropped first, as 2.x's CronScheduler.all() does.
+ */
+async function cronLines(cli: CliContext, raw: boolean): Promise<string[]> {
+  const schedulers = await allCronSchedulers(cli.connection);
+  if (schedulers.length === 0) return [];
+  const now = Date.now();
+  const lines: string[] = [];
+  for (const c of schedulers) {
+    const beat = `${utcText(c.lastHeartbeat)} (${Math.max(0, Math.round((now - c.lastHeartbeat.getTime()) / 1000))} s ago)`;
+    if (raw) lines.push(`cron_scheduler ${c.name} ${c.hostname} ${c.pid} ${c.lastHeartbeat.toISOString()} ${c.configFile || '-'}`);
+    else lines.push(`${c.name} (${c.hostname} ${c.pid}): cron scheduler, last heartbeat ${beat}${c.configFile ? `, config ${c.configFile}` : ''}`);
+    if (c.jobs === null) {
+      if (!raw) lines.push('  (its jobs are not known: no readable cron_jobs in its hash)');
+      continue;
+    }
+    for (const j of c.jobs) {
+      const next = j.nextEnqueue ? utcText(j.nextEnqueue) : '-';
+      if (raw) lines.push(`cron_job ${c.name} ${j.func} ${j.queueName} ${j.interval !== null ? `interval=${j.interval}` : `cron=${JSON.stringify(j.cron)}`} next=${j.nextEnqueue?.toISOString() ?? '-'}`);
+      else lines.push(`  ${j.func} on ${j.queueName} ${scheduleText(j)}, next ${next}${j.latestEnqueue ? `, last ${utcText(j.latestEnqueue)}` : ''}`);
+    }
+  }
+  if (!raw) lines.push(`${schedulers.length} cron scheduler${schedulers.length === 1 ? '' : 's'}`);
+  return lines;
+}
+
 /**
  * The scheduler trap (#17): a queue whose ScheduledJobRegistry holds jobs (enqueueIn/enqueueAt, or
  * failed jobs waiting out a retry interval) while no scheduler holds `rq:scheduler-lock:<q>`: those
@@ -172,13 +210,19 @@ async function frame(cli: CliContext, names: string[], flags: InfoFlags, s: Styl
   const byQueue = flags.byQueue ?? false;
   let lines: string[];
   if (flags.onlyQueues) lines = await queueLines(cli, queues, raw, flags.registries ?? false, s);
-  else if (flags.onlyWorkers) lines = await workerLines(cli, queues, raw, byQueue, s);
+  else if (flags.onlyWorkers) lines = withCron(await workerLines(cli, queues, raw, byQueue, s), await cronLines(cli, raw), raw);
   else {
     const q = await queueLines(cli, queues, raw, flags.registries ?? false, s);
-    const w = await workerLines(cli, queues, raw, byQueue, s);
+    const w = withCron(await workerLines(cli, queues, raw, byQueue, s), await cronLines(cli, raw), raw);
     lines = raw ? [...q, ...w] : [...q, '', ...w, '', `Updated: ${pythonNow()}`];
   }
   return { text: lines.map((l) => `${l}\n`).join(''), warnings };
+}
+
+/** The workers' lines, then the cron schedulers' (after a blank line unless raw), if any run. */
+function withCron(workers: string[], cron: string[], raw: boolean): string[] {
+  if (cron.length === 0) return workers;
+  return raw ? [...workers, ...cron] : [...workers, '', ...cron];
 }
 
 function writeWarnings(warnings: string[]): void {

@@ -195,7 +195,37 @@ function connectCluster(settings: ConnectionSettings, options: RedisOptions): Re
   useKeyPrefix(connection, settings.prefix ?? CLUSTER_PREFIX);
   connection.on('error', (err: Error) => lastErrors.set(connection, err));
   connection.on('ready', () => lastErrors.delete(connection));
+  if (options.maxRetriesPerRequest !== null && options.maxRetriesPerRequest !== undefined) giveUpOnUnreachableCluster(connection, options.maxRetriesPerRequest);
   return connection;
+}
+
+/**
+ * A Cluster client that reaches none of its nodes keeps the commands sent meanwhile in its offline
+ * queue until it does, without limit (maxRetriesPerRequest bounds only the per-node connections, which
+ * it has none of yet): a producer's enqueue would hang. As ioredis does for a single Redis, after every
+ * (maxRetriesPerRequest + 1) failed attempts to load the slots from a node, the waiting commands fail,
+ * with one RedisConnectionError naming the seed nodes; the client goes on trying for later commands.
+ */
+function giveUpOnUnreachableCluster(connection: Redis, maxRetriesPerRequest: number): void {
+  let failed = 0;
+  connection.on('ready', () => {
+    failed = 0;
+  });
+  connection.on('reconnecting', () => {
+    failed++;
+    if (failed % (maxRetriesPerRequest + 1) !== 0) return;
+    const last = lastErrors.get(connection);
+    // ioredis' ClusterAllFailedError ("Failed to refresh slots cache.") keeps the last node's error.
+    const nodeError = (last as { lastNodeError?: Error } | undefined)?.lastNodeError;
+    const timeout = (connection as unknown as Cluster).options.slotsRefreshTimeout ?? 1000;
+    const error = new RedisConnectionError(
+      `Cannot reach Redis Cluster at ${describeConnection(connection)}: no seed node answered CLUSTER SLOTS${nodeError ? ` (last: ${nodeError.message})` : last ? ` (${last.message})` : ''} ` +
+        `(gave up after ${maxRetriesPerRequest + 1} attempts of up to ${timeout} ms; are the cluster's redis-servers running there? ` +
+        'connect({ cluster, maxRetriesPerRequest }) sets how many attempts a command waits, null for no limit)',
+      { cause: nodeError ?? last },
+    );
+    (connection as unknown as { flushQueue(error: Error): void }).flushQueue(error);
+  });
 }
 
 /** Whether `connection` is ioredis' Cluster client. */

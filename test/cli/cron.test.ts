@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import { describe, it } from 'node:test';
 import { Job } from '../../lib/index.js';
-import { JOBS_TS, describeRun, distIndex, runRq, spawnRq, useCliRedis, type RqProcess } from '../helpers/cli.js';
-import { RQ_2, pythonEnv } from '../helpers/python.js';
+import { JOBS_TS, describeRun, distIndex, linesOf, runRq, spawnRq, useCliRedis, type RqProcess } from '../helpers/cli.js';
+import { RQ_2, pythonEnv, runPython } from '../helpers/python.js';
 import { waitFor } from '../helpers/redis.js';
 
 const schedulers = new Set<RqProcess>();
@@ -95,4 +96,88 @@ for s in CronScheduler.all(Redis.from_url(${JSON.stringify(url)})):
       assert.equal(await redis.dbsize(), 0, 'nothing written');
     });
   }
+
+  it('rq info lists the running cron schedulers and their jobs (python-rq 2.10 ones too), not stale ones', async () => {
+    const { url, redis } = freshDb();
+    const config = `import { cron } from ${JSON.stringify(distIndex)};\ncron.register('jobs.add', 'default', { interval: 3600, args: [1, 2] });\ncron.register('jobs.noop', 'reports', { cron: '0 3 * * *' });\n`;
+    const cwd = projects.make({ 'jobs.ts': JOBS_TS, 'cron.config.ts': config });
+    const info = async (...extra: string[]): Promise<string[]> => {
+      const r = await runRq(['info', '-u', url, ...extra], { cwd, timeoutMs: 60_000 });
+      assert.equal(r.code, 0, describeRun(r));
+      return linesOf(r.stdout);
+    };
+    assert.ok(!(await info()).some((l) => l.includes('cron')), 'no cron lines while none runs: the output stays rq 2.10\'s');
+
+    const ours = spawnRq(['cron', 'cron.config.ts', '-u', url], { cwd, timeoutMs: 120_000 });
+    schedulers.add(ours);
+    await waitFor(async () => (await redis.zcard('rq:cron_schedulers')) === 1, 'the scheduler registered', 60_000);
+    const [name] = await redis.zrange('rq:cron_schedulers', '0', '-1');
+    // One killed long ago (SIGKILL: it never unregistered): 2.x's CronScheduler.all() drops it, so does rq info.
+    await redis.zadd('rq:cron_schedulers', String(Date.now() / 1000 - 600), 'gone:1:abcdef');
+    await redis.hset('rq:cron_scheduler:gone:1:abcdef', { name: 'gone:1:abcdef', hostname: 'gone', pid: '1', created_at: '2026-01-01T00:00:00.000000Z', config_file: 'x.py' });
+    let python = false;
+    if (RQ_2.python && spawnSync(RQ_2.python, ['-c', 'import croniter']).status === 0) {
+      // A 2.10 scheduler as its start() registers one (its loop is not needed to be listed).
+      runPython(`
+import json
+from redis import Redis
+from rq.cron import CronScheduler
+s = CronScheduler(connection=Redis.from_url(${JSON.stringify(url)}), name='py-cron')
+s.register(json.dumps, 'maintenance', cron='0 3 * * *')
+s.config_file = 'cron_config.py'
+s.register_birth()
+`, {}, undefined, RQ_2);
+      python = true;
+    } else {
+      console.log(`# python-rq 2.10 with croniter not available (${RQ_2.reason}): its scheduler not listed`);
+    }
+
+    const lines = await info();
+    const at = (l: string): number => lines.indexOf(l);
+    const head = new RegExp(`^${name!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(${hostname()} ${ours.pid}\\): cron scheduler, last heartbeat \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC \\(\\d+ s ago\\), config cron\\.config\\.ts$`);
+    const i = lines.findIndex((l) => head.test(l));
+    assert.ok(i > 0, `our scheduler's line in:\n${lines.join('\n')}`);
+    assert.match(lines[i + 1]!, /^ {2}jobs\.add on default every 3600 s, next \d{4}-\d\d-\d\d \d\d:\d\d:00 UTC, last \d{4}-.* UTC$/);
+    assert.match(lines[i + 2]!, /^ {2}jobs\.noop on reports cron '0 3 \* \* \*', next \d{4}-\d\d-\d\d 03:00:00 UTC$/);
+    if (python) {
+      const j = lines.findIndex((l) => l.startsWith(`py-cron (${hostname()} `));
+      assert.match(lines[j] ?? '', /^py-cron \(\S+ \d+\): cron scheduler, last heartbeat .* \(\d+ s ago\), config cron_config\.py$/, lines.join('\n'));
+      assert.match(lines[j + 1]!, /^ {2}json\.dumps on maintenance cron '0 3 \* \* \*', next \d{4}-\d\d-\d\d 03:00:00 UTC$/);
+    }
+    assert.ok(at(`${python ? 2 : 1} cron scheduler${python ? 's' : ''}`) > i, lines.join('\n'));
+    assert.ok(!lines.some((l) => l.includes('gone')), 'the stale scheduler is not shown');
+    assert.equal(await redis.zscore('rq:cron_schedulers', 'gone:1:abcdef'), null, 'and is dropped from the registry, as 2.x does');
+
+    const raw = await info('--raw');
+    assert.ok(raw.some((l) => new RegExp(`^cron_scheduler ${name} ${hostname()} ${ours.pid} \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z cron\\.config\\.ts$`).test(l)), raw.join('\n'));
+    assert.ok(raw.includes(`cron_job ${name} jobs.noop reports cron="0 3 * * *" next=${raw.find((l) => l.startsWith(`cron_job ${name} jobs.noop`))!.split('next=')[1]}`));
+    assert.ok(raw.some((l) => l.startsWith(`cron_job ${name} jobs.add default interval=3600 next=`)), raw.join('\n'));
+    assert.ok((await info('-Q')).every((l) => !l.includes('cron')), '-Q shows only queues');
+
+    assert.deepEqual(await ours.stop('SIGTERM', 30_000), { code: 0, signal: null }, ours.output);
+    assert.ok(!(await info()).some((l) => l.startsWith(`${name} `)), 'a scheduler that stopped is no longer listed');
+  });
+
+  it('--name names the scheduler; a second one of the same name is refused (exit 1) and leaves the first alone', async () => {
+    const { url, redis } = freshDb();
+    const config = `import { cron } from ${JSON.stringify(distIndex)};\ncron.register('jobs.noop', 'default', { cron: '0 3 * * *' });\n`;
+    const cwd = projects.make({ 'jobs.ts': JOBS_TS, 'cron.config.ts': config });
+    const first = spawnRq(['cron', 'cron.config.ts', '-u', url, '--name', 'nightly'], { cwd, timeoutMs: 120_000 });
+    schedulers.add(first);
+    await waitFor(async () => (await redis.hget('rq:cron_scheduler:nightly', 'pid')) === String(first.pid), 'nightly registered', 60_000);
+    assert.deepEqual(await redis.zrange('rq:cron_schedulers', '0', '-1'), ['nightly']);
+
+    const second = await runRq(['cron', 'cron.config.ts', '-u', url, '--name', 'nightly'], { cwd, timeoutMs: 60_000 });
+    assert.equal(second.code, 1, describeRun(second));
+    assert.match(second.stderr, /^Error: CronScheduler 'nightly' is already registered \(in rq:cron_schedulers\): give each scheduler its own name \(--name\)$/m, describeRun(second));
+    assert.equal(await redis.hget('rq:cron_scheduler:nightly', 'pid'), String(first.pid), "the running scheduler's hash is not overwritten");
+    assert.deepEqual(await redis.zrange('rq:cron_schedulers', '0', '-1'), ['nightly'], 'nor unregistered');
+
+    const empty = await runRq(['cron', 'cron.config.ts', '-u', url, '--name', ' '], { cwd, timeoutMs: 60_000 });
+    assert.equal(empty.code, 2, describeRun(empty));
+    assert.match(empty.stderr, /a scheduler name cannot be empty/, describeRun(empty));
+
+    assert.deepEqual(await first.stop('SIGTERM', 30_000), { code: 0, signal: null }, first.output);
+    assert.equal(await redis.exists('rq:cron_scheduler:nightly'), 0);
+  });
 });

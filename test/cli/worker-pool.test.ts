@@ -5,12 +5,12 @@
  * crash at start gives up with the workers' exit code and why.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { JOBS_TS, describeRun, runRq, spawnRq, useCliRedis, waitUntilWaiting, type RqProcess } from '../helpers/cli.js';
+import { JOBS_TS, cleanEnv, describeRun, distIndex, rqBin, runRq, spawnRq, useCliRedis, waitUntilWaiting, type RqProcess } from '../helpers/cli.js';
 import { alive } from '../helpers/processes.js';
 import { PYTHON_RQS, pythonEnv, type PythonRq } from '../helpers/python.js';
 import { waitFor } from '../helpers/redis.js';
@@ -123,11 +123,73 @@ describe('rq worker-pool', () => {
       return w.size === 2 ? w : null;
     }, '2 pool workers registered', 60_000);
     for (const pid of workers.values()) workerPids.add(pid);
-    // Past their start: a stop signal in the middle of a worker's registration is another matter.
+    // Past their start: a pool dying while they start or register is provoked by the two tests below.
     await waitUntilWaiting(redis, db, 2);
     assert.deepEqual(await pool.stop('SIGKILL'), { code: null, signal: 'SIGKILL' });
     await waitFor(() => [...workers.values()].every((pid) => !alive(pid)), 'the orphaned workers exit', 30_000);
     assert.equal(await redis.scard('rq:workers'), 0, `they registered their deaths; output:\n${pool.output}`);
+  });
+
+  /**
+   * A pool worker whose pool dies at a given point of its start: `rq worker` with the pool's environment
+   * and an IPC channel to this process, which closes the channel (as the pool's death does) when `when`
+   * says so. Resolves once the worker has exited, with its exit and output.
+   */
+  async function orphan(cwd: string, args: string[], when: (output: () => string) => Promise<void>): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
+    const child = spawn(process.execPath, [rqBin, 'worker', ...args], { cwd, env: cleanEnv({ RQ_WORKER_POOL: 'test' }), stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    workerPids.add(child.pid!);
+    let output = '';
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    // 'exit', not 'close': the pipes may stay open a while after the exit.
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    child.on('message', () => {});
+    await when(() => output);
+    child.disconnect();
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([exited, new Promise<null>((r) => (timer = setTimeout(r, 30_000, null)))]);
+    clearTimeout(timer);
+    if (exit === null) {
+      child.kill('SIGKILL');
+      assert.fail(`the worker did not exit within 30 s of its pool's death; output:\n${output}`);
+    }
+    return { ...exit, output };
+  }
+
+  it('a worker whose pool died while it was starting stops and unregisters (it does not run on unseen)', async () => {
+    const { url, redis } = freshDb();
+    const cwd = projects.make({ 'jobs.ts': JOBS_TS });
+    // The channel closes before the worker has even loaded: it learns of it only by asking.
+    const r = await orphan(cwd, ['-u', url], async () => {});
+    assert.deepEqual({ code: r.code, signal: r.signal }, { code: 0, signal: null }, r.output);
+    assert.match(r.output, /Warm shut down requested \(SIGTERM\)/, r.output);
+    assert.equal(await redis.scard('rq:workers'), 0, r.output);
+  });
+
+  it('a worker whose pool dies between its registration and its report to the pool unregisters', async () => {
+    const { url, redis } = freshDb();
+    // Holds the registration after the hash is written (stage 150, before the report at 200) until the
+    // channel is closed: the report then goes to a pool that is gone, every time.
+    const gate = `
+import { Worker } from ${JSON.stringify(distIndex)};
+export class GatedWorker extends Worker {
+  constructor(...args: ConstructorParameters<typeof Worker>) {
+    super(...args);
+    this.hooks.register.tapPromise({ name: 'Gate', stage: 150 }, async () => {
+      const until = Date.now() + 30_000;
+      while (process.connected && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    });
+  }
+}
+`;
+    const cwd = projects.make({ 'jobs.ts': JOBS_TS, 'gated.ts': gate });
+    const r = await orphan(cwd, ['-u', url, '-w', 'gated.GatedWorker'], async () => {
+      await waitFor(async () => (await redis.scard('rq:workers')) === 1, 'the worker registered', 60_000);
+    });
+    assert.doesNotMatch(r.output, /ERR_IPC_CHANNEL_CLOSED/, 'the report to a dead pool must not kill the worker');
+    assert.deepEqual({ code: r.code, signal: r.signal }, { code: 0, signal: null }, r.output);
+    assert.match(r.output, /Registering death/, r.output);
+    assert.equal(await redis.scard('rq:workers'), 0, r.output);
   });
 
   it('gives up on workers that crash at start: says why, exits with their exit code', async () => {

@@ -4,23 +4,41 @@ import { describe, it } from 'node:test';
 import { freePort } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/worker.js';
 
-/** Runs a producer script against `url` in a child process: what it printed, and its stderr. */
-function produce(url: string, options: string): { outcome: { ms: number; name: string; message: string; last?: string }; stderr: string } {
+interface Outcome {
+  ms: number;
+  name: string;
+  message: string;
+  last?: string;
+}
+
+/**
+ * Runs a producer script in a child process, `tries` enqueues on `connect({ url, ...options })` (or
+ * `connect({ cluster, ...options })`): what each one gave, and the child's stderr. The child must exit by
+ * itself after disconnect(): a client still retrying would keep it alive past spawnSync's timeout.
+ */
+function produceWith(where: string, options: string, tries = 1): { outcomes: Outcome[]; stderr: string } {
   const script = `
     import { connect, lastConnectionError, Queue } from ${JSON.stringify(`${repoRoot}dist/lib/index.js`)};
-    const started = Date.now();
-    const queue = new Queue('default', { connection: connect({ url: ${JSON.stringify(url)}, ...${options} }) });
-    try {
-      await queue.enqueue('tasks.add', 1, 2);
-      console.log(JSON.stringify({ ms: Date.now() - started, name: 'none', message: 'enqueued' }));
-    } catch (err) {
-      console.log(JSON.stringify({ ms: Date.now() - started, name: err.name, message: err.message, last: lastConnectionError(queue.connection)?.code }));
+    const queue = new Queue('default', { connection: connect({ ${where}, ...${options} }) });
+    for (let i = 0; i < ${tries}; i++) {
+      const started = Date.now();
+      try {
+        await queue.enqueue('tasks.add', 1, 2);
+        console.log(JSON.stringify({ ms: Date.now() - started, name: 'none', message: 'enqueued' }));
+      } catch (err) {
+        console.log(JSON.stringify({ ms: Date.now() - started, name: err.name, message: err.message, last: lastConnectionError(queue.connection)?.code }));
+      }
     }
     queue.connection.disconnect();
   `;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
-  assert.equal(r.status, 0, r.stderr);
-  return { outcome: JSON.parse(r.stdout) as { ms: number; name: string; message: string; last?: string }, stderr: r.stderr };
+  assert.equal(r.status, 0, `${r.error ?? ''}${r.stderr}`);
+  return { outcomes: r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Outcome), stderr: r.stderr };
+}
+
+function produce(url: string, options: string): { outcome: Outcome; stderr: string } {
+  const { outcomes, stderr } = produceWith(`url: ${JSON.stringify(url)}`, options);
+  return { outcome: outcomes[0]!, stderr };
 }
 
 describe('connect() in library mode with Redis down', () => {
@@ -40,6 +58,29 @@ describe('connect() in library mode with Redis down', () => {
     const { outcome, stderr } = produce(`redis://127.0.0.1:${port}`, '{ maxRetriesPerRequest: 5, connectTimeout: 500 }');
     assert.equal(outcome.name, 'RedisConnectionError');
     assert.match(outcome.message, /gave up after 6 attempts of up to 500 ms/);
+    assert.equal(stderr, '');
+  });
+});
+
+describe('connect({ cluster }) in library mode with no seed node reachable', () => {
+  it('each enqueue fails within seconds with one error naming the seed nodes, and ioredis prints nothing', async () => {
+    const [a, b] = [await freePort(), await freePort()];
+    const { outcomes, stderr } = produceWith(`cluster: [{ host: '127.0.0.1', port: ${a} }, { host: '127.0.0.1', port: ${b} }]`, '{}', 2);
+    assert.equal(outcomes.length, 2);
+    for (const outcome of outcomes) {
+      assert.equal(outcome.name, 'RedisConnectionError', outcome.message);
+      // Generous for a busy machine: the failure took about 0.3 s when measured; without a bound it never comes.
+      assert.ok(outcome.ms < 5000, `took ${outcome.ms} ms`);
+      assert.match(outcome.message, new RegExp(`^Enqueue on default failed: Cannot reach Redis Cluster at cluster://127\\.0\\.0\\.1:${a},127\\.0\\.0\\.1:${b}: no seed node answered CLUSTER SLOTS .*\\(gave up after 3 attempts of up to 1000 ms; `));
+    }
+    assert.equal(stderr, '', 'no [ioredis] Unhandled error event lines');
+  });
+
+  it('maxRetriesPerRequest sets how many attempts a command waits', async () => {
+    const port = await freePort();
+    const { outcomes, stderr } = produceWith(`cluster: [{ host: '127.0.0.1', port: ${port} }]`, '{ maxRetriesPerRequest: 5 }');
+    assert.equal(outcomes[0]!.name, 'RedisConnectionError');
+    assert.match(outcomes[0]!.message, /gave up after 6 attempts/);
     assert.equal(stderr, '');
   });
 });
