@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError } from './commander.js';
 import { formatException } from '../execute.js';
 import { ConfigError } from '../errors/ConfigError.js';
 import { InvalidRedisUrlError } from '../errors/InvalidRedisUrlError.js';
