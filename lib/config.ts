@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
-import { cosmiconfig, type Loader } from 'cosmiconfig';
+import type * as Cosmiconfig from 'cosmiconfig';
+import type { Loader } from 'cosmiconfig';
+import { requireCjs } from './cjs.js';
 import { ConfigError } from './errors/ConfigError.js';
 import { importFile, importModule, type ResolveOptions } from './resolve.js';
 
@@ -277,6 +279,7 @@ export async function loadConfig(options: { configPath?: string; cwd?: string; p
     }
     return validateConfig(settingsOf(mod), spec);
   }
+  const { cosmiconfig } = requireCjs('cosmiconfig') as typeof Cosmiconfig;
   const explorer = cosmiconfig('rq', {
     searchStrategy: 'project',
     searchPlaces: [

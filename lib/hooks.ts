@@ -1,9 +1,12 @@
-import { AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook } from 'tapable';
+import type * as Tapable from 'tapable';
+import { requireCjs } from './cjs.js';
 import { PluginError } from './errors/PluginError.js';
 import { formatException } from './execute.js';
 import type { Job } from './Job.js';
 import type { Queue } from './Queue.js';
 import type { Worker } from './Worker.js';
+
+const { AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook } = requireCjs('tapable') as typeof Tapable;
 
 /** What a job's run came to. `pending` until the perform stage decides. */
 export type Outcome =
@@ -33,33 +36,33 @@ export interface Horse {
  */
 export interface WorkerHooks {
   /** Boot: once, before registration (a horse: once when it starts). */
-  readonly startup: AsyncSeriesHook<[Worker]>;
+  readonly startup: Tapable.AsyncSeriesHook<[Worker]>;
   /** The worker writes its hash and joins the worker sets. */
-  readonly register: AsyncSeriesHook<[Worker]>;
+  readonly register: Tapable.AsyncSeriesHook<[Worker]>;
   /** Claim the next job from the queues (in priority order); undefined = stop (burst done, shutdown). */
-  readonly dequeue: AsyncSeriesBailHook<[Worker, Queue[]], Job | void>;
+  readonly dequeue: Tapable.AsyncSeriesBailHook<[Worker, Queue[]], Job | void>;
   /** The job before it runs: registered as started (when another tap than the default dequeued it), logged. Waterfall: return the job. */
-  readonly prepare: AsyncSeriesWaterfallHook<[Job, Worker]>;
+  readonly prepare: Tapable.AsyncSeriesWaterfallHook<[Job, Worker]>;
   /** Hand out the horse that runs the job. */
-  readonly fork: AsyncSeriesBailHook<[Job, Worker], Horse | void>;
+  readonly fork: Tapable.AsyncSeriesBailHook<[Job, Worker], Horse | void>;
   /** Run the job. Waterfall over the outcome: a tap before the default may pre-empt it, one after sees it. */
-  readonly perform: AsyncSeriesWaterfallHook<[Outcome, Job, Worker]>;
+  readonly perform: Tapable.AsyncSeriesWaterfallHook<[Outcome, Job, Worker]>;
   /**
    * After every job (also when perform threw): registries, results, stats, state `idle`. A tap that
    * throws before the outcome is recorded turns it into a failure with its PluginError; the taps
    * after it still run.
    */
-  readonly cleanup: AsyncSeriesHook<[Job, Outcome, Worker]>;
+  readonly cleanup: Tapable.AsyncSeriesHook<[Job, Outcome, Worker]>;
   /** A job failed: exception handlers in order; a tap returning `false` stops the chain. One that throws is logged and the chain goes on. */
-  readonly exception: AsyncSeriesBailHook<[Job, Error, Worker], boolean | void>;
+  readonly exception: Tapable.AsyncSeriesBailHook<[Job, Error, Worker], boolean | void>;
   /** A heartbeat was sent (idle or busy). */
-  readonly heartbeat: AsyncSeriesHook<[Worker]>;
+  readonly heartbeat: Tapable.AsyncSeriesHook<[Worker]>;
   /** A work horse process started and is ready for jobs (Worker only). */
-  readonly horseStarted: AsyncSeriesHook<[Worker, Horse]>;
+  readonly horseStarted: Tapable.AsyncSeriesHook<[Worker, Horse]>;
   /** A work horse process ended without being asked to (a crash, a kill, a timeout): with rq's text for it. */
-  readonly horseDied: AsyncSeriesHook<[Worker, Horse, string]>;
+  readonly horseDied: Tapable.AsyncSeriesHook<[Worker, Horse, string]>;
   /** The worker stops: death registration, connections closed. Fires once, also after errors. */
-  readonly shutdown: AsyncSeriesHook<[Worker]>;
+  readonly shutdown: Tapable.AsyncSeriesHook<[Worker]>;
 }
 
 /** The job stages: they fire where the job engine runs. */

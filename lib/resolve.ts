@@ -1,7 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve as resolvePath } from 'node:path';
-import { createJiti } from 'jiti';
+import type * as JitiModule from 'jiti';
+import { requireCjs } from './cjs.js';
 import { ResolveError } from './errors/ResolveError.js';
 
 /**
@@ -23,7 +24,8 @@ export type ExpectedKind = 'class' | 'function' | 'any';
 const EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'];
 const SEGMENT = /^[A-Za-z_$][\w$-]*$/;
 
-const jiti = createJiti(import.meta.url, { interopDefault: true, moduleCache: true });
+// Created at the first file imported: a process that imports none (rq info, a producer) never loads jiti.
+let jiti: JitiModule.Jiti | undefined;
 
 const builtins = new Map<string, () => Promise<unknown>>();
 // rq's own names are registered by builtins.ts, imported on first use to avoid an import cycle.
@@ -57,6 +59,7 @@ function findFile(base: string, modulePath: string, tried: string[]): string | n
 
 /** Imports a module file (TypeScript included) once; later calls return the cached module. */
 export async function importFile(file: string): Promise<Record<string, unknown>> {
+  jiti ??= (requireCjs('jiti') as typeof JitiModule).createJiti(import.meta.url, { interopDefault: true, moduleCache: true });
   return (await jiti.import(file)) as Record<string, unknown>;
 }
 

@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from './commander.js';
 import { CronScheduler, checkEntries, takeRegisteredEntries } from '../CronScheduler.js';
 import { ConfigError } from '../errors/ConfigError.js';
 import { MissingDependencyError } from '../errors/MissingDependencyError.js';

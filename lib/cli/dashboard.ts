@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Command, Option } from 'commander';
+import { Command, Option } from './commander.js';
 import { openCli } from './context.js';
 import { isLoopback, LOOPBACK_HOSTS, listen, portArg } from './serve.js';
 import { addSharedOptions, type SharedFlags } from './shared.js';

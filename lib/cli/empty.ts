@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import type { Queue } from '../Queue.js';
 import { openCli } from './context.js';
 import { addSharedOptions, type SharedFlags } from './shared.js';

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { NoSuchJobError } from '../errors/NoSuchJobError.js';
 import { UsageError } from '../errors/UsageError.js';
 import { parseTimeout } from '../Job.js';

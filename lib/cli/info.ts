@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError } from './commander.js';
 import { allCronSchedulers, type CronJobInfo } from '../CronScheduler.js';
 import type { Queue } from '../Queue.js';
 import { FailedJobRegistry } from '../registries/FailedJobRegistry.js';

@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError } from './commander.js';
 import { validateQueueName } from '../Queue.js';
 import { jobPage } from '../monitor.js';
 import { parseRegistryName, type RegistryName } from '../registries/byName.js';

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { Job } from '../Job.js';
 import { openCli } from './context.js';
 import { listen, portArg } from './serve.js';

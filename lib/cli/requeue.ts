@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { InvalidOperationError } from '../errors/InvalidOperationError.js';
 import { NoSuchJobError } from '../errors/NoSuchJobError.js';
 import { RqError } from '../errors/RqError.js';

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { openCli } from './context.js';
 import { addSharedOptions, type SharedFlags } from './shared.js';
 import { out } from './style.js';

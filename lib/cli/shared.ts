@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from './commander.js';
 import type { Redis, RedisOptions } from 'ioredis';
 import { configFromEnv, loadConfig, type RqConfig } from '../config.js';
 import { ConfigError } from '../errors/ConfigError.js';

@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from './commander.js';
 import { parseProtocol, type RqConfig } from '../config.js';
 import { UsageError } from '../errors/UsageError.js';
 import { Job } from '../Job.js';

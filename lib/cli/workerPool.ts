@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command, Option } from './commander.js';
 import { createLogger } from '../logging.js';
 import { WorkerPool } from '../WorkerPool.js';
 import { intArg, loadSettings } from './shared.js';

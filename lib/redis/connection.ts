@@ -1,9 +1,14 @@
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type * as IORedis from 'ioredis';
+import type { ClusterOptions, RedisOptions } from 'ioredis';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { requireCjs } from '../cjs.js';
 import { InvalidRedisUrlError } from '../errors/InvalidRedisUrlError.js';
 import { RedisConnectionError } from '../errors/RedisConnectionError.js';
 import { CLUSTER_PREFIX, DEFAULT_PREFIX, Keys } from './keys.js';
 
+const { Cluster, Redis } = requireCjs('ioredis') as typeof IORedis;
+type Cluster = IORedis.Cluster;
+type Redis = IORedis.Redis;
 /** Where to find Redis: separate fields, as rq's REDIS_HOST / REDIS_PORT / ... settings. */
 export interface ConnectionSettings {
   url?: string;
