@@ -52,3 +52,36 @@ export function pythonEnqueueRate(python: PythonRq, url: string, jobs: number, w
   const out = JSON.parse(r.stdout) as { jobs: number; seconds: number };
   return out.jobs / out.seconds;
 }
+
+const ENQUEUE_MANY_SCRIPT = `
+import json, sys
+from redis import Redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+url, func, n, args = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+q = Queue('bench', connection=Redis.from_url(url), serializer=JSONSerializer)
+for done in range(0, n, 1000):
+    with q.connection.pipeline() as pipe:
+        jobs = q.enqueue_many([Queue.prepare_data(func, args=args) for _ in range(min(1000, n - done))], pipeline=pipe)
+        pipe.execute()
+    sys.stdout.write(''.join(job.id + '\\n' for job in jobs))
+`;
+
+/**
+ * Enqueues `count` calls of `func` (a dotted name: python-rq stores it without importing it) on the
+ * bench queue with python-rq's Queue.enqueue_many, 1,000 jobs per pipeline, as a python-rq producer
+ * of a mixed fleet would; returns the job ids in order.
+ */
+export function pythonEnqueueMany(python: PythonRq, url: string, func: string, count: number, args: unknown[] = []): string[] {
+  const r = spawnSync(python.executable, ['-c', ENQUEUE_MANY_SCRIPT, url, func, String(count), JSON.stringify(args)], {
+    encoding: 'utf8',
+    cwd: python.moduleDir,
+    timeout: 120_000,
+    // One 36-character id a line: 10,000 jobs are ~370 KB, past spawnSync's default 1 MB from BENCH_SCALE=3 on.
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  if (r.status !== 0) throw new Error(`python-rq enqueue_many failed (${r.status ?? r.signal ?? r.error?.message}):\n${r.stderr}`);
+  const ids = r.stdout.split('\n').filter((line) => line !== '');
+  if (ids.length !== count) throw new Error(`python-rq enqueued ${ids.length} jobs, expected ${count}:\n${r.stderr}`);
+  return ids;
+}

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { Queue } from '../lib/index.js';
 import type { BenchContext } from './context.js';
+import { pythonEnqueueMany } from './python.js';
 import { processCpu, readRedisCounters, redisCost, type ProcessCpu, type RedisCost } from './cost.js';
 import { descendants, rssKib, spawnTracked, waitUntil, type Tracked } from './procs.js';
 import { waitForBlockedClients } from './redis.js';
@@ -37,6 +38,14 @@ export interface RqRunOptions {
   waitMs?: number;
   /** `--concurrency` of the rq-ts workers. */
   concurrency?: number;
+  /** More options for the worker CLI (e.g. `--horse-max-jobs 1000`). */
+  workerArgs?: string[];
+  /**
+   * Who enqueues the measured jobs (warm-up ones included): rq-ts's Queue.enqueueMany (default) or
+   * python-rq's Queue.enqueue_many (python.pythonEnqueueMany), a mixed fleet's python producer. The
+   * latency part, when asked for, enqueues with rq-ts either way.
+   */
+  enqueuer?: 'rq-ts' | 'python-rq';
 }
 
 export interface RoundResult {
@@ -64,7 +73,7 @@ function funcName(system: RqSystem, payload: boolean): string {
   return system === 'python-rq' ? `benchjobs.${fn}` : `bench.jobs.${fn}`;
 }
 
-function workerCommand(ctx: BenchContext, system: RqSystem, workerClass: RqWorkerClass, concurrency?: number): [string, string[]] {
+function workerCommand(ctx: BenchContext, system: RqSystem, workerClass: RqWorkerClass, concurrency?: number, extra: readonly string[] = []): [string, string[]] {
   if (system !== 'python-rq') {
     if (system === 'baseline' && !ctx.baseline) throw new Error('BENCH_BASELINE is not set');
     const cli = system === 'baseline' ? ctx.baseline!.cli : join(ctx.repoRoot, 'dist/lib/cli/main.js');
@@ -72,12 +81,12 @@ function workerCommand(ctx: BenchContext, system: RqSystem, workerClass: RqWorke
     const args = [cli, 'worker', '-u', ctx.redis.url, '-P', ctx.repoRoot];
     if (workerClass === 'SimpleWorker') args.push('-w', 'rq.SimpleWorker');
     if (concurrency !== undefined) args.push('--concurrency', String(concurrency));
-    return [process.execPath, [...args, QUEUE]];
+    return [process.execPath, [...args, ...extra, QUEUE]];
   }
   if (!ctx.python) throw new Error('python-rq is not available');
   const args = ['-m', 'rq.cli', 'worker', '-u', ctx.redis.url, '-S', 'rq.serializers.JSONSerializer', '-P', ctx.python.moduleDir];
   if (workerClass === 'SimpleWorker') args.push('-w', 'rq.worker.SimpleWorker');
-  return [ctx.python.executable, [...args, QUEUE]];
+  return [ctx.python.executable, [...args, ...extra, QUEUE]];
 }
 
 /** Enqueues `count` calls with rq-ts (python-rq reads them: same wire format, JSON serializer). */
@@ -128,8 +137,15 @@ export async function runRqRound(ctx: BenchContext, opts: RqRunOptions): Promise
   const workers: Tracked[] = [];
   try {
     const func = opts.waitMs !== undefined ? 'bench.jobs.io' : funcName(system, opts.payload !== undefined);
-    const ids = await enqueueJobs(connection, func, total, opts.waitMs ?? opts.payload);
-    const [cmd, args] = workerCommand(ctx, system, workerClass, opts.concurrency);
+    const arg = opts.waitMs ?? opts.payload;
+    let ids: string[];
+    if (opts.enqueuer === 'python-rq') {
+      if (!ctx.python) throw new Error('python-rq is not available to enqueue with');
+      ids = pythonEnqueueMany(ctx.python, ctx.redis.url, func, total, arg === undefined ? [] : [arg]);
+    } else {
+      ids = await enqueueJobs(connection, func, total, arg);
+    }
+    const [cmd, args] = workerCommand(ctx, system, workerClass, opts.concurrency, opts.workerArgs);
     const before = await readRedisCounters(connection);
     const spawnedAt = Date.now();
     const limit = opts.timeoutMs ?? 120_000;

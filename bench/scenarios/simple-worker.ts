@@ -1,6 +1,7 @@
 /**
  * 2. SimpleWorker (jobs run in the worker's process) vs BullMQ's in-process Worker and python-rq's
- * SimpleWorker, and the BENCH_BASELINE build.
+ * SimpleWorker, and the BENCH_BASELINE build. The SimpleWorker also on jobs enqueued by python-rq
+ * (a mixed fleet).
  */
 import { runBullmqRound } from '../bullmq.js';
 import { scaled } from '../context.js';
@@ -9,6 +10,7 @@ import { runRqRound } from '../rq-workers.js';
 import { baselineSystem, baselineWorker, latencyPerRound, measureAll, NODE_WARMUP, PYTHON_WARMUP, rowsOf, type Scenario } from './common.js';
 
 const RQ = 'rq-ts SimpleWorker';
+const RQ_PY_ENQUEUED = 'rq-ts SimpleWorker, jobs enqueued by python-rq';
 const VM = 'rq-ts SimpleWorker, InProcessDeathPenalty';
 const C1 = 'BullMQ in-process, concurrency 1';
 const C8 = 'BullMQ in-process, concurrency 8';
@@ -24,6 +26,13 @@ export const simpleWorker: Scenario = {
     const rows = await measureAll(ctx, this.title, [
       { system: RQ, worker: () => runRqRound(ctx, { system: 'rq-ts', ...rqOptions }) },
       ...baselineWorker(ctx, rqOptions),
+      python
+        ? {
+            system: RQ_PY_ENQUEUED,
+            // No latency part: it would enqueue with rq-ts, as the first row does.
+            worker: () => runRqRound(ctx, { system: 'rq-ts', ...rqOptions, latencySamples: 0, enqueuer: 'python-rq' }),
+          }
+        : { system: RQ_PY_ENQUEUED, skipped: 'python-rq not installed' },
       {
         // Not the default: node:vm's watchdog interrupts a job that blocks the event loop in-process,
         // with a thread per call. Shown for what that costs.
@@ -41,17 +50,21 @@ export const simpleWorker: Scenario = {
           }
         : { system: PY, skipped: 'python-rq not installed' },
     ]);
-    const [rq, base, vm, c1, c8, py] = rowsOf(rows, RQ, baselineSystem(ctx, 'SimpleWorker'), VM, C1, C8, PY);
+    const [rq, base, pyEnqueued, vm, c1, c8, py] = rowsOf(rows, RQ, baselineSystem(ctx, 'SimpleWorker'), RQ_PY_ENQUEUED, VM, C1, C8, PY);
     compare(rq!, c1, 1.5);
     compare(rq!, c8);
     compare(rq!, py, 10);
     compare(rq!, base);
     latencyTarget(rq!, 1);
+    // The same bar as the row above: python-rq producers are the main use case.
+    compare(pyEnqueued!, c1, 1.5);
+    compare(pyEnqueued!, rq);
     compare(vm!, c1);
     compare(vm!, py);
     compare(vm!, rq);
-    for (const row of [rq, base, vm, py]) compareCold(row, c1);
+    for (const row of [rq, base, pyEnqueued, vm, py]) compareCold(row, c1);
     compareCold(rq, base);
+    compareCold(pyEnqueued, rq);
     return rows;
   },
 };
