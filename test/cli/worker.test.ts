@@ -141,13 +141,15 @@ describe('rq worker: name, TTLs, pid file', { concurrency: 4 }, () => {
 }
 `,
     });
-    const w = spawnRq(['worker', '-u', url, '-n', 'between', '--plugin', 'slow.SlowHeartbeat'], { cwd: dir, timeoutMs: 12_000 });
+    const w = spawnRq(['worker', '-u', url, '-n', 'between', '--plugin', 'slow.SlowHeartbeat'], { cwd: dir, timeoutMs: 30_000 });
     await waitFor(() => redis.get('heartbeat:in'), 'the idle heartbeat');
     const t0 = Date.now();
     w.child.kill('SIGTERM');
     const exit = await w.exited;
     assert.equal(exit.code, 0, w.output);
-    assert.ok(Date.now() - t0 < 6000, `stopped after ${Date.now() - t0} ms`);
+    // A stop that is not honoured between the waits lasts until the next wait for work ends (405 s);
+    // the bound leaves room for a loaded machine (6 s was once exceeded under load).
+    assert.ok(Date.now() - t0 < 15_000, `stopped after ${Date.now() - t0} ms`);
     assert.ok(w.output.includes('Registering death.'), w.output);
   });
 
