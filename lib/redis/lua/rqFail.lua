@@ -80,7 +80,8 @@ local saved = replayed(KEYS[5], token)
 if saved then return {saved.o, next_rebuild(14, saved.n), redis.call('SCARD', KEYS[6])} end
 local bad = outcome_keys_refused() or expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset') or expect_type(KEYS[11], 'list')
 if bad then return bad end
-local dependents = redis.call('SCARD', KEYS[6])
+local dependents = 0
+if dependents_exist then dependents = redis.call('SCARD', KEYS[6]) end
 local outcome = fail()
 local nxt = next_job(14)
 if not claimed_here then worker_idle() end

@@ -98,7 +98,7 @@ local function finish(dependents)
     redis.call('EXPIRE', KEYS[4], ttl)
     redis.call('EXPIRE', KEYS[1], ttl)
     if dependents > 0 then redis.call('EXPIRE', KEYS[6], ttl) end
-    redis.call('EXPIRE', KEYS[7], ttl)
+    if dependencies_exist then redis.call('EXPIRE', KEYS[7], ttl) end
     redis.call('ZADD', KEYS[3], redis_now() + ttl, id)
   else
     redis.call('PERSIST', KEYS[4])
@@ -113,7 +113,8 @@ local bad = outcome_keys_refused() or expect_type(KEYS[11], 'list')
   or (plan ~= '' and (expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset')))
 if bad then return bad end
 -- read first: finish() sets a TTL on the dependents set only when there is one
-local dependents = redis.call('SCARD', KEYS[6])
+local dependents = 0
+if dependents_exist then dependents = redis.call('SCARD', KEYS[6]) end
 local outcome = finish(dependents)
 local nxt = next_job(14)
 if not claimed_here then worker_idle() end
