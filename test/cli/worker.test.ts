@@ -14,6 +14,10 @@ import { excText, returnValue, status } from '../helpers/worker.js';
 
 const { projects, freshDb } = useCliRedis();
 
+// How long a freshly spawned `rq worker` may take to register, go idle or start its first job: seconds
+// when both cores are busy with other test files (10 s was once exceeded under that load).
+const START_MS = 30_000;
+
 /** TTL of `key`, checked to be in (expected - slack, expected]. */
 async function assertTtl(redis: Redis, key: string, expected: number, slack = 6): Promise<void> {
   const ttl = await redis.ttl(key);
@@ -114,7 +118,7 @@ describe('rq worker: name, TTLs, pid file', { concurrency: 4 }, () => {
       const name = `cli-named${flag.length}`;
       const w = spawnRq(['worker', '-u', url, flag, name], { cwd: projects.make() });
       try {
-        await waitFor(() => redis.sismember('rq:workers', `rq:worker:${name}`), `rq:worker:${name} in rq:workers`);
+        await waitFor(() => redis.sismember('rq:workers', `rq:worker:${name}`), `rq:worker:${name} in rq:workers`, START_MS);
         assert.equal(await redis.hget(`rq:worker:${name}`, 'pid'), String(w.pid));
         await w.waitForOutput(`Worker rq:worker:${name}: started with PID ${w.pid}`);
         // In its blocking wait (a stop between two polls is another test's subject).
@@ -142,7 +146,7 @@ describe('rq worker: name, TTLs, pid file', { concurrency: 4 }, () => {
 `,
     });
     const w = spawnRq(['worker', '-u', url, '-n', 'between', '--plugin', 'slow.SlowHeartbeat'], { cwd: dir, timeoutMs: 30_000 });
-    await waitFor(() => redis.get('heartbeat:in'), 'the idle heartbeat');
+    await waitFor(() => redis.get('heartbeat:in'), 'the idle heartbeat', START_MS);
     const t0 = Date.now();
     w.child.kill('SIGTERM');
     const exit = await w.exited;
@@ -165,9 +169,9 @@ describe('rq worker: name, TTLs, pid file', { concurrency: 4 }, () => {
     const custom = spawnRq(['worker', '-u', url, '--name', 'ttl100', '--worker-ttl', '100'], { cwd: projects.make() });
     const plain = spawnRq(['worker', '-u', url, '-n', 'ttldefault'], { cwd: projects.make() });
     try {
-      await waitFor(async () => (await redis.hget('rq:worker:ttl100', 'state')) === 'idle', 'the worker to be idle');
+      await waitFor(async () => (await redis.hget('rq:worker:ttl100', 'state')) === 'idle', 'the worker to be idle', START_MS);
       await assertTtl(redis, 'rq:worker:ttl100', 160);
-      await waitFor(async () => (await redis.hget('rq:worker:ttldefault', 'state')) === 'idle', 'the default worker to be idle');
+      await waitFor(async () => (await redis.hget('rq:worker:ttldefault', 'state')) === 'idle', 'the default worker to be idle', START_MS);
       await assertTtl(redis, 'rq:worker:ttldefault', 480);
       await waitUntilWaiting(redis, db, 2);
     } finally {
@@ -182,7 +186,7 @@ describe('rq worker: name, TTLs, pid file', { concurrency: 4 }, () => {
     const job = await queue().enqueue('jobs.hold', 'release:a');
     const w = spawnRq(['worker', '-b', '-u', url, '-n', 'jmi', '--job-monitoring-interval', '5'], { cwd: dir });
     try {
-      await waitFor(async () => (await status(redis, job.id)) === 'started', 'the job to start');
+      await waitFor(async () => (await status(redis, job.id)) === 'started', 'the job to start', START_MS);
       await assertTtl(redis, 'rq:worker:jmi', 65);
       const score = Number(await redis.zscore('rq:wip:default', job.id));
       const now = Date.now() / 1000;
@@ -196,7 +200,7 @@ describe('rq worker: name, TTLs, pid file', { concurrency: 4 }, () => {
     const job2 = await queue().enqueue('jobs.hold', 'release:b');
     const d = spawnRq(['worker', '-b', '-u', url, '-n', 'jmidefault'], { cwd: dir });
     try {
-      await waitFor(async () => (await status(redis, job2.id)) === 'started', 'the second job to start');
+      await waitFor(async () => (await status(redis, job2.id)) === 'started', 'the second job to start', START_MS);
       await assertTtl(redis, 'rq:worker:jmidefault', 90);
       await redis.rpush('release:b', 'go');
       assert.equal((await d.exited).code, 0, d.output);
@@ -218,7 +222,7 @@ describe('rq worker: name, TTLs, pid file', { concurrency: 4 }, () => {
     const dir = projects.make();
     const w = spawnRq(['worker', '-u', url, '--pid', 'live.pid'], { cwd: dir });
     try {
-      await waitFor(() => existsSync(join(dir, 'live.pid')) && readFileSync(join(dir, 'live.pid'), 'utf8').trim() === String(w.pid), 'the pid file');
+      await waitFor(() => existsSync(join(dir, 'live.pid')) && readFileSync(join(dir, 'live.pid'), 'utf8').trim() === String(w.pid), 'the pid file', START_MS);
       await waitUntilWaiting(redis, db);
     } finally {
       assert.equal((await w.stop()).code, 0, w.output);
