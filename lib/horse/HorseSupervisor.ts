@@ -5,7 +5,7 @@ import { formatException } from '../execute.js';
 import { executionOf, setExecution, startedMember } from '../protocol.js';
 import { jobIdOfMember } from '../registries/BaseRegistry.js';
 import { busyHeartbeat } from '../heartbeat.js';
-import type { Job } from '../Job.js';
+import { DEFAULT_TIMEOUT, type Job } from '../Job.js';
 import { sleep } from '../suspension.js';
 import { isTransient, untilAnswered } from '../RedisOutage.js';
 import type { Worker } from '../Worker.js';
@@ -13,6 +13,18 @@ import type { ProcessHorse } from './ProcessHorse.js';
 import type { LoopReport } from './protocol.js';
 import { failedOutcome } from './runJob.js';
 import { startHorse } from './spec.js';
+
+/**
+ * What a horse's death adds when nobody here killed it and its job had run past its timeout: the
+ * horse's blocked-loop watchdog ends such a horse after recording the timeout, but when Redis does not
+ * take that record in time (LoopWatchdog's bound; a loaded machine, paused writes) it ends the horse
+ * anyway, and the reason would be lost.
+ */
+function pastTimeout(job: Job): string {
+  const timeout = job.timeout ?? DEFAULT_TIMEOUT;
+  if (timeout <= 0 || !job.startedAt || Date.now() - job.startedAt.getTime() < timeout * 1000) return '';
+  return `; the job had run past its timeout (${timeout} s)`;
+}
 
 /** The job counts the horse's scripts keep in the worker's hash. */
 async function counted(w: Worker): Promise<{ successful: number; failed: number; workingTime: number }> {
@@ -210,21 +222,16 @@ export class HorseSupervisor {
       w.logger.warning(`The work horse (pid ${h.pid}) died ${id ? `after its job ${id} was recorded` : 'between jobs'}: ${died}`);
       return;
     }
-    const stopped = killReason === STOPPED_TEXT;
-    const outcome = stopped
-      ? failedOutcome(Object.assign(new Error(STOPPED_TEXT), { name: 'StopRequested' }), { stopped: true })
-      : failedOutcome(new RqError(died));
-    if (stopped && outcome.status === 'failed') outcome.excString = STOPPED_TEXT;
-    await w.engine.record(job, outcome);
+    await w.engine.record(job, this.deathOutcome(job, died, killReason));
     w.jobsDone++;
   }
 
   /** The failure (or stop) a job of a horse that died is recorded with. */
-  private deathOutcome(died: string, killReason: string | null): ReturnType<typeof failedOutcome> {
+  private deathOutcome(job: Job, died: string, killReason: string | null): ReturnType<typeof failedOutcome> {
     const stopped = killReason === STOPPED_TEXT;
     const outcome = stopped
       ? failedOutcome(Object.assign(new Error(STOPPED_TEXT), { name: 'StopRequested' }), { stopped: true })
-      : failedOutcome(new RqError(died));
+      : failedOutcome(new RqError(killReason === null ? `${died}${pastTimeout(job)}` : died));
     if (stopped && outcome.status === 'failed') outcome.excString = STOPPED_TEXT;
     return outcome;
   }
@@ -267,7 +274,7 @@ export class HorseSupervisor {
     }
     for (const job of held) {
       const stopped = killReason === STOPPED_TEXT && job.id === current;
-      await w.engine.record(job, this.deathOutcome(died, stopped ? killReason : null));
+      await w.engine.record(job, this.deathOutcome(job, died, stopped ? killReason : null));
       w.jobsDone++;
     }
   }
