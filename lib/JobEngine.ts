@@ -1,4 +1,5 @@
 import { Lookahead } from './Lookahead.js';
+import { PendingCounts } from './PendingCounts.js';
 import { RqError } from './errors/RqError.js';
 import { formatException, toError } from './execute.js';
 import type { Horse, Outcome } from './hooks.js';
@@ -32,6 +33,9 @@ const RETRY = Symbol('retry');
 export class JobEngine {
   /** Jobs claimed or taken ahead by the default dequeue and the outcome scripts of its jobs. */
   readonly lookahead: Lookahead;
+
+  /** The worker hash's job counts that the outcome scripts of a burst of short jobs leave to a later one. */
+  readonly counts = new PendingCounts();
 
   /** The jobs running at once (concurrency > 1), in start order, each with its lane. */
   private readonly running = new Map<Job, Worker>();
@@ -77,6 +81,11 @@ export class JobEngine {
         await this.lookahead.release();
       } catch (err) {
         this.worker.logger.error(`Could not give back the jobs taken ahead: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      try {
+        await this.counts.flush(this.worker);
+      } catch (err) {
+        this.worker.logger.error(`Could not record the job counts (successful_job_count, failed_job_count, total_working_time): ${formatException(err)}`);
       }
     }
   }

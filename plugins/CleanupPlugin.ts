@@ -113,6 +113,8 @@ export class CleanupPlugin {
     const now = new Date();
     const next = claims.next(w.engine.jobsAfter(job), now);
     claims.sendingOutcome(job);
+    // The counts may wait for the outcome script of the job this one launches (lib/PendingCounts.ts).
+    const counts = w.engine.counts.add('successful', working, next.launched !== null && w.maxJobs === null);
     // One token for every attempt of this write: a repeat after a lost reply is replayed, not rerun.
     const token = claims.token();
     const write = (): Promise<OutcomeReply> => untilAnswered(w, `record the result of job ${job.id}`, () =>
@@ -138,7 +140,7 @@ export class CleanupPlugin {
           id: job.id,
           endedAt: utcformat(endedAt),
           resultTtl,
-          workingTime: working.toFixed(6),
+          counts,
           workerTtl: w.workerTtl + 60,
           stillRunning: w.engine.stillRunning(job),
           ...next.args,
@@ -169,6 +171,9 @@ export class CleanupPlugin {
     const unrecordable = async (err: unknown): Promise<void> => {
       if (!isPermanentReply(err)) throw err;
       w.logger.error(`Could not record the result of job ${job.id}: ${err.message}; recording it as failed`);
+      // Redis wrote nothing: what the script carried waits again, less this job, which fail() counts.
+      w.engine.counts.restore(counts);
+      w.engine.counts.remove('successful', working);
       await claims.outcomeRefused(next);
       const error = new RqError(`The result could not be recorded: ${err.message}`, { cause: err });
       await this.fail(w, job, endedAt, working, error, formatException(error), false, next.launched !== null);
@@ -205,6 +210,8 @@ export class CleanupPlugin {
     const now = new Date();
     const next = claims.next(inBackground ? 0 : w.engine.jobsAfter(job), now);
     claims.sendingOutcome(job);
+    // A failure writes every count that waits, its own included.
+    const counts = w.engine.counts.add('failed', working, false);
     const token = claims.token();
     const write = (): Promise<OutcomeReply> => untilAnswered(w, `record the failure of job ${job.id}`, () =>
       runScript(
@@ -230,7 +237,7 @@ export class CleanupPlugin {
           endedAt: utcformat(endedAt),
           failureTtl,
           failureTtlSet: job.failureTtl === null ? '0' : '1',
-          workingTime: working.toFixed(6),
+          counts,
           workerTtl: w.workerTtl + 60,
           stillRunning: w.engine.stillRunning(job),
           status: stopped ? 'stopped' : 'failed',
@@ -254,6 +261,9 @@ export class CleanupPlugin {
       // Nothing more can be written for this job: it stays started, and maintenance fails it as
       // abandoned once its heartbeat TTL passes. The worker goes on.
       w.logger.error(`Could not record the failure of job ${job.id} (${error.message}): ${err.message}; it stays in the StartedJobRegistry until maintenance fails it`);
+      // Redis wrote nothing: the counts carried wait again, less this job's, which is not recorded.
+      w.engine.counts.restore(counts);
+      w.engine.counts.remove('failed', working);
       await claims.outcomeRefused(next);
       if (!next.launched && !inBackground) w.state = 'idle';
       return;

@@ -4,6 +4,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { CrossSlotError } from '../errors/CrossSlotError.js';
 import { packArgs, type PackedArg } from './msgpack.js';
 import { keySlot } from './slot.js';
+import type { JobCounts } from '../PendingCounts.js';
 
 /**
  * Every Lua script rq-ts runs is a file of lib/redis/lua/ whose header names its KEYS, its
@@ -89,7 +90,8 @@ interface OutcomeKeys {
 interface OutcomeArgs extends NextArgs {
   id: string;
   endedAt: string;
-  workingTime: string;
+  /** What the worker hash adds: '' or [successful, failed, working seconds] (lib/PendingCounts.ts). */
+  counts: JobCounts | '';
   workerTtl: number;
   /** '' or the id of another job the worker still runs (concurrency > 1). */
   stillRunning: string;
@@ -266,7 +268,7 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
   }),
   rqFinish: complete<'rqFinish'>()({
     keys: ['job', 'wip', 'finished', 'results', 'worker', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled', 'intermediate', 'execution', 'executions', '...next'],
-    args: ['id', 'endedAt', 'resultTtl', 'workingTime', 'workerTtl', 'stillRunning', ...NEXT_ARGS, 'token', 'result', 'plan', 'queueMember', 'execId'],
+    args: ['id', 'endedAt', 'resultTtl', 'counts', 'workerTtl', 'stillRunning', ...NEXT_ARGS, 'token', 'result', 'plan', 'queueMember', 'execId'],
     buffers: true,
   }),
   rqFail: complete<'rqFail'>()({
@@ -276,7 +278,7 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
       'endedAt',
       'failureTtl',
       'failureTtlSet',
-      'workingTime',
+      'counts',
       'workerTtl',
       'stillRunning',
       'status',

@@ -88,6 +88,41 @@ describe('claiming jobs', () => {
     assert.equal(await redis.hget(worker.key, 'successful_job_count'), '60');
   });
 
+  it("a burst of short jobs writes the worker's counts less than once per job; a failure writes all that waited, and they are exact once the worker idles", async () => {
+    const q = new Queue('counts', { connection: redis });
+    const writes = async (): Promise<number> => Number(/cmdstat_hincrbyfloat:calls=(\d+)/.exec(await redis.info('commandstats'))?.[1] ?? 0);
+    const before = await writes();
+    const quick = (n: number): { func: string; args: number[] }[] => Array.from({ length: n }, (_, i) => ({ func: task('add'), args: [i, 1] }));
+    // 10 first (the first job also loads the task module: slow enough that its counts are written at once).
+    const jobs = await q.enqueueMany([...quick(10), { func: task('boom') }, { func: task('noop'), meta: { probe: true } }, ...quick(70)]);
+    // What the worker hash says when the job after the failure starts.
+    let atProbe: (string | null)[] = [];
+    const probe: RqPlugin = {
+      apply(w) {
+        w.hooks.prepare.tapPromise('Probe', async (job) => {
+          if (job.meta.probe) atProbe = await redis.hmget(w.key, 'successful_job_count', 'failed_job_count');
+          return job;
+        });
+      },
+    };
+    const worker = new SimpleWorker(['counts'], { connection: redis, installSignalHandlers: false, paths: [repoRoot], logger: collectingLogger(), plugins: [probe] });
+    const done = worker.work();
+    try {
+      await waitFor(async () => (await redis.zcard('rq:finished:counts')) === 81, 'the 81 successes to be recorded', 20_000, 20);
+      assert.deepEqual(atProbe, ['10', '1'], 'the failure wrote the counts that the successes before it left waiting');
+      // Idle, not stopped: the last outcome script wrote every count that waited.
+      await waitFor(async () => (await redis.hget(worker.key, 'state')) === 'idle', 'the worker to idle', 10_000, 20);
+      assert.deepEqual(await redis.hmget(worker.key, 'successful_job_count', 'failed_job_count'), ['81', '1']);
+      assert.ok(Number(await redis.hget(worker.key, 'total_working_time')) > 0);
+      const written = (await writes()) - before;
+      // Bounded by working time too (wall clock): a loaded machine writes more often, still far less than per job.
+      assert.ok(written <= jobs.length / 2, `${written} HINCRBYFLOAT for ${jobs.length} jobs`);
+    } finally {
+      worker.requestStop('test done');
+      await done;
+    }
+  });
+
   it('over a slow network a busy worker keeps two outcome scripts in flight: a job starts before the outcomes of the two before it are recorded', async () => {
     // 5 ms on every reply: far longer than a job here, so the worker is always waiting for Redis.
     const proxy = await TcpProxy.start(port, '127.0.0.1', 5);

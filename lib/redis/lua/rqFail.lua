@@ -25,7 +25,8 @@
     endedAt                rq timestamp
     failureTtl             seconds
     failureTtlSet          '1' when the job sets its own failure ttl (then it applies to the result stream)
-    workingTime            seconds the job ran
+    counts                 '' or {successful, failed, working seconds}: what the worker hash adds
+                           (include/leaveStarted.lua)
     workerTtl              seconds the idle worker's hash lives
     stillRunning           '' or, for a worker running jobs concurrently, the id of another job it still
                            runs: the worker stays busy, naming that job if it named this one
@@ -57,7 +58,7 @@
 -- @include next
 -- @include leaveStarted
 local function fail()
-  leave_started('failed_job_count')
+  leave_started()
   if not job_exists then return 'gone' end
   redis.call('HSET', KEYS[1], 'ended_at', endedAt)
   -- the FailedJobRegistry score and a retry's schedule: Redis's clock, the one all workers share

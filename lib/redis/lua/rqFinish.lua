@@ -26,7 +26,8 @@
     id                     job id
     endedAt                rq timestamp
     resultTtl              seconds; 0 deletes the job, -1 keeps it forever
-    workingTime            seconds the job ran
+    counts                 '' or {successful, failed, working seconds}: what the worker hash adds
+                           (include/leaveStarted.lua)
     workerTtl              seconds the idle worker's hash lives
     stillRunning           '' or, for a worker running jobs concurrently, the id of another job it still
                            runs: the worker stays busy, naming that job if it named this one
@@ -84,7 +85,7 @@ local function repeat_job(ttl)
 end
 local function finish(dependents)
   local ttl = tonumber(resultTtl)
-  leave_started('successful_job_count')
+  leave_started()
   if not job_exists then return 'gone' end
   if plan ~= '' then return repeat_job(ttl) end
   if ttl == 0 then

@@ -1,16 +1,18 @@
 --[[
-  leave_started(counter): what rqFinish and rqFail do alike (their KEYS 2, 5, 11, 12 and 13) before
+  leave_started(): what rqFinish and rqFail do alike (their KEYS 2, 5, 11, 12 and 13) before
   recording the outcome itself. The job `id` leaves its intermediate list (a starting script retried
   through an outage and run after this one then finds it recorded and claims nothing) and the
   StartedJobRegistry; protocol 2 (`execId` not empty) also ends the execution as rq 2.x's
-  cleanup_execution does (its hash and its entry in the job's executions set). The worker hash counts
-  the job in `counter` (successful_job_count / failed_job_count) and its working time.
+  cleanup_execution does (its hash and its entry in the job's executions set). The worker hash adds
+  `counts` ('' = nothing; else {successful, failed, working time in seconds}): this job's, with those
+  of earlier jobs whose scripts left theirs to it (lib/PendingCounts.ts), as HINCRBY and HINCRBYFLOAT
+  (rq's fields successful_job_count, failed_job_count, total_working_time).
   worker_idle(): the worker hash goes idle, unless the worker still runs another job (`stillRunning`,
   concurrency > 1). An outcome script that also asks for the next job calls it only when no claim
   followed (claimed_here, include/claim.lua): a claim makes the worker busy again at once, and the
   idle write in between (HDEL, HSET, EXPIRE) was three commands per job that nothing could see.
 ]]
-local function leave_started(counter)
+local function leave_started()
   redis.call('LREM', KEYS[11], 1, id)
   if execId == '' then
     redis.call('ZREM', KEYS[2], id)
@@ -21,8 +23,10 @@ local function leave_started(counter)
     -- the worker hash's execution is this job's, or (concurrent jobs) one this script cannot name
     redis.call('HDEL', KEYS[5], 'rqts_execution')
   end
-  redis.call('HINCRBY', KEYS[5], counter, 1)
-  redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', workingTime)
+  if counts == '' then return end
+  if counts[1] ~= '0' then redis.call('HINCRBY', KEYS[5], 'successful_job_count', counts[1]) end
+  if counts[2] ~= '0' then redis.call('HINCRBY', KEYS[5], 'failed_job_count', counts[2]) end
+  redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', counts[3])
 end
 local function worker_idle()
   if stillRunning == '' then
