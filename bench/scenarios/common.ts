@@ -49,15 +49,20 @@ export type Entry =
 
 /**
  * Runs every entry ctx.rounds times, interleaved (round 1 of each, then round 2 of each, ...) so that
- * a change in the machine's load hits all systems alike; one row per entry, in order. An entry that
- * fails becomes an ERROR row and the others go on.
+ * a change in the machine's load hits all systems alike; one row per entry, in order. Each round
+ * starts one entry further on: the first run of a round came out slower (9 rounds of scenario 3:
+ * rq-ts's enqueue, run first, was below the baseline's in 8, and above it once the two swapped
+ * places), and rotating gives every system each place alike. An entry that fails becomes an ERROR
+ * row and the others go on.
  */
 export async function measureAll(ctx: BenchContext, scenario: string, entries: readonly Entry[]): Promise<Row[]> {
   const workerResults = entries.map((): RoundResult[] => []);
   const rates = entries.map((): number[] => []);
   const errors = entries.map((): Row | null => null);
   for (let i = 0; i < ctx.rounds; i++) {
-    for (const [k, entry] of entries.entries()) {
+    for (let j = 0; j < entries.length; j++) {
+      const k = (i + j) % entries.length;
+      const entry = entries[k]!;
       if (errors[k] || 'skipped' in entry) continue;
       try {
         if ('worker' in entry) {
