@@ -136,7 +136,11 @@ for (const kind of ['rq.Worker', 'rq.SimpleWorker']) {
     // At least one heartbeat was missed: the score stood still through the blip (after 200 ms for
     // a write already on its way).
     const during = samples.filter((s) => s.at > blipStart + 200 && s.at < blipEnd);
-    assert.ok(during.length >= 10, `maintenance ran during the blip (${during.length} sweeps)`);
+    // Alone, about 50 sweeps land in the blip; with two test suites on the machine's 2 cores, 6 did.
+    // What matters is that sweeps ran through it, far enough apart that a heartbeat (every second)
+    // getting through would show as a moved score.
+    const spread = during.length > 0 ? during.at(-1)!.at - during[0]!.at : 0;
+    assert.ok(during.length >= 3 && spread >= 1500, `maintenance ran during the blip (${during.length} sweeps over ${spread} ms)`);
     assert.equal(new Set(during.map((s) => s.score)).size, 1, `no heartbeat got through during the blip: ${JSON.stringify(during.map((s) => s.score))}`);
     const headroom = Math.min(...during.map((s) => (s.score ?? 0) - epochSeconds(new Date(s.at))));
     assert.ok(headroom > 0, `the StartedJobRegistry entry never expired (least headroom ${headroom} s)`);
@@ -178,7 +182,7 @@ for (const kind of ['rq.Worker', 'rq.SimpleWorker']) {
 // Concurrency 20: up to 20 outcome scripts in flight at once, each with its own replay slot.
 for (const concurrency of [1, 20]) it(
   `blips while a worker is busy with short jobs (concurrency ${concurrency}): each job is recorded finished once and none is left started`,
-  { timeout: 55_000 },
+  { timeout: 180_000 },
   async (t) => {
     const q = `blip-busy-${concurrency}`;
     // Enough that the drain outlasts ten blips with their gaps (~2.5 s) even when the worker is fast:
@@ -188,7 +192,7 @@ for (const concurrency of [1, 20]) it(
     const rand = prng(0xb11b);
     const queue = new Queue(q, { connection: redis });
     const jobs = await queue.enqueueMany(Array.from({ length: JOBS }, (_, i) => ({ func: task(concurrency > 1 ? 'yieldOnce' : 'noop'), jobId: `bb${concurrency}-${i}` })));
-    const w = workers.spawn(['-q', '-w', 'rq.SimpleWorker', '--concurrency', String(concurrency), q], 50_000);
+    const w = workers.spawn(['-q', '-w', 'rq.SimpleWorker', '--concurrency', String(concurrency), q], 170_000);
     await waitFor(async () => (await redis.zcard(`rq:finished:${q}`)) > 0, `the worker to start working (${w.output()})`, 20_000);
     const cutBefore = proxy.cut;
     let blips = 0;
@@ -198,10 +202,12 @@ for (const concurrency of [1, 20]) it(
       blips++;
       await new Promise((r) => setTimeout(r, 50 + Math.floor(rand() * 200))); // the time between faults, part of the fault schedule
     }
+    // Alone the drain ends within seconds of the last blip; two test suites on the machine's 2 cores
+    // once left it unfinished after 30 s.
     await waitFor(
       async () => (await redis.llen(`rq:queue:${q}`)) === 0 && (await redis.hget(`rq:worker:${w.name}`, 'state')) === 'idle',
-      `the worker to drain the queue (output:\n${w.output().slice(-3000)})`,
-      30_000,
+      `the worker to drain the queue (${await redis.llen(`rq:queue:${q}`)} jobs queued; output:\n${w.output().slice(-3000)})`,
+      120_000,
       50,
     );
     assert.ok(blips >= 10, `enough blips landed while the worker was busy (${blips})`);
