@@ -74,16 +74,18 @@ it(`SIGKILL the horse ${KILLS} times over ${JOBS} short jobs: each ends finished
 
 it('a horse ended by its blocked-loop watchdog before the timeout was recorded: its worker records the death and the timeout', { timeout: 58_000 }, async () => {
   const q = 'khblocked';
-  const job = await new Queue(q, { connection: redis }).enqueueCall({ func: task('spin'), timeout: 1 });
+  // 3 s: the writes must be paused before the watchdog records (2 s after the deadline at the most,
+  // with the job's start still to be seen); with 1 s a loaded machine once let the record through first.
+  const job = await new Queue(q, { connection: redis }).enqueueCall({ func: task('spin'), timeout: 3 });
   const w = workers.spawn([q]);
   await waitFor(async () => (await redis.hget(job.key, 'status')) === 'started', `job ${job.id} to start (output: ${w.output().slice(-2000)})`, 30_000);
   // The watchdog records the timeout 1 s past the deadline and waits 5 s for Redis: writes paused for
   // longer, it ends the horse with nothing recorded, and the worker records the job once they resume.
-  await redis.call('CLIENT', 'PAUSE', '9000', 'WRITE');
+  await redis.call('CLIENT', 'PAUSE', '12000', 'WRITE');
   await waitFor(async () => (await redis.hget(job.key, 'status')) === 'failed', `job ${job.id} to be recorded (output: ${w.output().slice(-2000)})`, 30_000, 100);
   const exc = await excText(redis, job.id);
   assert.match(exc, /terminated unexpectedly/, exc);
-  assert.match(exc, /past its timeout \(1 s\)/, exc);
+  assert.match(exc, /past its timeout \(3 s\)/, exc);
   w.child.kill('SIGTERM');
   assert.equal((await waitExit(workers, w, 20_000)).code, 0, `warm shutdown: ${w.output().slice(-2000)}`);
 });
