@@ -281,8 +281,12 @@ describe('StartedJobRegistry cleanup', () => {
     const job = await startedJob(q);
     await redis.zadd('rq:wip:q', epochSeconds() - 5, job.id);
     // One connection: both read the expired member before either script runs, so both try to move it.
+    // `now` given: each read is sent at once. Reading Redis's clock first left a race: when the
+    // reply to the second TIME came in one chunk with the first read's, the first script went out
+    // before the second read (its await chain is shorter); under load once only one cleanup saw it.
+    const now = epochSeconds();
     const registry = new StartedJobRegistry('q', { connection: redis });
-    const results = await Promise.all([registry.cleanupExpired(), new StartedJobRegistry('q', { connection: redis }).cleanupExpired()]);
+    const results = await Promise.all([registry.cleanupExpired(now), new StartedJobRegistry('q', { connection: redis }).cleanupExpired(now)]);
     const outcomes: AbandonOutcome[] = results.flatMap((m) => [...m.values()]);
     assert.deepEqual(outcomes.slice().sort(), ['failed', 'gone'], `both saw the entry; outcomes ${JSON.stringify(outcomes)}`);
     assert.deepEqual(await redis.zrange('rq:failed:q', '0', '-1'), [job.id]);
