@@ -37,8 +37,8 @@ const timer = setInterval(() => {
   }
   if (now - tickedAt < GRACE_MS) {
     // The loop has missed a tick: load what recording needs now, while the job may still end in
-    // time, not once the process is past its deadline. Loading it under load took seconds of the
-    // RECORD_MS the record has (a test once saw the record time out with two test suites running).
+    // time, not once the process is past its deadline, when the load would eat into the RECORD_MS
+    // the record has (a busy test run once saw that record time out).
     if (now - tickedAt >= 2 * POLL_MS) void recorderModules().catch(() => {});
     return;
   }
