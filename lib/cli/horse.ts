@@ -39,6 +39,8 @@ process.on('SIGINT', () => {});
 process.on('disconnect', () => process.exit(0));
 
 async function init(spec: HorseSpec): Promise<void> {
+  // Set here, not when forked: `rq worker` forks its first horse before it knows its name (lib/horse/fork.ts).
+  process.env.RQ_WORKER_ID = spec.workerName;
   const settings = spec.settings;
   const h = settings.horse ?? {};
   const where: ResolveOptions = { paths: settings.paths ?? [], cwd: spec.cwd };

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../logging.js';
 import { Queue, type JobClass } from '../Queue.js';
 import { describeConnection, keysOf } from '../redis/connection.js';
+import { discardEarlyHorse } from '../horse/fork.js';
 import { instantiatePlugin, resolveDotted } from '../resolve.js';
 import type { DeathPenaltyClass } from '../timeouts/BaseDeathPenalty.js';
 import { POOL_ENV, reportToPool } from '../WorkerPool.js';
@@ -255,6 +256,8 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
     // The implicit `default` is no typo: only names someone wrote (arguments, QUEUES) are checked.
     if (queueArgs.length > 0 || c.QUEUES) await warnUnknownQueues(connection, queueNames, logger);
     const worker = new WorkerClass(queueNames, options);
+    // Forked before the worker class was known (lib/horse/fork.ts): a worker that runs its own jobs needs none.
+    if (worker.horseKind !== 'process') discardEarlyHorse();
     if (process.env[POOL_ENV]) reportToPool(worker);
     await worker.work({ burst: flags.burst ?? false });
     return 0;

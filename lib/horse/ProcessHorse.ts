@@ -1,7 +1,6 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import { constants } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { RqError } from '../errors/RqError.js';
 import type { Horse, Outcome } from '../hooks.js';
 import { DEFAULT_TIMEOUT, type Job } from '../Job.js';
@@ -9,8 +8,7 @@ import { JobTimeoutException } from '../timeouts/JobTimeoutException.js';
 import type { Worker } from '../Worker.js';
 import { horseConnectionName, type FromHorse, type HorseSpec, type LoopReport, type ToHorse, type WireOutcome } from './protocol.js';
 import { failedOutcome } from './runJob.js';
-
-const ENTRY = fileURLToPath(new URL('../cli/horse.js', import.meta.url));
+import { forkHorse, takeEarlyHorse } from './fork.js';
 
 /** rq's text for a horse that died mid-job; `waitpid returned` is the raw wait status as in Python. */
 export function terminatedText(code: number | null, signal: NodeJS.Signals | null): string {
@@ -70,14 +68,10 @@ export class ProcessHorse implements Horse {
 
   /** Starts a horse and waits until it has loaded everything (or fails with the reason). */
   static async start(spec: HorseSpec, options: { execArgv?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<ProcessHorse> {
-    const child = fork(ENTRY, [], {
-      cwd: spec.cwd,
-      detached: true,
-      serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: options.execArgv ?? [],
-      env: { ...(options.env ?? process.env), RQ_WORKER_ID: spec.workerName },
-    });
+    const execArgv = options.execArgv ?? [];
+    const env = options.env ?? process.env;
+    // `rq worker` forks its first horse before it loads anything (lib/horse/fork.ts).
+    const child = takeEarlyHorse(spec.cwd, execArgv, env) ?? forkHorse(spec.cwd, execArgv, { ...env });
     const horse = new ProcessHorse(child);
     await new Promise<void>((resolve, reject) => {
       const onMessage = (msg: FromHorse): void => {
