@@ -1,5 +1,6 @@
 import type { Worker } from '../lib/Worker.js';
 import { InlineHorse } from '../lib/horse/InlineHorse.js';
+import { LoopWatchdog } from '../lib/timeouts/LoopWatchdog.js';
 
 const PLUGIN_NAME = 'InlineHorsePlugin';
 
@@ -12,5 +13,8 @@ export class InlineHorsePlugin {
     const horse = new InlineHorse();
     const fork = worker.concurrency > 1 ? async () => new InlineHorse() : async () => horse;
     worker.hooks.fork.tapPromise({ name: PLUGIN_NAME, stage: 100 }, fork);
+    // The blocked-loop watchdog's thread takes ~100 ms of CPU to boot: started at the worker's start it
+    // boots while the worker registers, not beside its first jobs (on two cores, Redis's core).
+    worker.hooks.startup.tap(PLUGIN_NAME, () => void LoopWatchdog.shared());
   }
 }
