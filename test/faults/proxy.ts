@@ -66,8 +66,12 @@ export class TcpProxy {
     upstream.once('close', drop);
   }
 
-  /** Cuts every connection and resets new ones for `ms`, then accepts again. */
-  async blip(ms: number): Promise<void> {
+  /**
+   * Cuts every connection and resets new ones for `ms`, then accepts again. With `until`, the outage
+   * lasts longer while `until()` is false (checked every 50 ms), up to `maxMs`: what a test wants to
+   * see happen during the outage may take longer on a loaded machine.
+   */
+  async blip(ms: number, until?: () => boolean, maxMs = ms): Promise<void> {
     this.down = true;
     for (const [client, upstream] of [...this.pairs]) {
       this.cut++;
@@ -75,7 +79,9 @@ export class TcpProxy {
       upstream.resetAndDestroy();
     }
     this.pairs.clear();
+    const start = Date.now();
     await new Promise((r) => setTimeout(r, ms)); // the outage itself (the fault), not a wait for a condition
+    while (until && !until() && Date.now() - start < maxMs) await new Promise((r) => setTimeout(r, 50));
     this.down = false;
   }
 
