@@ -71,7 +71,7 @@ export class ProcessHorse implements Horse {
     const execArgv = options.execArgv ?? [];
     const env = options.env ?? process.env;
     // `rq worker` forks its first horse before it loads anything (lib/horse/fork.ts).
-    const child = takeEarlyHorse(spec.cwd, execArgv, env) ?? forkHorse(spec.cwd, execArgv, { ...env });
+    const child = takeEarlyHorse(spec.cwd, execArgv, env) ?? forkHorse(spec.cwd, execArgv, env);
     const horse = new ProcessHorse(child);
     await new Promise<void>((resolve, reject) => {
       const onMessage = (msg: FromHorse): void => {

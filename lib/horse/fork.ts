@@ -54,12 +54,13 @@ export function forkHorseEarly(argv: readonly string[]): void {
   if (args[0] !== 'worker' || args.includes('--help') || args.includes('-h')) return;
   if (/SimpleWorker$/.test(workerClassOf(args) ?? '')) return;
   const env = { ...process.env };
-  const child = forkHorse(process.cwd(), [], env);
+  const cwd = process.cwd();
+  const child = forkHorse(cwd, [], env);
   // A fork that fails (EAGAIN...) reports it here; the worker starts its horse later as usual.
   child.on('error', () => {});
   child.unref();
   child.channel?.unref();
-  early = { child, cwd: process.cwd(), env };
+  early = { child, cwd, env };
 }
 
 function sameEnv(a: NodeJS.ProcessEnv, b: NodeJS.ProcessEnv): boolean {
