@@ -88,3 +88,76 @@ describe('Lua script files', () => {
     assert.throws(() => loadScript('rqRelease', releaseSignature, dir), /rqRelease\.lua has no header: it must start with a --\[\[ \.\.\. \]\] comment/);
   });
 });
+
+describe('outcome scripts and keys of another type', () => {
+  // The checks before the first write (include/typeCheck.lua) and the first write itself under pcall
+  // (include/leaveStarted.lua): either way, a stranger's key of another type gets its error before the
+  // script has written anything.
+  const keys = {
+    job: 'rq:job:t1',
+    wip: 'rq:wip:t',
+    finished: 'rq:finished:t',
+    results: 'rq:results:t1',
+    worker: 'rq:worker:w1',
+    dependents: 'rq:job:t1:dependents',
+    dependencies: 'rq:job:t1:dependencies',
+    queue: 'rq:queue:t',
+    queues: 'rq:queues',
+    scheduled: 'rq:scheduled:t',
+    intermediate: 'rq:queue:t:intermediate',
+    execution: 'rq:execution:-',
+    executions: 'rq:executions:-',
+    next: [],
+  };
+  const args = {
+    id: 't1',
+    endedAt: '2026-12-07T05:00:00.000000Z',
+    resultTtl: 500,
+    counts: ['1', '0', '0.001'] as const,
+    workerTtl: 420,
+    stillRunning: '',
+    nextMode: 'none',
+    nextId: '',
+    nextQueue: '',
+    peeked1: '',
+    peeked2: '',
+    claimedAt: '',
+    jobMonitoringInterval: '',
+    workerName: '',
+    claimMode: '',
+    takeAhead: '0',
+    nextExecId: '',
+    peekCount: '',
+    token: 'w1-1-1',
+    result: ['created_at', '2026-12-07T05:00:00.000000Z', 'type', '1', 'return_value', 'null'],
+    plan: '',
+    queueMember: 'rq:queue:t',
+    execId: '',
+  } as const;
+
+  for (const [bad, wanted] of [
+    ['intermediate', 'list'],
+    ['wip', 'zset'],
+    ['finished', 'zset'],
+    ['worker', 'hash'],
+    ['job', 'hash'],
+  ] as const) {
+    for (const token of ['w1-1-1', '']) it(`rqFinish with ${bad} a string (token '${token}'): the WRONGTYPE error naming it, nothing written`, async () => {
+      await redis.flushdb();
+      await redis.hset(keys.job, { status: 'started', origin: 't' });
+      await redis.zadd(keys.wip, 1_000, 't1');
+      await redis.rpush(keys.intermediate, 'other');
+      await redis.hset(keys.worker, { state: 'busy', current_job: 't1' });
+      await redis.set(keys[bad], 'a stranger');
+      const before = new Map<string, string>();
+      for (const k of await redis.keys('*')) before.set(k, JSON.stringify(await redis.dump(k)));
+      await assert.rejects(
+        runScript(redis, 'rqFinish', keys, { ...args, token } as never),
+        (e: unknown) => e instanceof Error && e.message === `WRONGTYPE ${keys[bad]} holds a string, expected a ${wanted}`,
+      );
+      const after = new Map<string, string>();
+      for (const k of await redis.keys('*')) after.set(k, JSON.stringify(await redis.dump(k)));
+      assert.deepEqual(after, before);
+    });
+  }
+});

@@ -58,7 +58,6 @@
 -- @include next
 -- @include leaveStarted
 local function fail()
-  leave_started()
   if not job_exists then return 'gone' end
   redis.call('HSET', KEYS[1], 'ended_at', endedAt)
   -- the FailedJobRegistry score and a retry's schedule: Redis's clock, the one all workers share
@@ -77,12 +76,15 @@ local function fail()
   end
   return status
 end
-local saved = replayed(KEYS[5], token)
+local saved, bad = replayed(KEYS[5], token)
+if bad then return bad end
 if saved then return {saved.o, next_rebuild(14, saved.n), redis.call('SCARD', KEYS[6])} end
-local bad = outcome_keys_refused() or expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset') or expect_type(KEYS[11], 'list')
+bad = outcome_keys_refused(token ~= '') or expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset')
 if bad then return bad end
 local dependents = 0
 if dependents_exist then dependents = redis.call('SCARD', KEYS[6]) end
+bad = leave_started()
+if bad then return bad end
 local outcome = fail()
 local nxt = next_job(14)
 if not claimed_here then worker_idle() end

@@ -85,7 +85,6 @@ local function repeat_job(ttl)
 end
 local function finish(dependents)
   local ttl = tonumber(resultTtl)
-  leave_started()
   if not job_exists then return 'gone' end
   if plan ~= '' then return repeat_job(ttl) end
   if ttl == 0 then
@@ -96,11 +95,12 @@ local function finish(dependents)
   redis.call('HSET', KEYS[1], 'status', 'finished', 'ended_at', endedAt)
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10', '*', unpack(result))
   if ttl > 0 then
-    redis.call('EXPIRE', KEYS[4], ttl)
-    redis.call('EXPIRE', KEYS[1], ttl)
-    if dependents > 0 then redis.call('EXPIRE', KEYS[6], ttl) end
-    if dependencies_exist then redis.call('EXPIRE', KEYS[7], ttl) end
-    redis.call('ZADD', KEYS[3], redis_now() + ttl, id)
+    local ttl_s = int(ttl)
+    redis.call('EXPIRE', KEYS[4], ttl_s)
+    redis.call('EXPIRE', KEYS[1], ttl_s)
+    if dependents > 0 then redis.call('EXPIRE', KEYS[6], ttl_s) end
+    if dependencies_exist then redis.call('EXPIRE', KEYS[7], ttl_s) end
+    redis.call('ZADD', KEYS[3], int(redis_now() + ttl), id)
   else
     redis.call('PERSIST', KEYS[4])
     redis.call('PERSIST', KEYS[1])
@@ -108,14 +108,17 @@ local function finish(dependents)
   end
   return 'finished'
 end
-local saved = replayed(KEYS[5], token)
+local saved, bad = replayed(KEYS[5], token)
+if bad then return bad end
 if saved then return {saved.o, next_rebuild(14, saved.n), redis.call('SCARD', KEYS[6])} end
-local bad = outcome_keys_refused() or expect_type(KEYS[11], 'list')
+bad = outcome_keys_refused(token ~= '')
   or (plan ~= '' and (expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset')))
 if bad then return bad end
 -- read first: finish() sets a TTL on the dependents set only when there is one
 local dependents = 0
 if dependents_exist then dependents = redis.call('SCARD', KEYS[6]) end
+bad = leave_started()
+if bad then return bad end
 local outcome = finish(dependents)
 local nxt = next_job(14)
 if not claimed_here then worker_idle() end

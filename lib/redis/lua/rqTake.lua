@@ -22,7 +22,8 @@
   Returns NEXT's reply.
 ]]
 -- @include next
-local saved = replayed(KEYS[2], token)
+local saved, bad = replayed(KEYS[2], token)
+if bad then return bad end
 if saved then return next_rebuild(1, saved) end
 local r = next_job(1)
 if r[1] ~= 'empty' and r[1] ~= 'suspended' then remember(KEYS[2], token, next_summary(r)) end

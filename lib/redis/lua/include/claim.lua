@@ -10,10 +10,16 @@
   clock + TTL + 60, expiring TTL + 60, as ExecutionRegistry.add) are written, and the worker hash
   keeps the execution id (rqts_execution) for the worker process's heartbeat of a horse's job.
   peek(from, n, count): the first `count` heads of the queues, in priority order.
+  The worker hash's busy fields and TTL are written at once, unless the script defers them
+  (claim_deferred: it calls remember(), include/next.lua, which writes them with its replay summary
+  in one HSET: a command less per job).
 ]]
 -- @include now
 -- whether this script call claimed a job (the worker hash is busy with it): see worker_idle()
 local claimed_here = false
+local claim_deferred = false
+-- the worker hash's fields and TTL a deferred claim left to write, or nil
+local worker_busy, worker_busy_ttl
 local function claim(job_key, wip_key, worker_key, id, now_ts, interval, worker_name, mode, want_hash, exec_id, exec_key, execs_key)
   local timeout = tonumber(redis.call('HGET', job_key, 'timeout')) or 180
   -- junk ('1e309', 'nan', 1e20) would make EXPIRE fail half-way through the claim: the default, as
@@ -31,9 +37,9 @@ local function claim(job_key, wip_key, worker_key, id, now_ts, interval, worker_
   claimed_here = true
   redis.call('HSET', job_key, 'status', 'started', 'started_at', now_ts, 'worker_name', worker_name, 'last_heartbeat', now_ts)
   redis.call('PERSIST', job_key)
+  local busy = {'current_job', id, 'current_job_working_time', '0', 'state', 'busy', 'last_heartbeat', now_ts}
   if exec_id == '' then
-    redis.call('ZADD', wip_key, redis_now() + ttl, id)
-    redis.call('HSET', worker_key, 'current_job', id, 'current_job_working_time', '0', 'state', 'busy', 'last_heartbeat', now_ts)
+    redis.call('ZADD', wip_key, int(redis_now() + ttl), id)
   else
     local t = redis.call('TIME')
     local now = tonumber(t[1])
@@ -43,9 +49,15 @@ local function claim(job_key, wip_key, worker_key, id, now_ts, interval, worker_
     redis.call('EXPIRE', exec_key, ttl)
     redis.call('ZADD', execs_key, now + ttl + 60, exec_id)
     redis.call('EXPIRE', execs_key, ttl + 60)
-    redis.call('HSET', worker_key, 'current_job', id, 'current_job_working_time', '0', 'state', 'busy', 'last_heartbeat', now_ts, 'rqts_execution', exec_id)
+    busy[#busy + 1] = 'rqts_execution'
+    busy[#busy + 1] = exec_id
   end
-  redis.call('EXPIRE', worker_key, ttl)
+  if claim_deferred then
+    worker_busy, worker_busy_ttl = busy, ttl
+  else
+    redis.call('HSET', worker_key, unpack(busy))
+    redis.call('EXPIRE', worker_key, int(ttl))
+  end
   if want_hash then return ttl, redis.call('HGETALL', job_key) end
   return ttl, false
 end
@@ -54,7 +66,7 @@ local function peek(from, n, count)
   count = math.max(1, math.min(tonumber(count) or 2, 1000))
   local ids = {}
   for i = 0, n - 1 do
-    local heads = redis.call('LRANGE', KEYS[from + i], 0, count - 1 - #ids)
+    local heads = redis.call('LRANGE', KEYS[from + i], '0', int(count - 1 - #ids))
     for _, id in ipairs(heads) do ids[#ids + 1] = id end
     if #ids >= count then break end
   end

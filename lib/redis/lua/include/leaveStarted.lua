@@ -11,9 +11,13 @@
   concurrency > 1). An outcome script that also asks for the next job calls it only when no claim
   followed (claimed_here, include/claim.lua): a claim makes the worker busy again at once, and the
   idle write in between (HDEL, HSET, EXPIRE) was three commands per job that nothing could see.
+  leave_started() is the outcome scripts' first write: it returns the error reply when the
+  intermediate list is a stranger's key of another type, before anything is written (its LREM runs
+  under pcall instead of a type check beforehand: one command less per job), else nil.
 ]]
+-- @include typeCheck
 local function leave_started()
-  redis.call('LREM', KEYS[11], 1, id)
+  if type(redis.pcall('LREM', KEYS[11], '1', id)) == 'table' then return (wrong_type(KEYS[11], 'list')) end
   if execId == '' then
     redis.call('ZREM', KEYS[2], id)
   else
@@ -23,10 +27,11 @@ local function leave_started()
     -- the worker hash's execution is this job's, or (concurrent jobs) one this script cannot name
     redis.call('HDEL', KEYS[5], 'rqts_execution')
   end
-  if counts == '' then return end
+  if counts == '' then return nil end
   if counts[1] ~= '0' then redis.call('HINCRBY', KEYS[5], 'successful_job_count', counts[1]) end
   if counts[2] ~= '0' then redis.call('HINCRBY', KEYS[5], 'failed_job_count', counts[2]) end
   redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', counts[3])
+  return nil
 end
 local function worker_idle()
   if stillRunning == '' then

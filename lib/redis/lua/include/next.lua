@@ -41,6 +41,7 @@
   for N concurrent jobs), so a slot is not reused while its call may be sent again.
 ]]
 -- @include claim
+-- @include typeCheck
 -- whether rq:suspended (KEYS[k]) exists, read once per script call
 local suspended_cached
 local function suspended(k)
@@ -78,7 +79,7 @@ local function take_next(k)
   for i = 1, n do
     local head = redis.call('LINDEX', KEYS[q0 + i - 1], 0)
     if head then
-      if head == nextId and redis.call('TYPE', KEYS[k + 2]).ok == 'hash' then
+      if head == nextId and select(2, expect_type(KEYS[k + 2], 'hash')) == 'hash' then
         redis.call('LPOP', KEYS[q0 + i - 1])
         local ttl, hash = claim(KEYS[k + 2], KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], head, claimedAt, tonumber(jobMonitoringInterval), workerName, claimMode, true, nextExecId, KEYS[k + 5], KEYS[k + 6])
         local ahead = take_ahead(k, q0, n)
@@ -98,8 +99,8 @@ local function start_held(k, want_hash)
   local id = nextId
   local job_key = KEYS[k + 2]
   local kind, ttl, hash = 'started', false, false
-  local mine = redis.call('LREM', KEYS[q0 + n + i - 1], 1, id) == 1
-  if redis.call('TYPE', job_key).ok ~= 'hash' then
+  local mine = redis.call('LREM', KEYS[q0 + n + i - 1], '1', id) == 1
+  if select(2, expect_type(job_key, 'hash')) ~= 'hash' then
     kind = 'gone'
   elseif not mine and redis.call('HGET', job_key, 'worker_name') == workerName and redis.call('HGET', job_key, 'status') == 'started' then
     -- a retried call whose first attempt went through
@@ -111,7 +112,7 @@ local function start_held(k, want_hash)
   else
     -- not in the intermediate list any more: maintenance put it back in its queue after a long
     -- stall; taking it out again keeps it from running twice
-    if not mine then mine = redis.call('LREM', KEYS[q0 + i - 1], 1, id) == 1 end
+    if not mine then mine = redis.call('LREM', KEYS[q0 + i - 1], '1', id) == 1 end
     if mine then
       ttl, hash = claim(job_key, KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], id, claimedAt, tonumber(jobMonitoringInterval), workerName, claimMode, want_hash, nextExecId, KEYS[k + 5], KEYS[k + 6])
     else
@@ -122,6 +123,7 @@ local function start_held(k, want_hash)
   return {kind, i, id, ttl, hash, peek(q0, n, peekCount), ahead}
 end
 local function next_job(k)
+  claim_deferred = true
   if nextMode == 'claim-head' then return take_next(k) end
   if nextMode == 'start-held' or nextMode == 'start-held-read' then return start_held(k, nextMode == 'start-held-read') end
   return false
@@ -162,17 +164,28 @@ end
 local function call_slot(token)
   return 'rqts_call' .. (string.match(token, '(%d+)%-%d+$') or '0')
 end
+-- replayed(worker_key, token): the summary a call with this token saved, or nil; and the error
+-- reply when the worker's key holds another type (the HGET is the script's first command, under
+-- pcall: it checks the worker hash's type, so that outcome scripts need no other check of it).
 local function replayed(worker_key, token)
   if token == '' then return nil end
-  local v = redis.call('HGET', worker_key, call_slot(token))
+  local v = redis.pcall('HGET', worker_key, call_slot(token))
+  if type(v) == 'table' then return nil, (wrong_type(worker_key, 'hash')) end
   if not v or string.sub(v, 1, #token + 1) ~= token .. ' ' then return nil end
   local ok, saved = pcall(cjson.decode, string.sub(v, #token + 2))
   if ok and type(saved) == 'table' then return saved end
   return nil
 end
--- worker_written: this call wrote the worker hash already (an outcome script's counts), so it exists
+-- remember(worker_key, token, saved, worker_written): saves the replay summary, and writes what a
+-- claim of next_job() deferred (include/claim.lua), in one HSET. Every script that calls next_job()
+-- ends with it. worker_written: this call wrote the worker hash already (an outcome script's counts),
+-- so it exists.
 local function remember(worker_key, token, saved, worker_written)
-  if token ~= '' and (worker_written or redis.call('EXISTS', worker_key) == 1) then
-    redis.call('HSET', worker_key, call_slot(token), token .. ' ' .. cjson.encode(saved))
+  local fields = worker_busy or {}
+  if token ~= '' and (worker_written or worker_busy or redis.call('EXISTS', worker_key) == 1) then
+    fields[#fields + 1] = call_slot(token)
+    fields[#fields + 1] = token .. ' ' .. cjson.encode(saved)
   end
+  if #fields > 0 then redis.call('HSET', worker_key, unpack(fields)) end
+  if worker_busy then redis.call('EXPIRE', worker_key, int(worker_busy_ttl)) end
 end
