@@ -130,6 +130,7 @@ const NO_NEXT_JOB: NextBlock = {
     takeAhead: '0',
     nextExecId: '',
     peekCount: '',
+    nextTtl: '',
   },
   launched: null,
   held: null,
@@ -237,7 +238,7 @@ export class Lookahead {
     const takes = Math.max(0, Math.min(LOOKAHEAD - coming, remaining - 1 - coming));
     const execId = a.id ? this.newExecution() : '';
     const keys = this.nextKeys(this.worker.queues, a.id, b, execId);
-    const args = this.nextArgs(now, mode, a, b, takes, execId);
+    const args = this.nextArgs(now, mode, a, b, takes, execId, mode === 'start-held' ? this.worker.heartbeatTtl(held!.job!) : '');
     if (mode !== 'start-held' || !held) return { keys, args, launched: null, held, takes };
     const job = held.job!;
     job.status = 'started';
@@ -287,7 +288,7 @@ export class Lookahead {
   }
 
   /** ARGV of the NEXT block. */
-  private nextArgs(now: Date, mode: NextMode, a: { id: string; index: number }, b: string[], takes: number, execId: string): NextArgs {
+  private nextArgs(now: Date, mode: NextMode, a: { id: string; index: number }, b: string[], takes: number, execId: string, ttl: number | ''): NextArgs {
     const w = this.worker;
     return {
       nextMode: mode,
@@ -302,6 +303,7 @@ export class Lookahead {
       takeAhead: String(takes),
       nextExecId: execId,
       peekCount: this.peekCount(),
+      nextTtl: ttl,
     };
   }
 
@@ -368,7 +370,7 @@ export class Lookahead {
       // Jobs running concurrently: outcome scripts in flight expect the other peeked ids.
       const a = { id: (this.worker.concurrency > 1 ? this.peeks.shift() : this.peeks[0]) ?? '', index: 0 };
       const execId = a.id ? this.newExecution() : '';
-      call = { keys: this.nextKeys(queues, a.id, [], execId), args: { ...this.nextArgs(now, 'claim-head', a, [], 0, execId), token: this.token() }, now };
+      call = { keys: this.nextKeys(queues, a.id, [], execId), args: { ...this.nextArgs(now, 'claim-head', a, [], 0, execId, ''), token: this.token() }, now };
     }
     this.unanswered = call;
     const sent = call;

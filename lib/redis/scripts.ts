@@ -39,6 +39,11 @@ export interface NextArgs {
   nextExecId: string;
   /** How many queue heads the reply lists: the ids the worker's next calls expect at the head. */
   peekCount: number | '';
+  /**
+   * 'start-held' only: the heartbeat TTL of the held job, from the hash the worker took it with
+   * (Worker.heartbeatTtl), so that the claim need not read the job's timeout again; '' = from Redis.
+   */
+  nextTtl: number | '';
 }
 
 /** A job a NEXT block took ahead: its queue (1..n), id, and hash when it was one of the peeked ids. */
@@ -232,6 +237,7 @@ const NEXT_ARGS = [
   'takeAhead',
   'nextExecId',
   'peekCount',
+  'nextTtl',
 ] as const satisfies readonly (keyof NextArgs)[];
 
 const SCRIPTS: { [N in ScriptName]: Signature<N> } = {

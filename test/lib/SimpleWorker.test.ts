@@ -177,6 +177,23 @@ describe('SimpleWorker: its Redis hash and registries', () => {
   });
 });
 
+describe('SimpleWorker: heartbeat TTLs', () => {
+  it("each job's claim writes its own TTL, timeout + 60 s, also for jobs started from what the worker held ahead", async () => {
+    // Queued back to back, the jobs after the first are taken ahead with their hashes and started by
+    // the outcome script of the one before, with the TTL the worker computed from the hash it holds.
+    const timeouts = [100, 200, 300, 400, 500];
+    const jobs = [];
+    for (const timeout of timeouts) jobs.push(await queue().enqueueCall({ func: task('claimTtls'), timeout }));
+    await makeWorker().worker.work({ burst: true });
+    for (const [i, job] of jobs.entries()) {
+      const [score, workerTtl] = (await returnValue(redis, job.id)) as [number, number];
+      const want = timeouts[i]! + 60;
+      assert.ok(score >= want - 1 && score <= want, `job ${i}: StartedJobRegistry score ${score} s ahead, expected ${want}`);
+      assert.ok(workerTtl >= want - 1 && workerTtl <= want, `job ${i}: worker key TTL ${workerTtl} s, expected ${want}`);
+    }
+  });
+});
+
 describe('SimpleWorker: timeouts', () => {
   it('TimerDeathPenalty is the default death penalty', () => {
     assert.equal(makeWorker().worker.deathPenaltyClass, TimerDeathPenalty);

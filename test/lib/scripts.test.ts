@@ -128,6 +128,7 @@ describe('outcome scripts and keys of another type', () => {
     takeAhead: '0',
     nextExecId: '',
     peekCount: '',
+    nextTtl: '',
     token: 'w1-1-1',
     result: ['created_at', '2026-12-07T05:00:00.000000Z', 'type', '1', 'return_value', 'null'],
     plan: '',

@@ -46,16 +46,17 @@
     takeAhead
     nextExecId
     peekCount
+    nextTtl
     token                  replay token ('' = none)
     execId                 the execution id the job ran under (protocol 2), '' for a bare registry member
 
   Returns {'failed'|'stopped'|'requeued'|'scheduled'|'gone', NEXT's reply or false, number of
   dependents waiting}.
 ]]
--- @include outcomeCheck
 -- @include now
 -- @include retry
 -- @include next
+-- @include outcomeCheck
 -- @include leaveStarted
 local function fail()
   if not job_exists then return 'gone' end

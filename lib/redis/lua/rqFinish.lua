@@ -43,6 +43,7 @@
     takeAhead
     nextExecId
     peekCount
+    nextTtl
     token                  replay token ('' = none)
     result                 list: the result stream entry's field/value pairs
     plan                   '' when the job does not repeat, else {repeats left after this run, interval seconds}
@@ -52,9 +53,9 @@
   Returns {outcome: 'finished'|'deleted'|'gone'|'requeued'|'scheduled', NEXT's reply or false,
   number of dependents waiting}.
 ]]
--- @include outcomeCheck
 -- @include now
 -- @include next
+-- @include outcomeCheck
 -- @include leaveStarted
 -- 2.x's _handle_success then Repeat.schedule: result and FinishedJobRegistry (unless result_ttl is
 -- 0), no expiry on the job, then back in the queue or the ScheduledJobRegistry.

@@ -17,6 +17,7 @@
     takeAhead
     nextExecId
     peekCount
+    nextTtl
     token                  replay token ('' = none)
 
   Returns NEXT's reply.

@@ -20,7 +20,8 @@ local claimed_here = false
 local claim_deferred = false
 -- the worker hash's fields and TTL a deferred claim left to write, or nil
 local worker_busy, worker_busy_ttl
-local function claim(job_key, wip_key, worker_key, id, now_ts, interval, worker_name, mode, want_hash, exec_id, exec_key, execs_key)
+-- ttl_of(job_key, mode, interval): the heartbeat TTL from the job's timeout in Redis
+local function ttl_of(job_key, mode, interval)
   local timeout = tonumber(redis.call('HGET', job_key, 'timeout')) or 180
   -- junk ('1e309', 'nan', 1e20) would make EXPIRE fail half-way through the claim: the default, as
   -- the worker's own parser (parseTimeout) takes it
@@ -33,7 +34,11 @@ local function claim(job_key, wip_key, worker_key, id, now_ts, interval, worker_
   else
     ttl = interval + 60
   end
-  ttl = math.ceil(ttl)
+  return math.ceil(ttl)
+end
+-- known_ttl: the TTL the worker computed from the hash it holds (nil: from Redis)
+local function claim(job_key, wip_key, worker_key, id, now_ts, interval, worker_name, mode, want_hash, exec_id, exec_key, execs_key, known_ttl)
+  local ttl = known_ttl or ttl_of(job_key, mode, interval)
   claimed_here = true
   redis.call('HSET', job_key, 'status', 'started', 'started_at', now_ts, 'worker_name', worker_name, 'last_heartbeat', now_ts)
   redis.call('PERSIST', job_key)

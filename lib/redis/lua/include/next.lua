@@ -18,6 +18,8 @@
     takeAhead              how many to take ahead: '0' | '1' | '2'
     nextExecId             the execution id A is claimed under (protocol 2), '' for protocol 1
     peekCount              how many queue heads the reply lists (the peeked ids of the next calls)
+    nextTtl                'start-held': A's heartbeat TTL, as the worker computed it from the hash it
+                           holds ('' = claim() computes it from the timeout in Redis)
 
   'claim-head': A is the id peeked at the last call. When the first non-empty queue's head is A,
   the job is popped and claimed right here (one round trip per job for a busy worker); otherwise the
@@ -114,7 +116,7 @@ local function start_held(k, want_hash)
     -- stall; taking it out again keeps it from running twice
     if not mine then mine = redis.call('LREM', KEYS[q0 + i - 1], '1', id) == 1 end
     if mine then
-      ttl, hash = claim(job_key, KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], id, claimedAt, tonumber(jobMonitoringInterval), workerName, claimMode, want_hash, nextExecId, KEYS[k + 5], KEYS[k + 6])
+      ttl, hash = claim(job_key, KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], id, claimedAt, tonumber(jobMonitoringInterval), workerName, claimMode, want_hash, nextExecId, KEYS[k + 5], KEYS[k + 6], tonumber(nextTtl))
     else
       kind = 'lost'
     end
