@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Job } from './Job.js';
 import type { Queue } from './Queue.js';
-import { runScript, type AheadReply, type NextArgs, type NextMode, type NextReply, type ScriptReply } from './redis/scripts.js';
+import { runScript, type NextArgs, type NextMode, type NextReply, type ScriptReply } from './redis/scripts.js';
 import { utcformat } from './time.js';
 import type { Worker } from './Worker.js';
 import { untilAnswered } from './RedisOutage.js';
@@ -24,6 +24,15 @@ export type Taken =
 export const HOLD_MS = 10;
 
 const claimedFrom = new WeakMap<Job, string>();
+
+/** A job's hash as read by HGETALL; null when it is gone or its key holds another type. */
+type JobHash = Record<string, Buffer> | null;
+
+/** The hashes a script call wants read right behind it (Lookahead.send): their ids, and the reads once sent. */
+export interface HashReads {
+  reads: readonly string[];
+  hashes?: Map<string, Promise<JobHash>>;
+}
 
 /** A job in its queue's intermediate list: taken, not yet registered as started. */
 export interface IntermediateJob {
@@ -51,16 +60,16 @@ export async function recentlyTaken(worker: Worker): Promise<IntermediateJob[]> 
     } catch {
       continue;
     }
-    // rqTake saves its NEXT summary itself, rqFinish and rqFail under `n`; `a`: [queue number, id, slot] per job.
+    // rqTake saves its NEXT summary itself, rqFinish and rqFail under `n`; `a`: queue number, id, queue number, id, ...
     const ahead = saved.n?.a ?? saved.a;
     if (Array.isArray(ahead)) calls.push({ seq: Number(/(\d+)$/.exec(v.slice(0, space))?.[1] ?? 0), ahead });
   }
   const jobs: IntermediateJob[] = [];
   for (const { ahead } of calls.sort((x, y) => x.seq - y.seq)) {
-    for (const e of ahead) {
-      if (!Array.isArray(e)) continue;
-      const queue = worker.queues[Number(e[0]) - 1];
-      if (queue && typeof e[1] === 'string') jobs.push({ queue: queue.name, id: e[1] });
+    for (let j = 0; j + 1 < ahead.length; j += 2) {
+      const queue = worker.queues[Number(ahead[j]) - 1];
+      const id = ahead[j + 1];
+      if (queue && typeof id === 'string') jobs.push({ queue: queue.name, id });
     }
   }
   return jobs;
@@ -83,8 +92,11 @@ export function claimedQueueOf(job: Job, fallback: string): string {
   return claimedFrom.get(job) ?? job.origin ?? fallback;
 }
 
-/** The NEXT block of an outcome script, and what it starts: a launched job, a held one. */
-export interface NextBlock {
+/**
+ * The NEXT block of an outcome script, and what it starts: a launched job, a held one; its reads:
+ * the job it may claim, unless the worker has its hash, and those it may take ahead.
+ */
+export interface NextBlock extends HashReads {
   keys: string[];
   args: NextArgs;
   launched: Job | null;
@@ -121,8 +133,6 @@ const NO_NEXT_JOB: NextBlock = {
     nextMode: 'none',
     nextId: '',
     nextQueue: '',
-    peeked1: '',
-    peeked2: '',
     claimedAt: '',
     jobMonitoringInterval: '',
     workerName: '',
@@ -135,6 +145,7 @@ const NO_NEXT_JOB: NextBlock = {
   launched: null,
   held: null,
   takes: 0,
+  reads: [],
 };
 
 /**
@@ -159,7 +170,7 @@ export class Lookahead {
   /** Launched jobs whose own outcome script has been sent. */
   private readonly ended = new WeakSet<Job>();
   /** The take whose reply never came (a dropped connection): sent again as it was, so that Redis replays it. */
-  private unanswered: { keys: string[]; args: NextArgs & { token: string }; now: Date } | null = null;
+  private unanswered: (HashReads & { keys: string[]; args: NextArgs & { token: string }; now: Date }) | null = null;
   private readonly tokenPrefix = randomUUID().slice(0, 8);
   private seq = 0;
 
@@ -186,7 +197,7 @@ export class Lookahead {
     // same execution (one StartedJobRegistry member), as protocol 1 claims the same bare id again.
     const current = w.currentJob;
     const execId = current && current !== job && current.id === job.id && executionOf(current) ? executionOf(current) : this.newExecution();
-    const reply = await this.claim(w.queues, queue, job.id, now, execId);
+    const { reply } = await this.claim(w.queues, queue, job.id, now, execId);
     if (typeof reply === 'number') return;
     claimedFrom.set(job, queue);
     setExecution(job, execId);
@@ -227,19 +238,21 @@ export class Lookahead {
     if (this.held.length === 0) this.stopHoldTimer();
     const mode: NextMode = !held ? 'claim-head' : held.job ? 'start-held' : 'start-held-read';
     const taking = this.inflightTakes();
-    // The peeked ids that scripts in flight will not take first: candidates whose hashes this one reads.
+    // The peeked ids that scripts in flight will not take first: those this one may take ahead.
     const candidates = this.peeks.slice(taking);
     // Concurrent outcome scripts each use another peeked id (one that matches the head saves a round trip).
     const a = held
       ? { id: held.id, index: held.index }
       : { id: (this.worker.concurrency > 1 ? this.peeks.shift() : candidates.shift()) ?? '', index: 0 };
-    const b = candidates.slice(0, 2);
     const coming = this.held.length + taking;
     const takes = Math.max(0, Math.min(LOOKAHEAD - coming, remaining - 1 - coming));
     const execId = a.id ? this.newExecution() : '';
-    const keys = this.nextKeys(this.worker.queues, a.id, b, execId);
-    const args = this.nextArgs(now, mode, a, b, takes, execId, mode === 'start-held' ? this.worker.heartbeatTtl(held!.job!) : '');
-    if (mode !== 'start-held' || !held) return { keys, args, launched: null, held, takes };
+    const keys = this.nextKeys(this.worker.queues, a.id, execId);
+    const args = this.nextArgs(now, mode, a, takes, execId, mode === 'start-held' ? this.worker.heartbeatTtl(held!.job!) : '');
+    // A's hash unless the worker has it; those of the heads it expects to take ahead, to launch them.
+    const reads = new Set(candidates.slice(0, takes));
+    if (mode !== 'start-held' && a.id) reads.add(a.id);
+    if (mode !== 'start-held' || !held) return { keys, args, launched: null, held, takes, reads: [...reads] };
     const job = held.job!;
     job.status = 'started';
     job.startedAt = now;
@@ -247,7 +260,28 @@ export class Lookahead {
     this.markClaimed(job, held.queue, now);
     setExecution(job, execId);
     this.ahead = job;
-    return { keys, args, launched: job, held, takes };
+    return { keys, args, launched: job, held, takes, reads: [...reads] };
+  }
+
+  /**
+   * Sends a script with a NEXT block (`script` sends it) and, right behind it on the same
+   * connection, HGETALL of each hash the block wants (`call.reads`), which Redis runs after the
+   * script: the worker gets the hashes of the job claimed and of those taken ahead without Redis
+   * moving them through Lua (include/next.lua). Call it again for every attempt of the script.
+   */
+  send<R>(call: HashReads, script: () => Promise<R>): Promise<R> {
+    const reply = script();
+    if (call.reads.length > 0) call.hashes = new Map(call.reads.map((id) => [id, this.readHash(id)]));
+    return reply;
+  }
+
+  /** A job's hash, read until Redis answers; null when it is gone or not a hash (nothing to build a job from). */
+  private readHash(id: string): Promise<JobHash> {
+    const w = this.worker;
+    return untilAnswered(w, `read job ${id}`, () => w.connection.hgetallBuffer(w.keys.job(id))).then(
+      (hash) => (Object.keys(hash).length > 0 ? hash : null),
+      () => null,
+    );
   }
 
   /**
@@ -268,17 +302,14 @@ export class Lookahead {
   }
 
   /** KEYS of the NEXT block for `queues`. */
-  private nextKeys(queues: readonly Queue[], a: string, b: string[], execId: string): string[] {
+  private nextKeys(queues: readonly Queue[], a: string, execId: string): string[] {
     const w = this.worker;
     const keys = w.keys;
-    const none = keys.job('-');
     const { execution, executions } = executionKeys(keys, a, execId);
     return [
       keys.suspended,
       w.key,
-      a ? keys.job(a) : none,
-      b[0] ? keys.job(b[0]) : none,
-      b[1] ? keys.job(b[1]) : none,
+      keys.job(a || '-'),
       execution,
       executions,
       ...queues.map((q) => q.key),
@@ -288,14 +319,12 @@ export class Lookahead {
   }
 
   /** ARGV of the NEXT block. */
-  private nextArgs(now: Date, mode: NextMode, a: { id: string; index: number }, b: string[], takes: number, execId: string, ttl: number | ''): NextArgs {
+  private nextArgs(now: Date, mode: NextMode, a: { id: string; index: number }, takes: number, execId: string, ttl: number | ''): NextArgs {
     const w = this.worker;
     return {
       nextMode: mode,
       nextId: a.id,
       nextQueue: a.index,
-      peeked1: b[0] ?? '',
-      peeked2: b[1] ?? '',
       claimedAt: utcformat(now),
       jobMonitoringInterval: w.jobMonitoringInterval,
       workerName: w.name,
@@ -370,23 +399,35 @@ export class Lookahead {
       // Jobs running concurrently: outcome scripts in flight expect the other peeked ids.
       const a = { id: (this.worker.concurrency > 1 ? this.peeks.shift() : this.peeks[0]) ?? '', index: 0 };
       const execId = a.id ? this.newExecution() : '';
-      call = { keys: this.nextKeys(queues, a.id, [], execId), args: { ...this.nextArgs(now, 'claim-head', a, [], 0, execId, ''), token: this.token() }, now };
+      call = { keys: this.nextKeys(queues, a.id, execId), args: { ...this.nextArgs(now, 'claim-head', a, 0, execId, ''), token: this.token() }, now, reads: a.id ? [a.id] : [] };
     }
     this.unanswered = call;
     const sent = call;
     // Sent again as it was until Redis answers: the token makes a repeat after a lost reply a replay.
-    const reply = await untilAnswered(this.worker, 'take a job', () => runScript(this.worker.connection, 'rqTake', { next: sent.keys }, sent.args));
+    const reply = await untilAnswered(this.worker, 'take a job', () => this.send(sent, () => runScript(this.worker.connection, 'rqTake', { next: sent.keys }, sent.args)));
     this.unanswered = null;
-    return this.nextJobFromReply(queues, reply, call.now, null, call.args.nextExecId);
+    return this.nextJobFromReply(queues, reply, call.now, null, call.args.nextExecId, sent.hashes);
   }
 
   /**
    * Turns a NEXT reply into the next job: a 'claimed' or 'started' one directly, a 'taken' one by
    * claiming it with rqClaim. `next`: the block of the script in flight this reply answers (its
    * launched job was started without waiting for the reply, which then only confirms it). Keeps the
-   * new peeks and the jobs taken ahead. `execId`: the execution id the script claimed its job under.
+   * new peeks and the jobs taken ahead. `execId`: the execution id the script claimed its job under;
+   * `hashes`: the reads sent behind the script (send()).
    */
-  async nextJobFromReply(queues: readonly Queue[], reply: NextReply | null, now: Date, next: NextBlock | null, execId = next?.args.nextExecId ?? ''): Promise<Taken> {
+  async nextJobFromReply(
+    queues: readonly Queue[],
+    reply: NextReply | null,
+    now: Date,
+    next: NextBlock | null,
+    execId = next?.args.nextExecId ?? '',
+    hashes = next?.hashes,
+  ): Promise<Taken> {
+    // Read before the script counts as answered: until the jobs it took are held, the next outcome
+    // script must wait for them (ready()) and count them as coming (inflightTakes()).
+    const read = new Map<string, JobHash>();
+    if (hashes) for (const [id, hash] of hashes) read.set(id, await hash);
     if (next) this.forget(next);
     const launched = next?.launched ?? null;
     if (!reply) return { kind: 'none' };
@@ -398,8 +439,8 @@ export class Lookahead {
     const queue = queues[Number(reply[1]) - 1]!;
     const id = reply[2]!.toString();
     if (kind === 'taken') return this.claimTaken(queues, queue, id, now);
-    this.setPeeks(reply[5]);
-    this.hold(queues, reply[6]);
+    this.setPeeks(reply[4]);
+    this.hold(queues, reply[5], read);
     if (kind === 'gone' || kind === 'lost') {
       const reason =
         kind === 'gone' ? 'its hash is gone (deleted)' : 'it was no longer in its intermediate list nor its queue (taken by another worker after a long stall)';
@@ -410,7 +451,14 @@ export class Lookahead {
       return { kind: 'skipped', queue, id, reason };
     }
     if (launched) return { kind: 'none' };
-    const job = this.build(queue, id, reply[4]!);
+    const hash = read.get(id);
+    // Deleted between the script and the read behind it: as a job deleted before its claim.
+    if (!hash) return { kind: 'skipped', queue, id, reason: 'its hash is gone (deleted)' };
+    const job = this.build(queue, id, hash);
+    // What the script wrote, whichever the read saw (a script Redis had to load again runs after it).
+    job.status = 'started';
+    job.startedAt = now;
+    job.workerName = this.worker.name;
     this.markClaimed(job, queue, now);
     setExecution(job, execId);
     return { kind: 'job', job };
@@ -419,13 +467,17 @@ export class Lookahead {
   private async claimTaken(queues: readonly Queue[], queue: Queue, id: string, now: Date): Promise<Taken> {
     const keys = this.worker.keys;
     const execId = this.newExecution();
-    const reply = await this.claim(queues, queue.name, id, now, execId);
+    const { reply, hash } = await this.claim(queues, queue.name, id, now, execId, true);
     if (typeof reply === 'number') {
       this.peeks = [];
       return { kind: 'skipped', queue, id, reason: reply === 0 ? 'its hash is gone (deleted)' : `${keys.job(id)} is not a hash` };
     }
-    this.setPeeks(reply[2]);
-    const job = this.build(queue, id, reply[1]);
+    this.setPeeks(reply[1]);
+    if (!hash) return { kind: 'skipped', queue, id, reason: 'its hash is gone (deleted)' };
+    const job = this.build(queue, id, hash);
+    job.status = 'started';
+    job.startedAt = now;
+    job.workerName = this.worker.name;
     this.markClaimed(job, queue, now);
     setExecution(job, execId);
     return { kind: 'job', job };
@@ -459,12 +511,14 @@ export class Lookahead {
   }
 
   /** Keeps the jobs a script took ahead, and gives them back if the current job outlasts HOLD_MS. */
-  private hold(queues: readonly Queue[], ahead: AheadReply[] | undefined): void {
+  private hold(queues: readonly Queue[], ahead: (number | Buffer)[] | undefined, read: Map<string, JobHash>): void {
     if (!Array.isArray(ahead) || ahead.length === 0) return;
-    for (const e of ahead) {
-      const queue = queues[Number(e[0]) - 1]!;
-      const id = e[1].toString();
-      this.held.push({ queue, index: Number(e[0]), id, job: Array.isArray(e[2]) ? this.build(queue, id, e[2]) : null });
+    for (let j = 0; j + 1 < ahead.length; j += 2) {
+      const index = Number(ahead[j]);
+      const queue = queues[index - 1]!;
+      const id = ahead[j + 1]!.toString();
+      const hash = read.get(id);
+      this.held.push({ queue, index, id, job: hash ? this.build(queue, id, hash) : null });
     }
     this.armHoldTimer();
   }
@@ -485,10 +539,8 @@ export class Lookahead {
     this.holdTimer = null;
   }
 
-  private build(queue: Queue, id: string, flat: Buffer[]): Job {
+  private build(queue: Queue, id: string, hash: Record<string, Buffer>): Job {
     const w = this.worker;
-    const hash: Record<string, Buffer> = {};
-    for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!.toString()] = flat[i + 1]!;
     const options = { connection: w.connection, serializer: w.serializer };
     let job: Job;
     try {
@@ -508,8 +560,11 @@ export class Lookahead {
     this.worker.lastHeartbeat = now;
   }
 
-  /** rqClaim: registers `id`, taken into `queueName`'s intermediate list, as started by this worker (under `execId`, protocol 2). */
-  private claim(queues: readonly Queue[], queueName: string, id: string, at: Date, execId: string): Promise<ScriptReply<'rqClaim'>> {
+  /**
+   * rqClaim: registers `id`, taken into `queueName`'s intermediate list, as started by this worker
+   * (under `execId`, protocol 2); with `read`, also reads its hash right behind the script.
+   */
+  private async claim(queues: readonly Queue[], queueName: string, id: string, at: Date, execId: string, read = false): Promise<{ reply: ScriptReply<'rqClaim'>; hash: JobHash }> {
     const w = this.worker;
     const keys = w.keys;
     const scriptKeys = {
@@ -520,19 +575,23 @@ export class Lookahead {
       ...executionKeys(keys, id, execId),
       queues: queues.map((q) => q.key),
     };
+    const call: HashReads = { reads: read ? [id] : [] };
     // Until Redis answers: the id waits in its intermediate list meanwhile, and a repeat after a lost
     // reply claims it again for this same worker (the same registration).
-    return untilAnswered(w, `record the start of job ${id}`, () =>
-      runScript(w.connection, 'rqClaim', scriptKeys, {
-        id,
-        claimedAt: utcformat(at),
-        jobMonitoringInterval: w.jobMonitoringInterval,
-        workerName: w.name,
-        claimMode: this.mode,
-        execId,
-        peekCount: this.peekCount(),
-      }),
+    const reply = await untilAnswered(w, `record the start of job ${id}`, () =>
+      this.send(call, () =>
+        runScript(w.connection, 'rqClaim', scriptKeys, {
+          id,
+          claimedAt: utcformat(at),
+          jobMonitoringInterval: w.jobMonitoringInterval,
+          workerName: w.name,
+          claimMode: this.mode,
+          execId,
+          peekCount: this.peekCount(),
+        }),
+      ),
     );
+    return { reply, hash: (await call.hashes?.get(id)) ?? null };
   }
 
   /** Registers a launched job whose starting script was refused (rqClaim): it runs already. */

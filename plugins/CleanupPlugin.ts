@@ -118,7 +118,7 @@ export class CleanupPlugin {
     // One token for every attempt of this write: a repeat after a lost reply is replayed, not rerun.
     const token = claims.token();
     const write = (): Promise<OutcomeReply> => untilAnswered(w, `record the result of job ${job.id}`, () =>
-      runScript(
+      claims.send(next, () => runScript(
         w.connection,
         'rqFinish',
         {
@@ -150,7 +150,7 @@ export class CleanupPlugin {
           queueMember: keys.queue(queue),
           execId,
         },
-      ),
+      )),
     );
     const recorded = async (reply: OutcomeReply): Promise<void> => {
       // Counted once Redis has counted it, as fail() does.
@@ -214,7 +214,7 @@ export class CleanupPlugin {
     const counts = w.engine.counts.add('failed', working, false);
     const token = claims.token();
     const write = (): Promise<OutcomeReply> => untilAnswered(w, `record the failure of job ${job.id}`, () =>
-      runScript(
+      claims.send(next, () => runScript(
         w.connection,
         'rqFail',
         {
@@ -249,7 +249,7 @@ export class CleanupPlugin {
           token,
           execId,
         },
-      ),
+      )),
     );
     let reply: OutcomeReply;
     try {

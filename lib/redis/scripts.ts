@@ -20,7 +20,7 @@ import type { JobCounts } from '../PendingCounts.js';
 type Scalar = string | number | Buffer;
 type Flag = '1' | '0';
 
-/** How the NEXT block takes the next job: nothing, claim the head of the queues, start the job held ahead (and read its hash). */
+/** How the NEXT block takes the next job: nothing, claim the head of the queues, start the job held ahead (launched already, or not: its hash not known yet). */
 export type NextMode = 'none' | 'claim-head' | 'start-held' | 'start-held-read';
 
 /** The NEXT block's arguments (lib/redis/lua/include/next.lua); '' where the mode does not use one. */
@@ -28,8 +28,6 @@ export interface NextArgs {
   nextMode: NextMode;
   nextId: string;
   nextQueue: number | '';
-  peeked1: string;
-  peeked2: string;
   claimedAt: string;
   jobMonitoringInterval: number | '';
   workerName: string;
@@ -46,14 +44,13 @@ export interface NextArgs {
   nextTtl: number | '';
 }
 
-/** A job a NEXT block took ahead: its queue (1..n), id, and hash when it was one of the peeked ids. */
-export type AheadReply = [queue: number, id: Buffer, hash: Buffer[] | null];
-
 /**
  * NEXT's reply: {'suspended'} | {'empty'} | {'taken', queue, id}
- * | {'claimed'|'started'|'gone'|'lost', queue, id, ttl, hash, peeked ids, ahead}.
+ * | {'claimed'|'started'|'gone'|'lost', queue, id, ttl, peeked ids, ahead}, where ahead lists the
+ * jobs taken ahead as queue (1..n), id, queue, id, ... No job hash: the worker reads those it needs
+ * right behind the script (Lookahead.send).
  */
-export type NextReply = [kind: Buffer, queue?: number, id?: Buffer, ttl?: number | null, hash?: Buffer[] | null, peeked?: Buffer[], ahead?: AheadReply[]];
+export type NextReply = [kind: Buffer, queue?: number, id?: Buffer, ttl?: number | null, peeked?: Buffer[], ahead?: (number | Buffer)[]];
 
 /** rqFinish's and rqFail's reply: the outcome, NEXT's reply (null for 'none'), how many dependents wait. */
 export type OutcomeReply = [outcome: Buffer, next: NextReply | null, dependents: number];
@@ -150,8 +147,8 @@ export interface ScriptSpecs {
   rqClaim: {
     keys: { intermediate: string; job: string; wip: string; worker: string; execution: string; executions: string; queues: readonly string[] };
     args: { id: string; claimedAt: string; jobMonitoringInterval: number; workerName: string; claimMode: 'inline' | 'process'; execId: string; peekCount: number };
-    /** {ttl, hash, peeked ids}; 0: the job's hash is gone, -1: its key is not a hash. */
-    reply: 0 | -1 | [ttl: number, hash: Buffer[], peeked: Buffer[]];
+    /** {ttl, peeked ids}; 0: the job's hash is gone, -1: its key is not a hash. */
+    reply: 0 | -1 | [ttl: number, peeked: Buffer[]];
   };
   rqFinish: {
     keys: OutcomeKeys & { finished: string };
@@ -228,8 +225,6 @@ const NEXT_ARGS = [
   'nextMode',
   'nextId',
   'nextQueue',
-  'peeked1',
-  'peeked2',
   'claimedAt',
   'jobMonitoringInterval',
   'workerName',

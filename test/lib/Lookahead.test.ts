@@ -35,6 +35,26 @@ describe('claiming jobs', () => {
     assert.ok(calls.length <= 23, `${calls.length} script calls for 20 jobs`);
   });
 
+  it('a busy worker reads the hashes of the jobs it takes with HGETALLs sent behind its scripts, none inside them', async () => {
+    const q = new Queue('reads-behind', { connection: redis });
+    const jobs = await q.enqueueMany(Array.from({ length: 20 }, (_, i) => ({ func: task('add'), args: [i, 100] })));
+    const dup = redis.duplicate();
+    const monitor = await dup.monitor();
+    const reads = { lua: 0, client: 0 };
+    monitor.on('monitor', (_t: string, args: string[], source: string) => {
+      if (/^hgetall$/i.test(args[0] ?? '') && args[1]?.startsWith('rq:job:')) reads[source === 'lua' ? 'lua' : 'client']++;
+    });
+    const worker = new SimpleWorker(['reads-behind'], { connection: redis, installSignalHandlers: false, paths: [repoRoot], logger: collectingLogger() });
+    await worker.work({ burst: true });
+    await waitFor(async () => reads.client >= jobs.length, 'MONITOR to show the reads', 5_000, 10);
+    monitor.disconnect();
+    dup.disconnect();
+    // Each job ran with its own hash: the sum of its arguments.
+    for (const [i, job] of jobs.entries()) assert.equal((await job.latestResult())?.returnValue, i + 100);
+    assert.equal(reads.lua, 0, 'no script read a job hash');
+    assert.ok(reads.client >= jobs.length, `${reads.client} HGETALLs for ${jobs.length} jobs`);
+  });
+
   for (const protocol of [1, 2] as const) it(`a job claimed ahead is given back to the head of its queue when the worker stops (protocol ${protocol})`, async () => {
     const q = new Queue(`ahead${protocol}`, { connection: redis });
     const [first, second, third] = await q.enqueueMany([

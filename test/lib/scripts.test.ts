@@ -119,8 +119,6 @@ describe('outcome scripts and keys of another type', () => {
     nextMode: 'none',
     nextId: '',
     nextQueue: '',
-    peeked1: '',
-    peeked2: '',
     claimedAt: '',
     jobMonitoringInterval: '',
     workerName: '',

@@ -37,8 +37,6 @@
     nextMode               the NEXT block's arguments (include/next.lua; 'none': no next job)
     nextId
     nextQueue
-    peeked1
-    peeked2
     claimedAt
     jobMonitoringInterval
     workerName

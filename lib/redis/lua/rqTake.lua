@@ -8,8 +8,6 @@
     nextMode               the NEXT block's arguments (include/next.lua)
     nextId
     nextQueue
-    peeked1
-    peeked2
     claimedAt
     jobMonitoringInterval
     workerName

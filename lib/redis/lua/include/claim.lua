@@ -3,7 +3,7 @@
   pipeline): job status/started_at/worker_name/last_heartbeat, PERSIST (its queued ttl no longer
   applies), StartedJobRegistry, worker busy with current_job. The heartbeat TTL follows rq's rule
   from the job's own timeout: 'inline' (SimpleWorker) = (timeout or 420) + 60, else
-  min(timeout, interval) + 60; the StartedJobRegistry score is Redis's clock + that TTL. Returns the TTL and, when asked, the job's hash.
+  min(timeout, interval) + 60; the StartedJobRegistry score is Redis's clock + that TTL. Returns the TTL.
   exec_id '' (protocol 1, as rq 1.13): the registry member is the bare id, and nothing more is written.
   Else (protocol 2, rq 2.x's prepare_execution): the member is `<id>:<exec_id>`, the execution hash
   (id, created_at, last_heartbeat; expires with the TTL) and the job's executions set (scored Redis's
@@ -37,7 +37,7 @@ local function ttl_of(job_key, mode, interval)
   return math.ceil(ttl)
 end
 -- known_ttl: the TTL the worker computed from the hash it holds (nil: from Redis)
-local function claim(job_key, wip_key, worker_key, id, now_ts, interval, worker_name, mode, want_hash, exec_id, exec_key, execs_key, known_ttl)
+local function claim(job_key, wip_key, worker_key, id, now_ts, interval, worker_name, mode, exec_id, exec_key, execs_key, known_ttl)
   local ttl = known_ttl or ttl_of(job_key, mode, interval)
   claimed_here = true
   redis.call('HSET', job_key, 'status', 'started', 'started_at', now_ts, 'worker_name', worker_name, 'last_heartbeat', now_ts)
@@ -63,8 +63,7 @@ local function claim(job_key, wip_key, worker_key, id, now_ts, interval, worker_
     redis.call('HSET', worker_key, unpack(busy))
     redis.call('EXPIRE', worker_key, int(ttl))
   end
-  if want_hash then return ttl, redis.call('HGETALL', job_key) end
-  return ttl, false
+  return ttl
 end
 -- the first `count` heads of the queues (priority order) from KEYS[from .. from+n-1]: ids only
 local function peek(from, n, count)

@@ -1,16 +1,13 @@
 --[[
   The next job, queues in priority order: next_job(k), used by rqTake, rqFinish and rqFail.
 
-  The KEYS block from index k: rq:suspended, worker, job key A, job keys B1, B2 (any key when
-  unused), A's execution hash and executions set (protocol 2; any key when nextExecId is ''),
-  queue 1..n, intermediate 1..n, wip 1..n.
+  The KEYS block from index k: rq:suspended, worker, job key A, A's execution hash and executions
+  set (protocol 2; any key when nextExecId is ''), queue 1..n, intermediate 1..n, wip 1..n.
 
   ARGV
     nextMode               'none' | 'claim-head' | 'start-held' | 'start-held-read' (below)
     nextId                 id A
     nextQueue              A's queue, 1..n
-    peeked1                id B1 ('' = none)
-    peeked2                id B2 ('' = none)
     claimedAt              now, rq timestamp (the job's started_at; scores come from Redis's clock)
     jobMonitoringInterval  seconds
     workerName             the worker's name
@@ -25,14 +22,19 @@
   the job is popped and claimed right here (one round trip per job for a busy worker); otherwise the
   head is LMOVEd into its intermediate list for rqClaim: it is never only in a worker's memory.
   'start-held' / 'start-held-read': A is the job this worker took ahead (it waits in A's
-  intermediate list); it is claimed ('start-held-read' also returns its hash). The worker may already
-  be running it: a job taken ahead is started whatever happened meanwhile, unless its hash is gone.
+  intermediate list); it is claimed. With 'start-held' the worker may already be running it (it
+  knows A's hash): a job taken ahead is started whatever happened meanwhile, unless its hash is gone.
   Taking ahead (after a claim or start, not while suspended) LMOVEs the next heads into their
-  intermediate lists, each with its hash when it is B1 or B2, ids peeked at an earlier call.
+  intermediate lists.
+
+  No job hash is read here. The worker reads those it needs (A's when it has not got it, the heads
+  it expects to be taken ahead) with HGETALL sent right behind the script on the same connection
+  (lib/Lookahead.ts), which Redis runs next: a hash read inside the script is turned into Lua
+  strings and back into the script's reply, which cost Redis more than the command itself.
 
   Reply: {'suspended'} | {'empty'} | {'taken', i, id}
-       | {'claimed'|'started'|'gone'|'lost', i, id, ttl, hash, peeked ids, ahead}
-  where ahead is a list of {i, id, hash or false}, in the order taken; false for 'none'.
+       | {'claimed'|'started'|'gone'|'lost', i, id, ttl, peeked ids, ahead}
+  where ahead lists the jobs taken ahead, in order, as i1, id1, i2, id2, ...; false for 'none'.
 
   Replays. A call whose reply was lost (the connection dropped after Redis ran it) is sent again
   with the same token and must not run twice: the worker hash keeps, per slot, the token of a call
@@ -54,38 +56,30 @@ local function take_ahead(k, q0, n)
   local ahead = {}
   local want = tonumber(takeAhead) or 0
   if want == 0 or suspended(k) then return ahead end
+  local taken = 0
   for i = 1, n do
-    while #ahead < want do
+    while taken < want do
       local head = redis.call('LMOVE', KEYS[q0 + i - 1], KEYS[q0 + n + i - 1], 'LEFT', 'RIGHT')
       if not head then break end
-      local hash = false
-      for b = 1, 2 do
-        local peeked = peeked1
-        if b == 2 then peeked = peeked2 end
-        if head == peeked then
-          -- pcall: a key of another type (a stranger's) reads as no hash, as a missing one
-          local h = redis.pcall('HGETALL', KEYS[k + 2 + b])
-          if not h.err and #h > 0 then hash = h end
-          break
-        end
-      end
-      ahead[#ahead + 1] = {i, head, hash}
+      taken = taken + 1
+      ahead[2 * taken - 1] = i
+      ahead[2 * taken] = head
     end
   end
   return ahead
 end
 local function take_next(k)
   if suspended(k) then return {'suspended'} end
-  local n = (#KEYS - k - 6) / 3
-  local q0 = k + 7
+  local n = (#KEYS - k - 4) / 3
+  local q0 = k + 5
   for i = 1, n do
     local head = redis.call('LINDEX', KEYS[q0 + i - 1], 0)
     if head then
       if head == nextId and select(2, expect_type(KEYS[k + 2], 'hash')) == 'hash' then
         redis.call('LPOP', KEYS[q0 + i - 1])
-        local ttl, hash = claim(KEYS[k + 2], KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], head, claimedAt, tonumber(jobMonitoringInterval), workerName, claimMode, true, nextExecId, KEYS[k + 5], KEYS[k + 6])
+        local ttl = claim(KEYS[k + 2], KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], head, claimedAt, tonumber(jobMonitoringInterval), workerName, claimMode, nextExecId, KEYS[k + 3], KEYS[k + 4])
         local ahead = take_ahead(k, q0, n)
-        return {'claimed', i, head, ttl, hash, peek(q0, n, peekCount), ahead}
+        return {'claimed', i, head, ttl, peek(q0, n, peekCount), ahead}
       end
       local id = redis.call('LMOVE', KEYS[q0 + i - 1], KEYS[q0 + n + i - 1], 'LEFT', 'RIGHT')
       return {'taken', i, id}
@@ -94,20 +88,19 @@ local function take_next(k)
   return {'empty'}
 end
 local recorded_statuses = {finished = true, failed = true, stopped = true}
-local function start_held(k, want_hash)
-  local n = (#KEYS - k - 6) / 3
-  local q0 = k + 7
+local function start_held(k, launched)
+  local n = (#KEYS - k - 4) / 3
+  local q0 = k + 5
   local i = tonumber(nextQueue)
   local id = nextId
   local job_key = KEYS[k + 2]
-  local kind, ttl, hash = 'started', false, false
+  local kind, ttl = 'started', false
   local mine = redis.call('LREM', KEYS[q0 + n + i - 1], '1', id) == 1
   if select(2, expect_type(job_key, 'hash')) ~= 'hash' then
     kind = 'gone'
   elseif not mine and redis.call('HGET', job_key, 'worker_name') == workerName and redis.call('HGET', job_key, 'status') == 'started' then
     -- a retried call whose first attempt went through
-    if want_hash then hash = redis.call('HGETALL', job_key) end
-  elseif not mine and not want_hash and recorded_statuses[redis.call('HGET', job_key, 'status')] then
+  elseif not mine and launched and recorded_statuses[redis.call('HGET', job_key, 'status')] then
     -- launched by this call (the worker ran it without waiting for the reply), and its outcome, which
     -- takes it out of the intermediate list, got to Redis first: this call was held up by an outage
     -- and retried. Nothing to claim.
@@ -116,18 +109,18 @@ local function start_held(k, want_hash)
     -- stall; taking it out again keeps it from running twice
     if not mine then mine = redis.call('LREM', KEYS[q0 + i - 1], '1', id) == 1 end
     if mine then
-      ttl, hash = claim(job_key, KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], id, claimedAt, tonumber(jobMonitoringInterval), workerName, claimMode, want_hash, nextExecId, KEYS[k + 5], KEYS[k + 6], tonumber(nextTtl))
+      ttl = claim(job_key, KEYS[q0 + 2 * n + i - 1], KEYS[k + 1], id, claimedAt, tonumber(jobMonitoringInterval), workerName, claimMode, nextExecId, KEYS[k + 3], KEYS[k + 4], tonumber(nextTtl))
     else
       kind = 'lost'
     end
   end
   local ahead = take_ahead(k, q0, n)
-  return {kind, i, id, ttl, hash, peek(q0, n, peekCount), ahead}
+  return {kind, i, id, ttl, peek(q0, n, peekCount), ahead}
 end
 local function next_job(k)
   claim_deferred = true
   if nextMode == 'claim-head' then return take_next(k) end
-  if nextMode == 'start-held' or nextMode == 'start-held-read' then return start_held(k, nextMode == 'start-held-read') end
+  if nextMode == 'start-held' or nextMode == 'start-held-read' then return start_held(k, nextMode == 'start-held') end
   return false
 end
 local function next_summary(r)
@@ -135,33 +128,15 @@ local function next_summary(r)
   local s = {kind = r[1]}
   if r[2] then s.i = r[2]; s.id = r[3] end
   if r[4] then s.ttl = r[4] end
-  if r[5] then s.h = true end
-  if r[7] then
-    s.a = {}
-    for j, e in ipairs(r[7]) do
-      local slot = 0
-      if e[3] then
-        if e[2] == peeked1 then slot = 1 else slot = 2 end
-      end
-      s.a[j] = {e[1], e[2], slot}
-    end
-  end
+  if r[6] and #r[6] > 0 then s.a = r[6] end
   return s
 end
 local function next_rebuild(k, s)
   if not s.kind then return false end
   if s.kind == 'suspended' or s.kind == 'empty' then return {s.kind} end
   if s.kind == 'taken' then return {'taken', s.i, s.id} end
-  local n = (#KEYS - k - 6) / 3
-  local hash = false
-  if s.h then hash = redis.call('HGETALL', KEYS[k + 2]) end
-  local ahead = {}
-  for j, e in ipairs(s.a or {}) do
-    local h = false
-    if e[3] > 0 then h = redis.call('HGETALL', KEYS[k + 2 + e[3]]) end
-    ahead[j] = {e[1], e[2], h}
-  end
-  return {s.kind, s.i, s.id, s.ttl or false, hash, peek(k + 7, n, peekCount), ahead}
+  local n = (#KEYS - k - 4) / 3
+  return {s.kind, s.i, s.id, s.ttl or false, peek(k + 5, n, peekCount), s.a or {}}
 end
 local function call_slot(token)
   return 'rqts_call' .. (string.match(token, '(%d+)%-%d+$') or '0')
