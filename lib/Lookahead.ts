@@ -48,29 +48,42 @@ export interface IntermediateJob {
  */
 export async function recentlyTaken(worker: Worker): Promise<IntermediateJob[]> {
   const values = await untilAnswered(worker, 'read the jobs taken ahead', () =>
-    worker.connection.hmget(worker.key, 'rqts_call0', 'rqts_call1', 'rqts_call2', 'rqts_call3'),
+    worker.connection.hmgetBuffer(worker.key, 'rqts_call0', 'rqts_call1', 'rqts_call2', 'rqts_call3'),
   );
-  const calls: { seq: number; ahead: unknown[] }[] = [];
+  const calls: { seq: number; ahead: { queue: number; id: string }[] }[] = [];
   for (const v of values) {
     const space = v?.indexOf(' ') ?? -1;
     if (!v || space < 0) continue;
-    let saved: { a?: unknown; n?: { a?: unknown } };
-    try {
-      saved = JSON.parse(v.slice(space + 1)) as typeof saved;
-    } catch {
-      continue;
-    }
-    // rqTake saves its NEXT summary itself, rqFinish and rqFail under `n`; `a`: queue number, id, queue number, id, ...
-    const ahead = saved.n?.a ?? saved.a;
-    if (Array.isArray(ahead)) calls.push({ seq: Number(/(\d+)$/.exec(v.slice(0, space))?.[1] ?? 0), ahead });
+    calls.push({ seq: Number(/(\d+)$/.exec(v.toString('latin1', 0, space))?.[1] ?? 0), ahead: takenAhead(v.subarray(space + 1)) });
   }
   const jobs: IntermediateJob[] = [];
   for (const { ahead } of calls.sort((x, y) => x.seq - y.seq)) {
-    for (let j = 0; j + 1 < ahead.length; j += 2) {
-      const queue = worker.queues[Number(ahead[j]) - 1];
-      const id = ahead[j + 1];
-      if (queue && typeof id === 'string') jobs.push({ queue: queue.name, id });
+    for (const { queue: i, id } of ahead) {
+      const queue = worker.queues[i - 1];
+      if (queue) jobs.push({ queue: queue.name, id });
     }
+  }
+  return jobs;
+}
+
+/**
+ * The jobs taken ahead that a call's replay summary lists (next_summary in include/next.lua):
+ * `<outcome> <kind>`, then ` <queue> <length>:<id>` for the job it claimed, started or took, and
+ * one more per job taken ahead. An id's length is in bytes; a summary cut short lists what it holds.
+ */
+export function takenAhead(summary: Buffer): { queue: number; id: string }[] {
+  let at = summary.indexOf(0x20);
+  at = at < 0 ? -1 : summary.indexOf(0x20, at + 1);
+  const jobs: { queue: number; id: string }[] = [];
+  for (let first = true; at >= 0 && at < summary.length && summary[at] === 0x20; first = false) {
+    const space = summary.indexOf(0x20, at + 1);
+    const colon = summary.indexOf(0x3a, at + 1);
+    if (space < 0 || colon < space) break;
+    const queue = Number(summary.toString('latin1', at + 1, space));
+    const length = Number(summary.toString('latin1', space + 1, colon));
+    if (!Number.isInteger(queue) || !Number.isInteger(length) || colon + 1 + length > summary.length) break;
+    if (!first) jobs.push({ queue, id: summary.toString('utf8', colon + 1, colon + 1 + length) });
+    at = colon + 1 + length;
   }
   return jobs;
 }
@@ -212,7 +225,7 @@ export class Lookahead {
   token(): string {
     const seq = ++this.seq;
     // Replay slots (include/next.lua): more than the calls with tokens that can be in flight at once.
-    return `${this.tokenPrefix}-${seq % (2 * this.worker.concurrency + 2)}-${seq}`;
+    return `${seq % (2 * this.worker.concurrency + 2)}-${this.tokenPrefix}-${seq}`;
   }
 
   /** The execution id of a claim: a new one under protocol 2, '' (a bare registry member) under 1. */
@@ -418,7 +431,7 @@ export class Lookahead {
    */
   async nextJobFromReply(
     queues: readonly Queue[],
-    reply: NextReply | null,
+    reply: NextReply,
     now: Date,
     next: NextBlock | null,
     execId = next?.args.nextExecId ?? '',
@@ -430,8 +443,8 @@ export class Lookahead {
     if (hashes) for (const [id, hash] of hashes) read.set(id, await hash);
     if (next) this.forget(next);
     const launched = next?.launched ?? null;
-    if (!reply) return { kind: 'none' };
-    const kind = reply[0].toString();
+    if (reply.length === 0) return { kind: 'none' };
+    const kind = reply[0]!.toString();
     if (kind === 'suspended' || kind === 'empty') {
       this.peeks = [];
       return { kind };
@@ -439,8 +452,9 @@ export class Lookahead {
     const queue = queues[Number(reply[1]) - 1]!;
     const id = reply[2]!.toString();
     if (kind === 'taken') return this.claimTaken(queues, queue, id, now);
-    this.setPeeks(reply[4]);
-    this.hold(queues, reply[5], read);
+    const peeked = 4 + 2 * Number(reply[3]);
+    this.setPeeks(reply.slice(peeked) as Buffer[]);
+    this.hold(queues, reply.slice(4, peeked), read);
     if (kind === 'gone' || kind === 'lost') {
       const reason =
         kind === 'gone' ? 'its hash is gone (deleted)' : 'it was no longer in its intermediate list nor its queue (taken by another worker after a long stall)';
@@ -472,7 +486,7 @@ export class Lookahead {
       this.peeks = [];
       return { kind: 'skipped', queue, id, reason: reply === 0 ? 'its hash is gone (deleted)' : `${keys.job(id)} is not a hash` };
     }
-    this.setPeeks(reply[1]);
+    this.setPeeks(reply);
     if (!hash) return { kind: 'skipped', queue, id, reason: 'its hash is gone (deleted)' };
     const job = this.build(queue, id, hash);
     job.status = 'started';
@@ -511,8 +525,9 @@ export class Lookahead {
   }
 
   /** Keeps the jobs a script took ahead, and gives them back if the current job outlasts HOLD_MS. */
-  private hold(queues: readonly Queue[], ahead: (number | Buffer)[] | undefined, read: Map<string, JobHash>): void {
-    if (!Array.isArray(ahead) || ahead.length === 0) return;
+  /** `ahead`: the jobs taken ahead, as queue (1..n), id, queue, id, ... */
+  private hold(queues: readonly Queue[], ahead: NextReply, read: Map<string, JobHash>): void {
+    if (ahead.length === 0) return;
     for (let j = 0; j + 1 < ahead.length; j += 2) {
       const index = Number(ahead[j]);
       const queue = queues[index - 1]!;

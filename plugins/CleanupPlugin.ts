@@ -86,7 +86,7 @@ export class CleanupPlugin {
   }
 
   /** The next job the outcome script claimed or started is kept for the next dequeue. */
-  private async keepNext(w: Worker, reply: NextReply | null, now: Date, next: NextBlock | null): Promise<void> {
+  private async keepNext(w: Worker, reply: NextReply, now: Date, next: NextBlock | null): Promise<void> {
     const claims = w.engine.lookahead;
     const taken = await claims.nextJobFromReply(w.queues, reply, now, next);
     if (taken.kind === 'job') claims.holdAhead(taken.job);
@@ -164,8 +164,8 @@ export class CleanupPlugin {
         w.logger.info(`Job ${job.id} ${result === 'requeued' ? 'enqueued' : 'scheduled'} to repeat (${job.repeatsLeft} left)`);
       }
       if (next.launched && result === 'gone') w.logger.warning(`Job ${job.id} was deleted while it ran; its outcome (finished) is not recorded`);
-      await this.keepNext(w, reply[1], now, next);
-      if (reply[2] > 0) await this.dependents(w, job, result === 'deleted');
+      await this.keepNext(w, reply.slice(2), now, next);
+      if (reply[1] > 0) await this.dependents(w, job, result === 'deleted');
     };
     // Redis refused the script on this job's data (a key of the wrong type): record a failure instead.
     const unrecordable = async (err: unknown): Promise<void> => {
@@ -270,7 +270,7 @@ export class CleanupPlugin {
     }
     const result = reply[0].toString();
     // A job that will be retried has not ended: its dependents keep waiting (as rq).
-    if (reply[2] > 0 && (result === 'failed' || result === 'stopped')) await this.dependents(w, job, false);
+    if (reply[1] > 0 && (result === 'failed' || result === 'stopped')) await this.dependents(w, job, false);
     job.status = result === 'gone' ? null : result === 'requeued' ? 'queued' : result === 'scheduled' ? 'scheduled' : stopped ? 'stopped' : 'failed';
     // The retry script took one: keep the job object equal to what Redis now holds.
     if ((result === 'requeued' || result === 'scheduled') && job.retriesLeft !== null) job.retriesLeft = Math.max(job.retriesLeft - 1, 0);
@@ -279,7 +279,7 @@ export class CleanupPlugin {
     w.failedJobCount++;
     w.totalWorkingTime += working;
     if (!next.launched && !inBackground) w.state = 'idle';
-    await this.keepNext(w, reply[1], now, next);
+    await this.keepNext(w, reply.slice(2), now, next);
     try {
       await w.hooks.exception.promise(job, error, w);
     } catch (err) {

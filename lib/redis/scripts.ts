@@ -45,15 +45,15 @@ export interface NextArgs {
 }
 
 /**
- * NEXT's reply: {'suspended'} | {'empty'} | {'taken', queue, id}
- * | {'claimed'|'started'|'gone'|'lost', queue, id, ttl, peeked ids, ahead}, where ahead lists the
- * jobs taken ahead as queue (1..n), id, queue, id, ... No job hash: the worker reads those it needs
- * right behind the script (Lookahead.send).
+ * NEXT's reply, one flat list: {'suspended'} | {'empty'} | {'taken', queue, id}
+ * | {'claimed'|'started'|'gone'|'lost', queue, id, t, ahead, peeked ids...}, where ahead lists the t
+ * jobs taken ahead as queue (1..n), id, queue, id, ..., and the peeked ids run to the end. No job
+ * hash: the worker reads those it needs right behind the script (Lookahead.send).
  */
-export type NextReply = [kind: Buffer, queue?: number, id?: Buffer, ttl?: number | null, peeked?: Buffer[], ahead?: (number | Buffer)[]];
+export type NextReply = (Buffer | number)[];
 
-/** rqFinish's and rqFail's reply: the outcome, NEXT's reply (null for 'none'), how many dependents wait. */
-export type OutcomeReply = [outcome: Buffer, next: NextReply | null, dependents: number];
+/** rqFinish's and rqFail's reply: the outcome, how many dependents wait, then NEXT's reply (nothing for 'none'). */
+export type OutcomeReply = [outcome: Buffer, dependents: number, ...next: (Buffer | number)[]];
 
 interface JobKeys {
   queues: string;
@@ -147,8 +147,8 @@ export interface ScriptSpecs {
   rqClaim: {
     keys: { intermediate: string; job: string; wip: string; worker: string; execution: string; executions: string; queues: readonly string[] };
     args: { id: string; claimedAt: string; jobMonitoringInterval: number; workerName: string; claimMode: 'inline' | 'process'; execId: string; peekCount: number };
-    /** {ttl, peeked ids}; 0: the job's hash is gone, -1: its key is not a hash. */
-    reply: 0 | -1 | [ttl: number, peeked: Buffer[]];
+    /** The peeked ids; 0: the job's hash is gone, -1: its key is not a hash. */
+    reply: 0 | -1 | Buffer[];
   };
   rqFinish: {
     keys: OutcomeKeys & { finished: string };

@@ -11,6 +11,7 @@ import { after, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import type { Redis } from 'ioredis';
 import { loadScript, pipeline, runScript } from '../../lib/redis/scripts.js';
+import { takenAhead } from '../../lib/Lookahead.js';
 import { repoRoot } from '../helpers/worker.js';
 import { useRedis } from '../helpers/redis.js';
 
@@ -127,7 +128,7 @@ describe('outcome scripts and keys of another type', () => {
     nextExecId: '',
     peekCount: '',
     nextTtl: '',
-    token: 'w1-1-1',
+    token: '1-w1-1',
     result: ['created_at', '2026-12-07T05:00:00.000000Z', 'type', '1', 'return_value', 'null'],
     plan: '',
     queueMember: 'rq:queue:t',
@@ -141,7 +142,7 @@ describe('outcome scripts and keys of another type', () => {
     ['worker', 'hash'],
     ['job', 'hash'],
   ] as const) {
-    for (const token of ['w1-1-1', '']) it(`rqFinish with ${bad} a string (token '${token}'): the WRONGTYPE error naming it, nothing written`, async () => {
+    for (const token of ['1-w1-1', '']) it(`rqFinish with ${bad} a string (token '${token}'): the WRONGTYPE error naming it, nothing written`, async () => {
       await redis.flushdb();
       await redis.hset(keys.job, { status: 'started', origin: 't' });
       await redis.zadd(keys.wip, 1_000, 't1');
@@ -159,4 +160,59 @@ describe('outcome scripts and keys of another type', () => {
       assert.deepEqual(after, before);
     });
   }
+
+  it('rqFinish with wip a string while the job is still in its intermediate list (a retried start on its way): the error, and the id back in the list', async () => {
+    await redis.flushdb();
+    await redis.hset(keys.job, { status: 'started', origin: 't' });
+    await redis.rpush(keys.intermediate, 'a', 't1', 'b');
+    await redis.hset(keys.worker, { state: 'busy', current_job: 't1' });
+    await redis.set(keys.wip, 'a stranger');
+    const job = await redis.hgetall(keys.job);
+    await assert.rejects(
+      runScript(redis, 'rqFinish', keys, args as never),
+      (e: unknown) => e instanceof Error && e.message === `WRONGTYPE ${keys.wip} holds a string, expected a zset`,
+    );
+    assert.deepEqual((await redis.lrange(keys.intermediate, 0, -1)).sort(), ['a', 'b', 't1'], 'nothing lost from the intermediate list');
+    assert.deepEqual(await redis.hgetall(keys.job), job, 'the job untouched');
+    assert.equal(await redis.get(keys.wip), 'a stranger');
+    assert.deepEqual(await redis.hgetall(keys.worker), { state: 'busy', current_job: 't1' }, 'the worker untouched');
+    assert.deepEqual((await redis.keys('*')).sort(), [keys.job, keys.intermediate, keys.worker, keys.wip].sort(), 'no other key written');
+  });
+});
+
+describe('replays', () => {
+  it('rqTake sent again with its token returns the same reply and writes nothing; the summary kept names the jobs taken ahead, ids of any bytes', async () => {
+    await redis.flushdb();
+    const ids = ['a b', 'ü 1', 'c'] as const;
+    for (const id of ids) await redis.hset(`rq:job:${id}`, { status: 'queued', origin: 't', timeout: '100' });
+    await redis.rpush('rq:queue:t', ...ids, 'd');
+    await redis.hset('rq:worker:w1', { state: 'idle' });
+    const next = ['rq:suspended', 'rq:worker:w1', `rq:job:${ids[0]}`, 'rq:execution:-', 'rq:executions:-', 'rq:queue:t', 'rq:queue:t:intermediate', 'rq:wip:t'];
+    const args = {
+      nextMode: 'claim-head',
+      nextId: ids[0],
+      nextQueue: '',
+      claimedAt: '2026-12-07T07:00:00.000000Z',
+      jobMonitoringInterval: 30,
+      workerName: 'w1',
+      claimMode: 'inline',
+      takeAhead: '2',
+      nextExecId: '',
+      peekCount: 2,
+      nextTtl: '',
+      token: '3-w1-7',
+    } as const;
+    const text = (reply: unknown): unknown => (Array.isArray(reply) ? reply.map((v) => (Buffer.isBuffer(v) ? v.toString() : v)) : reply);
+    const first = text(await runScript(redis, 'rqTake', { next }, args));
+    assert.deepEqual(first, ['claimed', 1, ids[0], 2, 1, ids[1], 1, ids[2], 'd'], 'claimed A, took two ahead, peeked at the head after them');
+    const saved = await redis.hgetBuffer('rq:worker:w1', 'rqts_call3');
+    assert.ok(saved?.subarray(0, 7).equals(Buffer.from('3-w1-7 ')), 'the summary is kept in the slot the token names');
+    assert.deepEqual(takenAhead(saved!.subarray(7)), [{ queue: 1, id: ids[1] }, { queue: 1, id: ids[2] }]);
+    const before = new Map<string, string>();
+    for (const k of await redis.keys('*')) before.set(k, JSON.stringify(await redis.dump(k)));
+    assert.deepEqual(text(await runScript(redis, 'rqTake', { next }, args)), first, 'the same reply again');
+    const after = new Map<string, string>();
+    for (const k of await redis.keys('*')) after.set(k, JSON.stringify(await redis.dump(k)));
+    assert.deepEqual(after, before, 'nothing written by the replay');
+  });
 });

@@ -20,7 +20,7 @@
     execId                 the execution id (protocol 2), '' for protocol 1 (include/claim.lua)
     peekCount              how many queue heads to return
 
-  Returns {ttl, peeked ids} (the worker reads the job's hash right behind it: include/next.lua), or 0 if the job hash is gone (a deleted job: skipped, as rq
+  Returns the peeked ids (the worker reads the job's hash right behind it: include/next.lua), or 0 if the job hash is gone (a deleted job: skipped, as rq
   does), -1 if the key is not a hash.
 ]]
 -- @include claim
@@ -30,5 +30,7 @@ if t ~= 'hash' then
   if t == 'none' then return 0 end
   return -1
 end
-local ttl = claim(KEYS[2], KEYS[3], KEYS[4], id, claimedAt, tonumber(jobMonitoringInterval), workerName, claimMode, execId, KEYS[5], KEYS[6])
-return {ttl, peek(7, #KEYS - 6, peekCount)}
+claim(KEYS[2], KEYS[3], KEYS[4], id, claimedAt, jobMonitoringInterval, workerName, claimMode, execId, KEYS[5], KEYS[6])
+local peeked = {}
+peek(7, #KEYS - 6, peekCount, peeked)
+return peeked

@@ -48,8 +48,8 @@
     queueMember            the queue's key: its member of rq:queues
     execId                 the execution id the job ran under (protocol 2), '' for a bare registry member
 
-  Returns {outcome: 'finished'|'deleted'|'gone'|'requeued'|'scheduled', NEXT's reply or false,
-  number of dependents waiting}.
+  Returns {outcome: 'finished'|'deleted'|'gone'|'requeued'|'scheduled', number of dependents waiting,
+  NEXT's reply...}: one flat list, with nothing after the count when no next job was asked for.
 ]]
 -- @include now
 -- @include next
@@ -109,7 +109,7 @@ local function finish(dependents)
 end
 local saved, bad = replayed(KEYS[5], token)
 if bad then return bad end
-if saved then return {saved.o, next_rebuild(14, saved.n), redis.call('SCARD', KEYS[6])} end
+if saved then return next_rebuild(14, saved, {saved.o, redis.call('SCARD', KEYS[6])}) end
 bad = outcome_keys_refused(token ~= '')
   or (plan ~= '' and (expect_type(KEYS[8], 'list') or expect_type(KEYS[9], 'set') or expect_type(KEYS[10], 'zset')))
 if bad then return bad end
@@ -119,7 +119,7 @@ if dependents_exist then dependents = redis.call('SCARD', KEYS[6]) end
 bad = leave_started()
 if bad then return bad end
 local outcome = finish(dependents)
-local nxt = next_job(14)
+local reply = next_job(14, {outcome, dependents})
 if not claimed_here then worker_idle() end
-remember(KEYS[5], token, {o = outcome, n = next_summary(nxt)}, true)
-return {outcome, nxt, dependents}
+remember(KEYS[5], token, next_summary(outcome, reply, 3), true)
+return reply

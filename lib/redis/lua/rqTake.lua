@@ -23,7 +23,7 @@
 -- @include next
 local saved, bad = replayed(KEYS[2], token)
 if bad then return bad end
-if saved then return next_rebuild(1, saved) end
-local r = next_job(1)
-if r[1] ~= 'empty' and r[1] ~= 'suspended' then remember(KEYS[2], token, next_summary(r)) end
+if saved then return next_rebuild(1, saved, {}) end
+local r = next_job(1, {})
+if r[1] ~= 'empty' and r[1] ~= 'suspended' then remember(KEYS[2], token, next_summary('-', r, 1)) end
 return r

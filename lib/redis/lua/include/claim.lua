@@ -3,13 +3,15 @@
   pipeline): job status/started_at/worker_name/last_heartbeat, PERSIST (its queued ttl no longer
   applies), StartedJobRegistry, worker busy with current_job. The heartbeat TTL follows rq's rule
   from the job's own timeout: 'inline' (SimpleWorker) = (timeout or 420) + 60, else
-  min(timeout, interval) + 60; the StartedJobRegistry score is Redis's clock + that TTL. Returns the TTL.
+  min(timeout, interval) + 60 (interval: the jobMonitoringInterval argument, seconds); the
+  StartedJobRegistry score is Redis's clock + that TTL.
   exec_id '' (protocol 1, as rq 1.13): the registry member is the bare id, and nothing more is written.
   Else (protocol 2, rq 2.x's prepare_execution): the member is `<id>:<exec_id>`, the execution hash
   (id, created_at, last_heartbeat; expires with the TTL) and the job's executions set (scored Redis's
   clock + TTL + 60, expiring TTL + 60, as ExecutionRegistry.add) are written, and the worker hash
   keeps the execution id (rqts_execution) for the worker process's heartbeat of a horse's job.
-  peek(from, n, count): the first `count` heads of the queues, in priority order.
+  peek(from, n, count, into): appends the first `count` heads of the queues, in priority order, to
+  `into`; returns how many.
   The worker hash's busy fields and TTL are written at once, unless the script defers them
   (claim_deferred: it calls remember(), include/next.lua, which writes them with its replay summary
   in one HSET: a command less per job).
@@ -38,7 +40,7 @@ local function ttl_of(job_key, mode, interval)
 end
 -- known_ttl: the TTL the worker computed from the hash it holds (nil: from Redis)
 local function claim(job_key, wip_key, worker_key, id, now_ts, interval, worker_name, mode, exec_id, exec_key, execs_key, known_ttl)
-  local ttl = known_ttl or ttl_of(job_key, mode, interval)
+  local ttl = known_ttl or ttl_of(job_key, mode, tonumber(interval))
   claimed_here = true
   redis.call('HSET', job_key, 'status', 'started', 'started_at', now_ts, 'worker_name', worker_name, 'last_heartbeat', now_ts)
   redis.call('PERSIST', job_key)
@@ -63,16 +65,18 @@ local function claim(job_key, wip_key, worker_key, id, now_ts, interval, worker_
     redis.call('HSET', worker_key, unpack(busy))
     redis.call('EXPIRE', worker_key, int(ttl))
   end
-  return ttl
 end
--- the first `count` heads of the queues (priority order) from KEYS[from .. from+n-1]: ids only
-local function peek(from, n, count)
+-- peek(from, n, count, into): the queue heads (KEYS[from .. from+n-1]), ids only (see above)
+local function peek(from, n, count, into)
   count = math.max(1, math.min(tonumber(count) or 2, 1000))
-  local ids = {}
+  local found = 0
   for i = 0, n - 1 do
-    local heads = redis.call('LRANGE', KEYS[from + i], '0', int(count - 1 - #ids))
-    for _, id in ipairs(heads) do ids[#ids + 1] = id end
-    if #ids >= count then break end
+    local heads = redis.call('LRANGE', KEYS[from + i], '0', int(count - 1 - found))
+    for _, id in ipairs(heads) do
+      found = found + 1
+      into[#into + 1] = id
+    end
+    if found >= count then break end
   end
-  return ids
+  return found
 end

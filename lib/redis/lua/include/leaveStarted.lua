@@ -12,16 +12,23 @@
   followed (claimed_here, include/claim.lua): a claim makes the worker busy again at once, and the
   idle write in between (HDEL, HSET, EXPIRE) was three commands per job that nothing could see.
   leave_started() is the outcome scripts' first write: it returns the error reply when the
-  intermediate list is a stranger's key of another type, before anything is written (its LREM runs
-  under pcall instead of a type check beforehand: one command less per job), else nil.
+  intermediate list or the StartedJobRegistry is a stranger's key of another type, else nil. Their
+  types are checked by their own LREM and ZREM, under pcall, instead of a command each beforehand
+  (two commands less per job). When the ZREM fails, the id its LREM took out of the intermediate
+  list (seldom there: only while a retried start is on its way) goes back at the list's tail, so
+  that nothing is lost; its place in the list is the one thing such an error changes.
 ]]
 -- @include typeCheck
 local function leave_started()
-  if type(redis.pcall('LREM', KEYS[11], '1', id)) == 'table' then return (wrong_type(KEYS[11], 'list')) end
-  if execId == '' then
-    redis.call('ZREM', KEYS[2], id)
-  else
-    redis.call('ZREM', KEYS[2], id .. ':' .. execId)
+  local listed = redis.pcall('LREM', KEYS[11], '1', id)
+  if type(listed) == 'table' then return (wrong_type(KEYS[11], 'list')) end
+  local member = id
+  if execId ~= '' then member = id .. ':' .. execId end
+  if type(redis.pcall('ZREM', KEYS[2], member)) == 'table' then
+    if listed == 1 then redis.call('RPUSH', KEYS[11], id) end
+    return (wrong_type(KEYS[2], 'zset'))
+  end
+  if execId ~= '' then
     redis.call('DEL', KEYS[12])
     redis.call('ZREM', KEYS[13], execId)
     -- the worker hash's execution is this job's, or (concurrent jobs) one this script cannot name
