@@ -15,8 +15,8 @@ export interface RedisCounters {
   /** Every command, those called from inside scripts included (commandstats counts them on their own too). */
   calls: number;
   usec: number;
-  evalshaCalls: number;
-  evalshaUsec: number;
+  scriptCalls: number;
+  scriptUsec: number;
 }
 
 /** What Redis did between two readings, per job run. */
@@ -24,25 +24,26 @@ export interface RedisCost {
   jobs: number;
   cpuUsPerJob: number;
   callsPerJob: number;
-  /** Sum of commandstats usec per job: a script's time is in it twice (EVALSHA and the commands it ran). */
+  /** Sum of commandstats usec per job: a script's time is in it twice (its EVALSHA or FCALL, and the commands it ran). */
   commandUsPerJob: number;
-  evalshaPerJob: number;
-  /** null when no EVALSHA ran (python-rq). */
-  evalshaUsPerCall: number | null;
+  scriptCallsPerJob: number;
+  /** null when no script ran (python-rq). */
+  scriptUsPerCall: number | null;
 }
 
 export async function readRedisCounters(connection: Redis): Promise<RedisCounters> {
   const [cpu, stats] = await Promise.all([connection.info('cpu'), connection.info('commandstats')]);
   const field = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? Number.NaN);
-  const counters: RedisCounters = { cpuUs: (field('used_cpu_user') + field('used_cpu_sys')) * 1e6, calls: 0, usec: 0, evalshaCalls: 0, evalshaUsec: 0 };
+  const counters: RedisCounters = { cpuUs: (field('used_cpu_user') + field('used_cpu_sys')) * 1e6, calls: 0, usec: 0, scriptCalls: 0, scriptUsec: 0 };
   for (const m of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
     const calls = Number(m[2]);
     const usec = Number(m[3]);
     counters.calls += calls;
     counters.usec += usec;
-    if (m[1] === 'evalsha') {
-      counters.evalshaCalls = calls;
-      counters.evalshaUsec = usec;
+    // rq-ts calls its scripts with FCALL (EVALSHA where Redis has no functions); the peers with EVALSHA
+    if (m[1] === 'evalsha' || m[1] === 'fcall') {
+      counters.scriptCalls += calls;
+      counters.scriptUsec += usec;
     }
   }
   if (!Number.isFinite(counters.cpuUs)) throw new Error(`INFO cpu has no used_cpu_user/used_cpu_sys:\n${cpu}`);
@@ -50,14 +51,14 @@ export async function readRedisCounters(connection: Redis): Promise<RedisCounter
 }
 
 export function redisCost(before: RedisCounters, after: RedisCounters, jobs: number): RedisCost {
-  const evalsha = after.evalshaCalls - before.evalshaCalls;
+  const scripts = after.scriptCalls - before.scriptCalls;
   return {
     jobs,
     cpuUsPerJob: (after.cpuUs - before.cpuUs) / jobs,
     callsPerJob: (after.calls - before.calls) / jobs,
     commandUsPerJob: (after.usec - before.usec) / jobs,
-    evalshaPerJob: evalsha / jobs,
-    evalshaUsPerCall: evalsha > 0 ? (after.evalshaUsec - before.evalshaUsec) / evalsha : null,
+    scriptCallsPerJob: scripts / jobs,
+    scriptUsPerCall: scripts > 0 ? (after.scriptUsec - before.scriptUsec) / scripts : null,
   };
 }
 

@@ -37,11 +37,11 @@ export interface Row {
 export interface RowCost {
   /** redis-server CPU (INFO cpu). */
   redisCpuUs: number;
-  /** Commands per job as INFO commandstats counts them: a script's own commands count besides its EVALSHA. */
+  /** Commands per job as INFO commandstats counts them: a script's own commands count besides its EVALSHA or FCALL. */
   redisCalls: number;
-  evalshaCalls: number;
-  /** Redis's time inside one EVALSHA (commandstats usec / calls); null when none ran. */
-  evalshaUsPerCall: number | null;
+  scriptCalls: number;
+  /** Redis's time inside one script call, EVALSHA or FCALL (commandstats usec / calls); null when none ran. */
+  scriptUsPerCall: number | null;
   /** CPU of the worker process(es), and of their descendants (horse, sandbox, reaped forks). */
   workerCpuUs: number;
   childCpuUs: number;
@@ -78,12 +78,12 @@ export function workerRow(scenario: string, system: string, results: readonly Ro
   if (results.length > 0) {
     const cold = results.map((r) => r.cold.jobsPerSec);
     row.cold = { jobsPerSec: median(cold), rounds: cold, jobs: results[0]!.cold.jobs, comparisons: [] };
-    const evalsha = results.map((r) => r.redis.evalshaUsPerCall).filter((v): v is number => v !== null);
+    const perCall = results.map((r) => r.redis.scriptUsPerCall).filter((v): v is number => v !== null);
     row.cost = {
       redisCpuUs: median(results.map((r) => r.redis.cpuUsPerJob)),
       redisCalls: median(results.map((r) => r.redis.callsPerJob)),
-      evalshaCalls: median(results.map((r) => r.redis.evalshaPerJob)),
-      evalshaUsPerCall: evalsha.length > 0 ? median(evalsha) : null,
+      scriptCalls: median(results.map((r) => r.redis.scriptCallsPerJob)),
+      scriptUsPerCall: perCall.length > 0 ? median(perCall) : null,
       workerCpuUs: median(results.map((r) => r.cpu.workerUsPerJob)),
       childCpuUs: median(results.map((r) => r.cpu.childUsPerJob)),
     };
@@ -217,8 +217,8 @@ export function formatCostTable(rows: readonly Row[]): string {
     'cold ratio to peer',
     'Redis CPU us/job',
     'Redis cmds/job',
-    'EVALSHA/job',
-    'EVALSHA us/call',
+    'script calls/job',
+    'script us/call',
     'worker CPU us/job (+ children)',
   ];
   return layout(
@@ -238,8 +238,8 @@ export function formatCostTable(rows: readonly Row[]): string {
             '',
             fmtUs(c.redisCpuUs),
             c.redisCalls.toFixed(1),
-            c.evalshaCalls.toFixed(1),
-            fmtUs(c.evalshaUsPerCall),
+            c.scriptCalls.toFixed(1),
+            fmtUs(c.scriptUsPerCall),
             cpu,
           ],
           extra: cold.comparisons.map((x) => `${x.ratio.toFixed(2)}x ${x.peer}`),

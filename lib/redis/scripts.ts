@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ChainableCommander, Redis } from 'ioredis';
@@ -343,13 +344,60 @@ function mismatch(path: string, what: string, header: readonly string[], ts: rea
   return new Error(`${path}: the header's ${what} (${header.join(', ')}) do not match scripts.ts' SCRIPTS entry (${ts.join(', ')}); list the same names in the same order`);
 }
 
+interface Include {
+  path: string;
+  text: string;
+  /** The includes it includes, in order. */
+  uses: string[];
+  args: string[];
+  /** Statements that set its top-level variables back to their initial values (loadLibrary). */
+  reset: string[];
+}
+
+/** `-- @include` lines come before any code: includes are placed in front of the script or library. */
+function splitIncludes(text: string): { uses: string[]; code: string } {
+  const uses: string[] = [];
+  const code = text.replace(INCLUDE, (_line, include: string) => {
+    uses.push(include);
+    return '';
+  });
+  return { uses, code };
+}
+
+const TOP_LEVEL_LOCAL = /^local (?!function )(.*)$/gm;
+const DECLARATION = /^([A-Za-z_]\w*(?:, [A-Za-z_]\w*)*)(?: = (.+))?$/;
+
+function readInclude(dir: URL, name: string): Include {
+  const part = readLua(dir, `include/${name}.lua`);
+  const { uses, code } = splitIncludes(part.text);
+  const reset: string[] = [];
+  for (const [, declaration] of code.matchAll(TOP_LEVEL_LOCAL)) {
+    // a table no function changes, marked so on its line, stays as the library's load made it
+    if (declaration!.endsWith(' -- constant')) continue;
+    const m = DECLARATION.exec(declaration!);
+    const value = m?.[2] ?? 'nil';
+    const balanced = (open: string, close: string): boolean => value.split(open).length === value.split(close).length;
+    if (!m || !balanced('{', '}') || !balanced('(', ')')) {
+      throw new Error(`${part.path}: the top-level "local ${declaration}" must be "local <names>" or "local <names> = <values>" on one line (a library sets it back before each call), or end with "-- constant"`);
+    }
+    reset.push(`${m[1]} = ${value}`);
+  }
+  return { path: part.path, text: code, uses, args: headerSection(part.header, 'ARGV') ?? [], reset };
+}
+
+interface Parsed {
+  args: string[];
+  /** Every include it needs, each once, an include's own includes before it. */
+  includes: Include[];
+  /** The file without its `-- @include` lines. */
+  code: string;
+}
+
 /**
- * The source Redis runs for script `name`: a prologue that unpacks the arguments into locals named
- * as in the header, then the file with each `-- @include <name>` line replaced by
- * lua/include/<name>.lua (each included once). Throws when the header does not list the KEYS and
+ * Reads script `name` and the includes it needs. Throws when the header does not list the KEYS and
  * arguments of `signature` in order, or an include reads an argument the script does not declare.
  */
-export function loadScript(name: string, signature: { keys: readonly string[]; args: readonly string[] }, dir: URL = LUA_DIR): string {
+function parseScript(name: string, signature: { keys: readonly string[]; args: readonly string[] }, dir: URL): Parsed {
   const main = readLua(dir, `${name}.lua`);
   let keys: string[] | null;
   let args: string[] | null;
@@ -365,19 +413,80 @@ export function loadScript(name: string, signature: { keys: readonly string[]; a
   // The names become Lua locals and JavaScript property reads (reader below).
   const bad = args.find((a) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(a));
   if (bad !== undefined) throw new Error(`${main.path}: the argument name "${bad}" is not an identifier (letters, digits, _)`);
-  const included = new Set<string>();
-  const expand = (text: string): string =>
-    text.replace(INCLUDE, (_line, include: string) => {
-      if (included.has(include)) return '';
-      included.add(include);
-      const part = readLua(dir, `include/${include}.lua`);
-      for (const arg of headerSection(part.header, 'ARGV') ?? []) {
-        if (!args.includes(arg)) throw new Error(`${part.path} reads the argument ${arg}, which the header of ${main.path} does not declare`);
-      }
-      return expand(part.text);
-    });
-  const prologue = `local ${args.join(', ')} = unpack(cmsgpack.unpack(ARGV[1]), 1, ${args.length})\n`;
-  return prologue + expand(main.text);
+  const { uses, code } = splitIncludes(main.text);
+  const includes = new Map<string, Include>();
+  const add = (include: string): void => {
+    if (includes.has(include)) return;
+    const part = readInclude(dir, include);
+    for (const arg of part.args) {
+      if (!args.includes(arg)) throw new Error(`${part.path} reads the argument ${arg}, which the header of ${main.path} does not declare`);
+    }
+    for (const used of part.uses) add(used);
+    includes.set(include, part);
+  };
+  for (const include of uses) add(include);
+  return { args, includes: [...includes.values()], code };
+}
+
+/** The statement that unpacks the arguments (one MessagePack array) into the variables named as in the header. */
+function unpackArgs(args: readonly string[], from: string): string {
+  return `${args.join(', ')} = unpack(cmsgpack.unpack(${from}), 1, ${args.length})`;
+}
+
+/**
+ * The source EVAL runs for script `name`: a prologue that unpacks the arguments into locals named
+ * as in the header, the includes it needs (lua/include/<name>.lua, each once), then the file.
+ */
+export function loadScript(name: string, signature: { keys: readonly string[]; args: readonly string[] }, dir: URL = LUA_DIR): string {
+  const s = parseScript(name, signature, dir);
+  return `local ${unpackArgs(s.args, 'ARGV[1]')}\n${s.includes.map((i) => i.text).join('')}${s.code}`;
+}
+
+/**
+ * Every script as one Redis Functions library (Redis 7+), and each script's function name in it.
+ *
+ * Why: EVALSHA runs a script's whole chunk on every call, and with it the definitions of the ~25
+ * local functions of its includes: each a new closure that looks up its upvalues and becomes
+ * garbage at the end of the call (~30,000 instructions of Redis per job, 8 % of its work, callgrind).
+ * A library runs its top level once, when it is loaded: the includes' functions are defined there,
+ * and a call runs only the script's own file. What EVAL gets fresh on each call, a library call
+ * gets set: KEYS and the arguments (library-level variables that the includes' functions read, as
+ * they read the prologue's locals under EVAL) and the includes' top-level variables, set back to
+ * their initial values (readInclude).
+ *
+ * The name carries a hash of the code: rq-ts versions that differ in a script load libraries that do
+ * not replace one another, so a fleet can be upgraded worker by worker.
+ */
+export function loadLibrary(dir: URL = LUA_DIR): { name: string; code: string; functions: Map<ScriptName, string> } {
+  const parsed = (Object.keys(SCRIPTS) as ScriptName[]).map((name) => ({ name, ...parseScript(name, SCRIPTS[name], dir) }));
+  const includes = new Set<Include>();
+  const byPath = new Map<string, Include>();
+  for (const s of parsed) {
+    for (const i of s.includes) {
+      // parseScript reads each script's includes afresh: one copy of each in the library
+      if (!byPath.has(i.path)) byPath.set(i.path, i);
+      includes.add(byPath.get(i.path)!);
+    }
+  }
+  const args = [...new Set(parsed.flatMap((s) => s.args))];
+  const body = (prefix: string): string =>
+    [
+      'local KEYS',
+      `local ${args.join(', ')}`,
+      ...[...includes].map((i) => i.text),
+      `local function rqts_reset()\n  ${[...includes].flatMap((i) => i.reset).join('\n  ')}\nend`,
+      ...parsed.map(
+        (s) =>
+          `redis.register_function('${prefix}${s.name}', function(keys, argv)\nKEYS = keys\nrqts_reset()\n${unpackArgs(s.args, 'argv[1]')}\n${s.code}end)`,
+      ),
+    ].join('\n');
+  const hash = createHash('sha1').update(body('')).digest('hex').slice(0, 16);
+  const name = `rqts_${hash}`;
+  return {
+    name,
+    code: `#!lua name=${name}\n${body(`${name}_`)}\n`,
+    functions: new Map(parsed.map((s) => [s.name, `${name}_${s.name}`])),
+  };
 }
 
 type Values = (string | readonly string[] | PackedArg | undefined)[];
@@ -393,13 +502,16 @@ function reader(names: readonly string[]): (o: object) => Values {
 }
 
 /** Each script, with its source read and checked once, when this module loads. */
+const LIBRARY = loadLibrary(LUA_DIR);
 const LOADED = Object.entries(SCRIPTS).map(([name, s]) => {
   const tail = s.keys.at(-1)?.startsWith('...') ? s.keys.at(-1)!.slice(3) : null;
   const fixedKeys = tail ? s.keys.slice(0, -1) : s.keys;
   return {
     name,
     lua: loadScript(name, s, LUA_DIR),
+    function: LIBRARY.functions.get(name as ScriptName)!,
     command: s.buffers ? `${name}Buffer` : name,
+    buffers: s.buffers === true,
     fixedKeys,
     readKeys: reader(tail ? [...fixedKeys, tail] : fixedKeys),
     tail,
@@ -423,10 +535,8 @@ function prepare(connection: Redis): void {
   prepared.add(connection);
 }
 
-/** Sends a script call on `target`: the number of KEYS, KEYS in order, the packed arguments. */
-function send(target: Redis | ChainableCommander, s: Loaded, keys: object, args: object): Promise<unknown> {
-  const command = (target as unknown as Record<string, ScriptCommand | undefined>)[s.command];
-  if (!command) throw new Error(`Lua script ${s.name} is not defined on this connection; create pipelines with pipeline() or multi() from lib/redis`);
+/** A script call's words after its name: the number of KEYS, KEYS in order, the packed arguments. */
+function wireArgs(target: Redis | ChainableCommander, s: Loaded, keys: object, args: object): (number | string | Buffer)[] {
   const out = s.readKeys(keys) as (number | string | Buffer)[];
   const fixed = s.fixedKeys.length;
   for (let i = 0; i < fixed; i++) {
@@ -444,7 +554,14 @@ function send(target: Redis | ChainableCommander, s: Loaded, keys: object, args:
   }
   out.unshift(out.length);
   out.push(packArgs(values as PackedArg[]));
-  return command.apply(target, out);
+  return out;
+}
+
+/** Sends a script call on `target` with EVALSHA (EVAL when Redis does not have it yet). */
+function send(target: Redis | ChainableCommander, s: Loaded, keys: object, args: object): Promise<unknown> {
+  const command = (target as unknown as Record<string, ScriptCommand | undefined>)[s.command];
+  if (!command) throw new Error(`Lua script ${s.name} is not defined on this connection; create pipelines with pipeline() or multi() from lib/redis`);
+  return command.apply(target, wireArgs(target, s, keys, args));
 }
 
 /**
@@ -466,11 +583,63 @@ function checkOneSlot(script: string, keys: readonly string[]): void {
   }
 }
 
+/**
+ * How a connection runs scripts: as functions of LIBRARY (FCALL), or with EVALSHA where Redis has no
+ * functions (before 7.0, some Redis-compatible servers), refuses FUNCTION to this user (ACL), or is a
+ * cluster (a library would have to be loaded on each primary). Decided by loading the library at the
+ * connection's first script call: pending meanwhile.
+ */
+type Mode = 'function' | 'eval';
+const modes = new WeakMap<Redis, Mode | Promise<Mode>>();
+
+/** Replies to FUNCTION LOAD that mean: no functions for this connection. */
+const NO_FUNCTIONS = /unknown command|unknown subcommand|NOPERM/i;
+
+async function loadLibraryOn(connection: Redis): Promise<Mode> {
+  if ((connection as { isCluster?: boolean }).isCluster) return 'eval';
+  let mode: Mode = 'function';
+  try {
+    await connection.call('FUNCTION', 'LOAD', LIBRARY.code);
+  } catch (err) {
+    const message = (err as Error).message ?? '';
+    if (NO_FUNCTIONS.test(message)) mode = 'eval';
+    else if (!message.includes(`'${LIBRARY.name}' already exists`)) {
+      // Redis could not answer now (loading, a replica, out of memory, gone): the next call tries again.
+      modes.delete(connection);
+      throw err;
+    }
+  }
+  modes.set(connection, mode);
+  return mode;
+}
+
+/** Runs the function of script `s`; loads the library again when Redis lost it (FUNCTION FLUSH, a restart without persistence). */
+function callFunction(connection: Redis, s: Loaded, keys: object, args: object, retried = false): Promise<unknown> {
+  const words = wireArgs(connection, s, keys, args);
+  const reply = s.buffers ? connection.callBuffer('FCALL', s.function, ...words) : connection.call('FCALL', s.function, ...words);
+  return reply.catch((err: Error) => {
+    if (retried || !/Function not found/i.test(err.message)) throw err;
+    modes.delete(connection);
+    return runOn(connection, s, keys, args, true);
+  });
+}
+
+function runOn(connection: Redis, s: Loaded, keys: object, args: object, retried = false): Promise<unknown> {
+  let mode = modes.get(connection);
+  if (mode === undefined) {
+    mode = loadLibraryOn(connection);
+    modes.set(connection, mode);
+  }
+  if (mode === 'function') return callFunction(connection, s, keys, args, retried);
+  if (mode === 'eval') return send(connection, s, keys, args);
+  return mode.then((m) => (m === 'function' ? callFunction(connection, s, keys, args, retried) : send(connection, s, keys, args)));
+}
+
 /** Run a script and get its reply. */
 export function runScript<N extends ScriptName>(connection: Redis, name: N, keys: ScriptKeys<N>, args: ScriptArgs<N>): Promise<ScriptReply<N>> {
   prepare(connection);
   // The reply's shape is the script's (its header and ScriptSpecs say the same): ioredis knows it as unknown.
-  return send(connection, BY_NAME.get(name)!, keys, args) as Promise<ScriptReply<N>>;
+  return runOn(connection, BY_NAME.get(name)!, keys, args) as Promise<ScriptReply<N>>;
 }
 
 /** A MULTI/EXEC transaction on `connection` that can hold script calls. */
@@ -485,7 +654,11 @@ export function pipeline(connection: Redis): ChainableCommander {
   return connection.pipeline();
 }
 
-/** Add a script call to a pipeline or MULTI made by `pipeline()` or `multi()`. */
+/**
+ * Add a script call to a pipeline or MULTI made by `pipeline()` or `multi()`. It runs with EVALSHA
+ * (ioredis loads a script Redis lacks before it sends the pipeline): a library that Redis lost would
+ * fail a transaction's call half-way, where a single call is simply sent again.
+ */
 export function queueScript<N extends ScriptName>(target: ChainableCommander, name: N, keys: ScriptKeys<N>, args: ScriptArgs<N>): void {
   void send(target, BY_NAME.get(name)!, keys, args);
 }

@@ -10,13 +10,17 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import type { Redis } from 'ioredis';
-import { loadScript, pipeline, runScript } from '../../lib/redis/scripts.js';
+import { Redis as IORedis } from 'ioredis';
+import { Queue, SimpleWorker } from '../../lib/index.js';
+import { loadLibrary, loadScript, pipeline, runScript } from '../../lib/redis/scripts.js';
 import { takenAhead } from '../../lib/Lookahead.js';
-import { repoRoot } from '../helpers/worker.js';
-import { useRedis } from '../helpers/redis.js';
+import { collectingLogger, repoRoot, status, task } from '../helpers/worker.js';
+import { useRedis, type RedisServer } from '../helpers/redis.js';
 
 let redis: Redis;
-useRedis((_server, r) => {
+let server: RedisServer;
+useRedis((s, r) => {
+  server = s;
   redis = r;
 });
 
@@ -29,6 +33,7 @@ function luaDirWith(file: string, text: string): URL {
   const dir = mkdtempSync(join(tmp, 'lua-'));
   mkdirSync(join(dir, 'include'));
   for (const f of readdirSync(join(luaDir, 'include'))) copyFileSync(join(luaDir, 'include', f), join(dir, 'include', f));
+  for (const f of readdirSync(luaDir).filter((f) => f.endsWith('.lua'))) copyFileSync(join(luaDir, f), join(dir, f));
   writeFileSync(join(dir, file), text);
   return pathToFileURL(`${dir}/`);
 }
@@ -214,5 +219,117 @@ describe('replays', () => {
     const after = new Map<string, string>();
     for (const k of await redis.keys('*')) after.set(k, JSON.stringify(await redis.dump(k)));
     assert.deepEqual(after, before, 'nothing written by the replay');
+  });
+});
+
+/** INFO commandstats calls of `command` (`function|load` for a subcommand). */
+async function calls(connection: Redis, command: string): Promise<number> {
+  const stats = String(await connection.info('commandstats'));
+  return Number(new RegExp(`^cmdstat_${command.replace('|', '\\|')}:calls=(\\d+)`, 'm').exec(stats)?.[1] ?? 0);
+}
+
+describe('the scripts as a Redis Functions library', () => {
+  const library = loadLibrary();
+  const releaseOn = async (connection: Redis): Promise<unknown> => {
+    await redis.rpush('rq:intermediate:lib', 'a');
+    return runScript(connection, 'rqRelease', { intermediate: 'rq:intermediate:lib', queue: 'rq:queue:lib' }, { id: 'a' });
+  };
+
+  it('on Redis 7 a connection loads the library at its first script call, then runs each script with FCALL', async () => {
+    await redis.call('FUNCTION', 'FLUSH');
+    await redis.config('RESETSTAT');
+    const connection = new IORedis(server.url);
+    try {
+      for (let i = 0; i < 3; i++) assert.equal(await releaseOn(connection), 1);
+      assert.deepEqual(await redis.lrange('rq:queue:lib', 0, -1), ['a', 'a', 'a']);
+      assert.equal(await calls(redis, 'function|load'), 1);
+      assert.equal(await calls(redis, 'fcall'), 3);
+      assert.equal(await calls(redis, 'evalsha') + (await calls(redis, 'eval')), 0);
+      const listed = (await redis.call('FUNCTION', 'LIST', 'LIBRARYNAME', library.name)) as unknown[][];
+      assert.equal(listed.length, 1, 'the library, under its name');
+      assert.match(library.name, /^rqts_[0-9a-f]{16}$/);
+      assert.equal(library.functions.get('rqRelease'), `${library.name}_rqRelease`);
+    } finally {
+      connection.disconnect();
+    }
+  });
+
+  it('a library Redis lost (FUNCTION FLUSH, a restart without persistence) is loaded again by the next call, which runs once', async () => {
+    const connection = new IORedis(server.url);
+    try {
+      assert.equal(await releaseOn(connection), 1);
+      await redis.call('FUNCTION', 'FLUSH');
+      await redis.config('RESETSTAT');
+      assert.equal(await releaseOn(connection), 1);
+      assert.deepEqual(await redis.lrange('rq:queue:lib', 0, -1), ['a', 'a'], 'the second call ran once');
+      assert.equal(await calls(redis, 'function|load'), 1);
+    } finally {
+      connection.disconnect();
+    }
+  });
+
+  it('a user whom ACL refuses FUNCTION runs the same scripts with EVALSHA: a burst worker finishes its jobs', async () => {
+    await redis.call('ACL', 'SETUSER', 'nofunctions', 'on', '>pw', '~*', '&*', '+@all', '-function');
+    await redis.call('FUNCTION', 'FLUSH');
+    const url = new URL(server.url);
+    url.username = 'nofunctions';
+    url.password = 'pw';
+    const connection = new IORedis(url.toString());
+    try {
+      await redis.config('RESETSTAT');
+      const q = new Queue('acl', { connection });
+      const jobs = await Promise.all([1, 2, 3].map((i) => q.enqueue(task('add'), i, 1)));
+      const worker = new SimpleWorker(['acl'], { connection, installSignalHandlers: false, paths: [repoRoot], logger: collectingLogger() });
+      assert.equal(await worker.work({ burst: true }), true);
+      for (const job of jobs) assert.equal(await status(redis, job.id), 'finished');
+      assert.ok((await calls(redis, 'evalsha')) >= 3, 'the outcome scripts ran with EVALSHA');
+      assert.equal(await calls(redis, 'fcall'), 0);
+      assert.deepEqual(await redis.call('FUNCTION', 'LIST'), [], 'nothing loaded');
+    } finally {
+      connection.disconnect();
+      await redis.call('ACL', 'DELUSER', 'nofunctions');
+    }
+  });
+
+  it("each call starts from the includes' initial state, as under EVAL: rq:suspended read again", async () => {
+    for (const id of ['a', 'b']) await redis.hset(`rq:job:${id}`, { status: 'queued', origin: 't', timeout: '100' });
+    await redis.rpush('rq:queue:t', 'a', 'b');
+    await redis.hset('rq:worker:w1', { state: 'idle' });
+    const next = (id: string) => ['rq:suspended', 'rq:worker:w1', `rq:job:${id}`, 'rq:execution:-', 'rq:executions:-', 'rq:queue:t', 'rq:queue:t:intermediate', 'rq:wip:t'];
+    const args = (id: string) =>
+      ({
+        nextMode: 'claim-head',
+        nextId: id,
+        nextQueue: '',
+        claimedAt: '2026-12-07T07:00:00.000000Z',
+        jobMonitoringInterval: 30,
+        workerName: 'w1',
+        claimMode: 'inline',
+        takeAhead: '0',
+        nextExecId: '',
+        peekCount: 1,
+        nextTtl: '',
+        token: '',
+      }) as const;
+    const kind = (reply: unknown[]): string => String(reply[0]);
+    assert.equal(kind(await runScript(redis, 'rqTake', { next: next('a') }, args('a'))), 'claimed', 'not suspended: read as such');
+    await redis.set('rq:suspended', '1');
+    assert.equal(kind(await runScript(redis, 'rqTake', { next: next('b') }, args('b'))), 'suspended');
+    assert.deepEqual(await redis.lrange('rq:queue:t', 0, -1), ['b'], 'nothing taken while suspended');
+  });
+
+  it("an include's top-level variable set over several lines is refused: the library could not set it back", () => {
+    const now = readFileSync(join(luaDir, 'include/now.lua'), 'utf8').replace('local now_cached\n', 'local now_cached = {\n}\n');
+    assert.throws(() => loadLibrary(luaDirWith('include/now.lua', now)), /include\/now\.lua: the top-level "local now_cached = \{" must be "local <names>" or "local <names> = <values>" on one line/);
+  });
+
+  it('the library is named by a hash of its code: another version of a script is another library beside it', async () => {
+    const changed = loadLibrary(luaDirWith('rqRelease.lua', `${release}-- another version\n`));
+    assert.notEqual(changed.name, library.name);
+    assert.equal(changed.functions.get('rqRelease'), `${changed.name}_rqRelease`);
+    await redis.call('FUNCTION', 'FLUSH');
+    await redis.call('FUNCTION', 'LOAD', library.code);
+    await redis.call('FUNCTION', 'LOAD', changed.code);
+    assert.equal(((await redis.call('FUNCTION', 'LIST')) as unknown[]).length, 2);
   });
 });

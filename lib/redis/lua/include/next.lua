@@ -109,7 +109,7 @@ local function take_next(k, reply)
   reply[#reply + 1] = 'empty'
   return reply
 end
-local recorded_statuses = {finished = true, failed = true, stopped = true}
+local recorded_statuses = {finished = true, failed = true, stopped = true} -- constant
 local function start_held(k, launched, reply)
   local n = (#KEYS - k - 4) / 3
   local q0 = k + 5

@@ -7,7 +7,7 @@
   hash, list, set or sorted set when it empties (a stream may stay empty: it then reads as 'none',
   and no caller tells an empty stream from none). TYPE runs only for the error message.
 ]]
-local length_command = {hash = 'HLEN', zset = 'ZCARD', list = 'LLEN', set = 'SCARD', stream = 'XLEN'}
+local length_command = {hash = 'HLEN', zset = 'ZCARD', list = 'LLEN', set = 'SCARD', stream = 'XLEN'} -- constant
 -- wrong_type(key, wanted): the error reply, and the type `key` holds
 local function wrong_type(key, wanted)
   local t = redis.call('TYPE', key).ok
