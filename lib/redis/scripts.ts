@@ -394,10 +394,11 @@ interface Parsed {
 }
 
 /**
- * Reads script `name` and the includes it needs. Throws when the header does not list the KEYS and
+ * Reads script `name` and the includes it needs (each read once per `read` cache: scripts parsed
+ * with one cache share their Include objects). Throws when the header does not list the KEYS and
  * arguments of `signature` in order, or an include reads an argument the script does not declare.
  */
-function parseScript(name: string, signature: { keys: readonly string[]; args: readonly string[] }, dir: URL): Parsed {
+function parseScript(name: string, signature: { keys: readonly string[]; args: readonly string[] }, dir: URL, read = new Map<string, Include>()): Parsed {
   const main = readLua(dir, `${name}.lua`);
   let keys: string[] | null;
   let args: string[] | null;
@@ -417,7 +418,11 @@ function parseScript(name: string, signature: { keys: readonly string[]; args: r
   const includes = new Map<string, Include>();
   const add = (include: string): void => {
     if (includes.has(include)) return;
-    const part = readInclude(dir, include);
+    let part = read.get(include);
+    if (!part) {
+      part = readInclude(dir, include);
+      read.set(include, part);
+    }
     for (const arg of part.args) {
       if (!args.includes(arg)) throw new Error(`${part.path} reads the argument ${arg}, which the header of ${main.path} does not declare`);
     }
@@ -438,8 +443,17 @@ function unpackArgs(args: readonly string[], from: string): string {
  * as in the header, the includes it needs (lua/include/<name>.lua, each once), then the file.
  */
 export function loadScript(name: string, signature: { keys: readonly string[]; args: readonly string[] }, dir: URL = LUA_DIR): string {
-  const s = parseScript(name, signature, dir);
+  return evalSource(parseScript(name, signature, dir));
+}
+
+function evalSource(s: Parsed): string {
   return `local ${unpackArgs(s.args, 'ARGV[1]')}\n${s.includes.map((i) => i.text).join('')}${s.code}`;
+}
+
+/** Every script of SCRIPTS, parsed with one cache of includes. */
+function parseAll(dir: URL): (Parsed & { name: ScriptName })[] {
+  const read = new Map<string, Include>();
+  return (Object.keys(SCRIPTS) as ScriptName[]).map((name) => ({ name, ...parseScript(name, SCRIPTS[name], dir, read) }));
 }
 
 /**
@@ -457,17 +471,9 @@ export function loadScript(name: string, signature: { keys: readonly string[]; a
  * The name carries a hash of the code: rq-ts versions that differ in a script load libraries that do
  * not replace one another, so a fleet can be upgraded worker by worker.
  */
-export function loadLibrary(dir: URL = LUA_DIR): { name: string; code: string; functions: Map<ScriptName, string> } {
-  const parsed = (Object.keys(SCRIPTS) as ScriptName[]).map((name) => ({ name, ...parseScript(name, SCRIPTS[name], dir) }));
-  const includes = new Set<Include>();
-  const byPath = new Map<string, Include>();
-  for (const s of parsed) {
-    for (const i of s.includes) {
-      // parseScript reads each script's includes afresh: one copy of each in the library
-      if (!byPath.has(i.path)) byPath.set(i.path, i);
-      includes.add(byPath.get(i.path)!);
-    }
-  }
+export function loadLibrary(dir: URL = LUA_DIR, parsed = parseAll(dir)): { name: string; code: string; functions: Map<ScriptName, string> } {
+  // in the order the scripts need them: an include's own includes come before it in each list
+  const includes = new Set(parsed.flatMap((s) => s.includes));
   const args = [...new Set(parsed.flatMap((s) => s.args))];
   const body = (prefix: string): string =>
     [
@@ -502,14 +508,17 @@ function reader(names: readonly string[]): (o: object) => Values {
 }
 
 /** Each script, with its source read and checked once, when this module loads. */
-const LIBRARY = loadLibrary(LUA_DIR);
-const LOADED = Object.entries(SCRIPTS).map(([name, s]) => {
+const PARSED = parseAll(LUA_DIR);
+const LIBRARY = loadLibrary(LUA_DIR, PARSED);
+const LOADED = PARSED.map((parsed) => {
+  const name = parsed.name;
+  const s: { keys: readonly string[]; args: readonly string[]; buffers?: true } = SCRIPTS[name];
   const tail = s.keys.at(-1)?.startsWith('...') ? s.keys.at(-1)!.slice(3) : null;
   const fixedKeys = tail ? s.keys.slice(0, -1) : s.keys;
   return {
     name,
-    lua: loadScript(name, s, LUA_DIR),
-    function: LIBRARY.functions.get(name as ScriptName)!,
+    lua: evalSource(parsed),
+    function: LIBRARY.functions.get(name)!,
     command: s.buffers ? `${name}Buffer` : name,
     buffers: s.buffers === true,
     fixedKeys,
