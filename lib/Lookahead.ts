@@ -5,6 +5,7 @@ import { runScript, type NextArgs, type NextMode, type NextReply, type ScriptRep
 import { utcformat } from './time.js';
 import type { Worker } from './Worker.js';
 import { untilAnswered } from './RedisOutage.js';
+import { corked } from './redis/connection.js';
 import { executionKeys, executionOf, newExecutionId, setExecution } from './protocol.js';
 
 /** What taking the next job came to (the NEXT block of rqTake, rqFinish and rqFail). */
@@ -283,9 +284,11 @@ export class Lookahead {
    * moving them through Lua (include/next.lua). Call it again for every attempt of the script.
    */
   send<R>(call: HashReads, script: () => Promise<R>): Promise<R> {
-    const reply = script();
-    if (call.reads.length > 0) call.hashes = new Map(call.reads.map((id) => [id, this.readHash(id)]));
-    return reply;
+    return corked(this.worker.connection, () => {
+      const reply = script();
+      if (call.reads.length > 0) call.hashes = new Map(call.reads.map((id) => [id, this.readHash(id)]));
+      return reply;
+    });
   }
 
   /** A job's hash, read until Redis answers; null when it is gone or not a hash (nothing to build a job from). */

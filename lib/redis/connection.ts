@@ -251,6 +251,25 @@ export function clusterNodes(connection: Redis): ClusterNode[] | null {
   });
 }
 
+/**
+ * Runs `send`, which sends commands on `connection` synchronously, with the connection's socket corked:
+ * the commands leave in one write (writev) instead of one write each. On loopback a write is one of the
+ * dearest parts of a job for both sides (the sender's kernel delivers the data and wakes Redis; Redis
+ * reads and replies once per wake-up), and the outcome script and the hash reads sent behind it are
+ * wanted together anyway. A connection without a socket of its own (a Cluster client, one not yet
+ * connected: ioredis queues its commands) sends as usual.
+ */
+export function corked<T>(connection: Redis, send: () => T): T {
+  const socket = (connection as unknown as { stream?: { cork?: () => void; uncork(): void; writable?: boolean } }).stream;
+  if (connection.status !== 'ready' || !socket?.cork || !socket.writable) return send();
+  socket.cork();
+  try {
+    return send();
+  } finally {
+    socket.uncork();
+  }
+}
+
 /** The per-node options of a connection: a Cluster client keeps them in `redisOptions`. */
 export function nodeOptions(connection: Redis): RedisOptions {
   return isCluster(connection) ? ((connection as unknown as Cluster).options.redisOptions ?? {}) : connection.options;

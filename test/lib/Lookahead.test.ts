@@ -55,6 +55,35 @@ describe('claiming jobs', () => {
     assert.ok(reads.client >= jobs.length, `${reads.client} HGETALLs for ${jobs.length} jobs`);
   });
 
+  it('a busy worker sends each outcome script and the hash reads behind it in one socket write', async () => {
+    const q = new Queue('one-write', { connection: redis });
+    const jobs = await q.enqueueMany(Array.from({ length: 30 }, (_, i) => ({ func: task('add'), args: [i, 1] })));
+    const worker = new SimpleWorker(['one-write'], { connection: redis, installSignalHandlers: false, paths: [repoRoot], logger: collectingLogger() });
+    // What leaves the socket: Node calls _write for a lone chunk and _writev for the chunks a cork held back.
+    const socket = worker.connection.stream as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+    const writes = { one: 0, many: 0 };
+    const { _write, _writev } = socket;
+    socket._write = function (...a: unknown[]) {
+      writes.one++;
+      return _write.apply(this, a);
+    };
+    socket._writev = function (...a: unknown[]) {
+      writes.many++;
+      return _writev.apply(this, a);
+    };
+    try {
+      await worker.work({ burst: true });
+    } finally {
+      socket._write = _write;
+      socket._writev = _writev;
+    }
+    for (const [i, job] of jobs.entries()) assert.equal((await job.latestResult())?.returnValue, i + 1);
+    // Sent one by one, each job's script and HGETALL would be two writes (60 for 30 jobs, besides the ~20 of start-up and shutdown).
+    const total = writes.one + writes.many;
+    assert.ok(writes.many >= jobs.length - 2, `${writes.many} corked writes for ${jobs.length} jobs`);
+    assert.ok(total <= jobs.length + 25, `${total} socket writes for ${jobs.length} jobs (${writes.many} corked)`);
+  });
+
   for (const protocol of [1, 2] as const) it(`a job claimed ahead is given back to the head of its queue when the worker stops (protocol ${protocol})`, async () => {
     const q = new Queue(`ahead${protocol}`, { connection: redis });
     const [first, second, third] = await q.enqueueMany([
