@@ -8,19 +8,32 @@ const PLUGIN_NAME = 'ProcessHorsePlugin';
  * The fork stage of `Worker`: one warm horse process, started with the worker (so a broken
  * config fails at start) and replaced after it dies, times out, or reaches `horse.maxJobs` jobs or
  * `horse.maxMemoryMb` of resident memory; the replacement starts right away, before the next job.
+ * With `horse.maxJobs`, the horse that will replace the current one is started while it works
+ * (as HorseSupervisor does for a horse that takes its own jobs).
  */
 export class ProcessHorsePlugin {
   apply(worker: Worker): void {
     let horse: ProcessHorse | null = null;
     let starting: Promise<ProcessHorse> | null = null;
+    let next: Promise<ProcessHorse | null> | null = null;
 
+    const startNext = (): void => {
+      if (next || worker.horseOptions.maxJobs === undefined || worker.stopRequested) return;
+      next = startHorse(worker).catch((err: unknown) => {
+        worker.logger.warning(`Could not start the next work horse ahead (it will be started when needed): ${err instanceof Error ? err.message : String(err)}`);
+        return null;
+      });
+    };
     const start = (): Promise<ProcessHorse> => {
-      starting ??= startHorse(worker)
-        .then(async (h) => {
-          await worker.hooks.horseStarted.promise(worker, h);
-          return (horse = h);
-        })
-        .finally(() => (starting = null));
+      starting ??= (async () => {
+        const ahead = next && (await next);
+        next = null;
+        const h = ahead?.alive ? ahead : await startHorse(worker);
+        await worker.hooks.horseStarted.promise(worker, h);
+        horse = h;
+        startNext();
+        return h;
+      })().finally(() => (starting = null));
       return starting;
     };
     const warm = (): void => {
@@ -60,7 +73,9 @@ export class ProcessHorsePlugin {
     worker.hooks.shutdown.tapPromise(PLUGIN_NAME, async () => {
       const pending = starting;
       if (pending) await pending.catch(() => null);
-      await horse?.retire();
+      const ahead = next;
+      next = null;
+      await Promise.all([horse?.retire(), ahead?.then((h) => h?.retire())]);
       horse = null;
     });
   }

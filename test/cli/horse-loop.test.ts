@@ -24,6 +24,7 @@ export class Where {
 `;
 
 const MORE_JOBS_TS = `
+import { readFileSync } from 'node:fs';
 export async function exitSoon(code: number): Promise<never> {
   await new Promise((r) => setImmediate(r));
   process.exit(code);
@@ -35,6 +36,10 @@ export async function spawnAndWait(): Promise<never> {
   const child = spawn('sleep', ['300'], { stdio: 'ignore' });
   process.stderr.write(\`spawned \${child.pid}\\n\`);
   return new Promise(() => {});
+}
+export function pidAndSiblings(): { pid: number; siblings: number[] } {
+  const text = readFileSync(\`/proc/\${process.ppid}/task/\${process.ppid}/children\`, 'utf8');
+  return { pid: process.pid, siblings: text.trim().split(/\\s+/).filter(Boolean).map(Number) };
 }
 export function block(ms: number): string { const end = Date.now() + ms; while (Date.now() < end) {} return 'unblocked'; }
 `;
@@ -134,6 +139,22 @@ export const PLUGINS = [{ apply(w: any) { w.hooks.prepare.tapPromise('Peek', asy
     assert.equal(await status(redis, dying.id), 'failed');
     assert.deepEqual(await Promise.all(jobs.map((j) => status(redis, j.id))), ['finished', 'queued', 'queued'], describeRun(r));
     assert.match(r.output, /finished executing 3 jobs, quitting/);
+  });
+
+  it('--horse-max-jobs: the next horse is started while the current one works; one that never took over ends with the worker', async () => {
+    const { url, redis, queue } = freshDb();
+    const dir = projects.make({ 'more.ts': MORE_JOBS_TS });
+    const jobs = await queue().enqueueMany(Array.from({ length: 5 }, () => ({ func: 'more.pidAndSiblings' })));
+    const r = await runRq(['worker', '-b', '-u', url, '--horse-max-jobs', '2'], { cwd: dir });
+    assert.equal(r.code, 0, describeRun(r));
+    const seen = await Promise.all(jobs.map(async (j) => (await returnValue(redis, j.id)) as { pid: number; siblings: number[] }));
+    const horses = [...new Set(seen.map((s) => s.pid))];
+    assert.equal(horses.length, 3, `two jobs per horse, the last one's queue then empty: ${JSON.stringify(seen)}`);
+    for (const [i, next] of horses.slice(1).entries()) assert.ok(seen[2 * i]!.siblings.includes(next), `horse ${next} was there during job ${2 * i + 1}: ${JSON.stringify(seen)}`);
+    const spare = seen[4]!.siblings.find((p) => !horses.includes(p));
+    assert.ok(spare !== undefined, `a horse started ahead during job 5: ${JSON.stringify(seen[4])}`);
+    assert.throws(() => process.kill(spare, 0), /ESRCH/, 'the horse that never took over has exited');
+    assert.equal((r.output.match(/Replacing the work horse/g) ?? []).length, 2, describeRun(r));
   });
 
   it('a job left running past its timeout fails, and the next job runs in a new horse', async () => {

@@ -452,6 +452,25 @@ describe('Worker: horse recycling', () => {
     assert.notEqual(pidA, pidB);
     assert.ok(logger.has('Replacing the work horse'));
   });
+
+  it('horse.maxJobs: the next horse is started while the current one works, and ends with the worker if it never took over', async () => {
+    const q = queue();
+    const jobs = await q.enqueueMany(Array.from({ length: 5 }, () => ({ func: task('pidAndSiblings') })));
+    const { worker } = makeWorker(['q'], { horse: { maxJobs: 2 } });
+    const started: number[] = [];
+    worker.hooks.horseStarted.tap('Watch', (_w, horse) => void started.push(horse.pid));
+    await worker.work({ burst: true });
+    const seen = await Promise.all(jobs.map(async (j) => (await returnValue(redis, j.id)) as { pid: number; siblings: number[] }));
+    const horses = [...new Set(seen.map((s) => s.pid))];
+    assert.equal(horses.length, 3, `two jobs per horse, the last one's queue then empty: ${JSON.stringify(seen)}`);
+    assert.deepEqual(started, horses, 'horseStarted fires for each horse as it takes over, in order');
+    // The first job of each horse ran while the next one was already there, started ahead.
+    for (const [i, next] of horses.slice(1).entries()) assert.ok(seen[2 * i]!.siblings.includes(next), `horse ${next} was started during job ${2 * i + 1}: ${JSON.stringify(seen)}`);
+    // The last horse had a successor started too: the queue ran empty first, and it ended with the worker.
+    const spare = seen[4]!.siblings.find((p) => !horses.includes(p) && !seen[0]!.siblings.includes(p));
+    assert.ok(spare !== undefined, `a horse started ahead during job 5: ${JSON.stringify(seen[4])}`);
+    assert.throws(() => process.kill(spare, 0), /ESRCH/, 'the unused horse has exited');
+  });
 });
 
 describe('Worker: plugins', () => {
