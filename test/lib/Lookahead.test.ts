@@ -5,6 +5,7 @@ import { Job, Queue, SimpleWorker, type RqPlugin } from '../../lib/index.js';
 import { TcpProxy } from '../faults/proxy.js';
 import { useRedis, waitFor } from '../helpers/redis.js';
 import { collectingLogger, repoRoot, task } from '../helpers/worker.js';
+import { hashOf } from '../../lib/Lookahead.js';
 
 let redis: Redis;
 let port: number;
@@ -53,6 +54,22 @@ describe('claiming jobs', () => {
     for (const [i, job] of jobs.entries()) assert.equal((await job.latestResult())?.returnValue, i + 100);
     assert.equal(reads.lua, 0, 'no script read a job hash');
     assert.ok(reads.client >= jobs.length, `${reads.client} HGETALLs for ${jobs.length} jobs`);
+  });
+
+  it("a job's hash is read as Redis's flat HGETALL reply; a `__proto__` field (bad data) is left out, not made the object's prototype", async () => {
+    const q = new Queue('flat-read', { connection: redis });
+    const job = await q.enqueue(task('add'), 2, 3);
+    await redis.hset(job.key, '__proto__', 'junk', 'custom_field', 'kept');
+    const reply = (await redis.callBuffer('HGETALL', job.key)) as Buffer[];
+    const hash = hashOf(reply)!;
+    assert.equal(Object.getPrototypeOf(hash), Object.prototype);
+    assert.equal(Object.hasOwn(hash, '__proto__'), false);
+    assert.equal(hash.custom_field?.toString(), 'kept');
+    assert.equal(hash.origin?.toString(), 'flat-read');
+    assert.equal(hashOf([]), null, 'no such key');
+    const worker = new SimpleWorker(['flat-read'], { connection: redis, installSignalHandlers: false, paths: [repoRoot], logger: collectingLogger() });
+    await worker.work({ burst: true });
+    assert.equal((await job.latestResult())?.returnValue, 5);
   });
 
   it('a busy worker sends each outcome script and the hash reads behind it in one socket write', async () => {
