@@ -37,13 +37,24 @@ export function checkAllowed(funcName: string, allowedModules: readonly string[]
   );
 }
 
+const cacheKey = (funcName: string, options: JobFunctionOptions): string => `${funcName}\0${(options.paths ?? []).join('\0')}`;
+
+/**
+ * The function resolveJobFunction() resolved before for `funcName` and these options, else undefined:
+ * what a busy worker calls first, without the promise hop of the async resolve. Only from allowed modules.
+ */
+export function resolvedJobFunction(funcName: string, options: JobFunctionOptions): JobFunction | undefined {
+  checkAllowed(funcName, options.allowedModules);
+  return functions.get(cacheKey(funcName, options));
+}
+
 /**
  * The function a job names (`tasks.send_newsletter`), resolved once per process and cached: a warm
  * horse pays the import cost on its first job only. Only from allowed modules (see JobFunctionOptions).
  */
 export async function resolveJobFunction(funcName: string, options: JobFunctionOptions): Promise<JobFunction> {
   checkAllowed(funcName, options.allowedModules);
-  const key = `${funcName}\0${(options.paths ?? []).join('\0')}`;
+  const key = cacheKey(funcName, options);
   let fn = functions.get(key);
   if (!fn) {
     // Concurrent jobs of one function (concurrency > 1) share the first one's import instead of each starting one.

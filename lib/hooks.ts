@@ -119,14 +119,25 @@ function wrapErrors(hookName: string, hook: AnyHook): void {
       if (tap.type === 'promise') {
         // Three named parameters (no hook has more), not rest arguments: this runs for every tap of
         // every job, and a rest array is an allocation each time.
-        return { ...tap, fn: (a: unknown, b: unknown, c: unknown) => (fn(a, b, c) as Promise<unknown>).catch(rethrow) };
+        // What it returns is a thenable, not `.catch(rethrow)`: tapable calls then() on it once, so the
+        // tap's promise gets one derived promise per call instead of two.
+        return {
+          ...tap,
+          fn: (a: unknown, b: unknown, c: unknown) => {
+            const p = fn(a, b, c) as PromiseLike<unknown>;
+            // Not a promise: tapable says so, naming the tap.
+            if (!p || typeof p.then !== 'function') return p;
+            return { then: (ok: (v: unknown) => unknown, fail: (e: unknown) => unknown) => p.then(ok, (err: unknown) => fail(wrap(err))) };
+          },
+        };
       }
       if (tap.type === 'sync') {
         return {
           ...tap,
-          fn: (...args: unknown[]) => {
+          // Three named parameters, as for promise taps: the built-in per-job taps are synchronous ones.
+          fn: (a: unknown, b: unknown, c: unknown) => {
             try {
-              return fn(...args);
+              return fn(a, b, c);
             } catch (err) {
               return rethrow(err);
             }

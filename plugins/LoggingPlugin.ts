@@ -35,14 +35,15 @@ export class LoggingPlugin {
 
     const info = (w: Worker): boolean => w.logger.isEnabledFor?.('INFO') !== false;
 
-    worker.hooks.prepare.tapPromise(PLUGIN_NAME, async (job, w) => {
+    // Synchronous taps where nothing is awaited: a promise tap costs every job three promises.
+    worker.hooks.prepare.tap(PLUGIN_NAME, (job, w) => {
       if (info(w)) w.logger.info(`Got ${describeJob(job, w)} from ${job.origin ?? '?'}`);
       return job;
     });
 
     // The lines of the last job and the `Got ...` of this one reach the log before it runs (a job
     // that blocks the event loop would otherwise hold them back).
-    worker.hooks.perform.tapPromise({ name: PLUGIN_NAME, stage: -1000 }, async (outcome, _job, w) => {
+    worker.hooks.perform.tap({ name: PLUGIN_NAME, stage: -1000 }, (outcome, _job, w) => {
       w.logger.flush?.();
       return outcome;
     });

@@ -1,4 +1,4 @@
-import { callJobFunction, resolveJobFunction } from '../execute.js';
+import { callJobFunction, resolvedJobFunction, resolveJobFunction } from '../execute.js';
 import type { Horse, Outcome } from '../hooks.js';
 import { DEFAULT_TIMEOUT, type Job } from '../Job.js';
 import { JobTimeoutException } from '../timeouts/JobTimeoutException.js';
@@ -17,7 +17,8 @@ export class InlineHorse implements Horse {
   async perform(job: Job, worker: Worker): Promise<Outcome> {
     let fn: Awaited<ReturnType<typeof resolveJobFunction>>;
     try {
-      fn = await resolveJobFunction(job.funcName, { paths: worker.paths, allowedModules: worker.allowedModules });
+      const where = { paths: worker.paths, allowedModules: worker.allowedModules };
+      fn = resolvedJobFunction(job.funcName, where) ?? (await resolveJobFunction(job.funcName, where));
     } catch (err) {
       return applyCallbacks(job, worker, failedOutcome(err));
     }
@@ -39,7 +40,9 @@ export class InlineHorse implements Horse {
       if (worker.role === 'horse' && outcome.status === 'failed' && outcome.error instanceof JobTimeoutException) {
         worker.requestStop(`after job ${job.id} was left running past its timeout of ${timeout} s`, false);
       }
-      return outcome.status === 'pending' ? outcome : await applyCallbacks(job, worker, outcome);
+      // Without callbacks, no call to the async applyCallbacks (a promise per job).
+      if (outcome.status === 'pending' || (!job.successCallbackName && !job.failureCallbackName)) return outcome;
+      return await applyCallbacks(job, worker, outcome);
     } finally {
       watchdog?.disarm(slot);
       this.abandon = null;

@@ -15,12 +15,26 @@ export class TimerDeathPenalty extends BaseDeathPenalty {
         stop(err);
         reject(err);
       });
-      Promise.resolve()
-        .then(call)
+      const failed = (err: unknown): void => {
+        cancel();
+        reject(err);
+      };
+      // Called now, its throw caught here: no promise hop of its own before the job runs, and the
+      // timer cancelled in the handlers rather than by a finally() (each a promise per job).
+      let result: T | Promise<T>;
+      try {
+        result = call();
+      } catch (err) {
+        failed(err);
+        return;
+      }
+      Promise.resolve(result).then((value) => {
+        cancel();
         // Settled past the deadline before the timer could fire (an in-process job that blocked the
         // event loop meanwhile): rq would have interrupted it, so it has timed out all the same.
-        .then((value) => (Date.now() > deadline ? reject(this.timeoutError()) : resolve(value)), reject)
-        .finally(cancel);
+        if (Date.now() > deadline) reject(this.timeoutError());
+        else resolve(value);
+      }, failed);
     });
   }
 }

@@ -515,6 +515,19 @@ describe('Worker: plugins', () => {
     assert.match(await excText(redis, failing.id), /PluginError: Plugin "Kaput" failed in hook "prepare": kaput/);
     assert.equal(await returnValue(redis, next.id), 7, 'the worker goes on');
 
+    // A synchronous tap (as the built-in per-job ones are) is wrapped alike.
+    const syncFailing = await queue().enqueue(task('add'), 5, 6);
+    const syncPlugin: RqPlugin = {
+      apply(w) {
+        w.hooks.prepare.tap('KaputSync', (job) => {
+          if (job.id === syncFailing.id) throw new Error('kaput too');
+          return job;
+        });
+      },
+    };
+    await makeWorker(['q'], { plugins: [syncPlugin] }).worker.work({ burst: true });
+    assert.match(await excText(redis, syncFailing.id), /PluginError: Plugin "KaputSync" failed in hook "prepare": kaput too/);
+
     const bad: RqPlugin = {
       apply(w) {
         w.hooks.register.tapPromise('BadRegister', async () => {
