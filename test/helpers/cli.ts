@@ -240,14 +240,14 @@ export function freePort(): Promise<number> {
  * writes to its queues (CLIENT TRACKING BCAST, flag B in CLIENT LIST; lib/QueueWaiter.ts), made at its
  * first wait. Only then is a signal sure to find a worker past its start, in its dequeue loop.
  */
-export async function waitUntilWaiting(redis: { call(...args: string[]): Promise<unknown> }, db: number, count = 1): Promise<void> {
+export async function waitUntilWaiting(redis: { call(...args: string[]): Promise<unknown> }, db: number, count = 1, timeoutMs = 20_000): Promise<void> {
   await waitFor(
     async () => {
       const list = String(await redis.call('CLIENT', 'LIST'));
       return list.split('\n').filter((l) => l.includes(` db=${db} `) && /\sflags=\w*B/.test(l)).length >= count;
     },
     `${count} worker(s) waiting for work on db ${db}`,
-    20_000,
+    timeoutMs,
   );
 }
 
