@@ -1,5 +1,6 @@
 import type { Worker } from '../lib/Worker.js';
 import type { ProcessHorse } from '../lib/horse/ProcessHorse.js';
+import { SpareHorse } from '../lib/horse/SpareHorse.js';
 import { startHorse } from '../lib/horse/spec.js';
 
 const PLUGIN_NAME = 'ProcessHorsePlugin';
@@ -15,23 +16,14 @@ export class ProcessHorsePlugin {
   apply(worker: Worker): void {
     let horse: ProcessHorse | null = null;
     let starting: Promise<ProcessHorse> | null = null;
-    let next: Promise<ProcessHorse | null> | null = null;
+    const spare = new SpareHorse(worker);
 
-    const startNext = (): void => {
-      if (next || worker.horseOptions.maxJobs === undefined || worker.stopRequested) return;
-      next = startHorse(worker).catch((err: unknown) => {
-        worker.logger.warning(`Could not start the next work horse ahead (it will be started when needed): ${err instanceof Error ? err.message : String(err)}`);
-        return null;
-      });
-    };
     const start = (): Promise<ProcessHorse> => {
       starting ??= (async () => {
-        const ahead = next && (await next);
-        next = null;
-        const h = ahead?.alive ? ahead : await startHorse(worker);
+        const h = (await spare.take()) ?? (await startHorse(worker));
         await worker.hooks.horseStarted.promise(worker, h);
         horse = h;
-        startNext();
+        if (worker.horseOptions.maxJobs !== undefined && !worker.stopRequested) spare.start();
         return h;
       })().finally(() => (starting = null));
       return starting;
@@ -73,9 +65,7 @@ export class ProcessHorsePlugin {
     worker.hooks.shutdown.tapPromise(PLUGIN_NAME, async () => {
       const pending = starting;
       if (pending) await pending.catch(() => null);
-      const ahead = next;
-      next = null;
-      await Promise.all([horse?.retire(), ahead?.then((h) => h?.retire())]);
+      await Promise.all([horse?.retire(), spare.retire()]);
       horse = null;
     });
   }

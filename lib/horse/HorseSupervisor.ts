@@ -12,6 +12,7 @@ import type { Worker } from '../Worker.js';
 import type { ProcessHorse } from './ProcessHorse.js';
 import type { LoopReport } from './protocol.js';
 import { failedOutcome } from './runJob.js';
+import { SpareHorse } from './SpareHorse.js';
 import { startHorse } from './spec.js';
 
 /**
@@ -43,15 +44,10 @@ async function counted(w: Worker): Promise<{ successful: number; failed: number;
  */
 export class HorseSupervisor {
   private horse: ProcessHorse | null = null;
-  /**
-   * With horse.maxJobs, the horse that will replace the current one, started while the current one
-   * works: it loads its modules and connects meanwhile, so that a replacement costs the worker no
-   * start-up (about 300 ms of a 2-core machine: the gap between two horses' jobs). Null when it
-   * could not start; the worker then starts one when it needs it, as without a spare.
-   */
-  private spare: Promise<ProcessHorse | null> | null = null;
+  private readonly spare: SpareHorse;
 
   constructor(private readonly worker: Worker) {
+    this.spare = new SpareHorse(worker);
     worker.stopSignal.addEventListener('abort', () => this.horse?.stopLoop(), { once: true });
   }
 
@@ -91,7 +87,7 @@ export class HorseSupervisor {
       // A stop that came while the horse was starting: its loop ends before its first job.
       if (w.stopRequested) h.stopLoop();
       // This horse will reach its maxJobs before the worker stops: its successor starts now.
-      else if (perHorse !== null && (left === null || left > perHorse) && !this.spare) this.startSpare();
+      else if (perHorse !== null && (left === null || left > perHorse)) this.spare.start();
       const beat = setInterval(() => {
         this.heartbeat().catch((err: unknown) => w.logger.warning(`Heartbeat failed: ${err instanceof Error ? err.message : String(err)}`));
       }, w.jobMonitoringInterval * 1000);
@@ -122,30 +118,14 @@ export class HorseSupervisor {
 
   /** The worker stops: its horse (if any) ends, and the spare. */
   async retire(): Promise<void> {
-    const spare = this.spare;
-    this.spare = null;
-    await Promise.all([this.horse?.retire(), spare?.then((h) => h?.retire())]);
+    await Promise.all([this.horse?.retire(), this.spare.retire()]);
     this.horse = null;
   }
 
-  private startSpare(): void {
-    const w = this.worker;
-    this.spare = startHorse(w).catch((err: unknown) => {
-      w.logger.warning(`Could not start the next work horse ahead (it will be started when needed): ${err instanceof Error ? err.message : String(err)}`);
-      return null;
-    });
-  }
-
-  /** The spare, once ready, if it is still alive; horseStarted fires for it now, as it takes over. */
+  /** The spare, if there is one; horseStarted fires for it now, as it takes over. */
   private async takeSpare(): Promise<ProcessHorse | null> {
-    const spare = this.spare && (await this.spare);
-    this.spare = null;
-    if (!spare) return null;
-    if (!spare.alive) {
-      this.worker.logger.warning(`The next work horse (pid ${spare.pid}) died before it took over; starting another`);
-      return null;
-    }
-    await this.worker.hooks.horseStarted.promise(this.worker, spare);
+    const spare = await this.spare.take();
+    if (spare) await this.worker.hooks.horseStarted.promise(this.worker, spare);
     return spare;
   }
 
