@@ -111,7 +111,7 @@ export async function runBullmqRound(ctx: BenchContext, opts: BullmqRunOptions):
     const drained = await inbox.next((m): m is Extract<BullmqWorkerMessage, { type: 'drained' }> => m.type === 'drained', `to run ${total} jobs`, limit);
     const wallMs = Date.now() - spawnedAt;
     const redis = redisCost(before, await readRedisCounters(admin), total);
-    const cpu = processCpu([child.pid], total);
+    const cpu = processCpu([child.pid], total, wallMs);
     const workerRssKib = [rssKib(child.pid) ?? 0];
     const childRssKib = descendants(child.pid).map((p) => rssKib(p) ?? 0);
     const times = drained.times.map(([start, end]) => ({ start, end, worker: 'bullmq' }));

@@ -4,7 +4,7 @@
  * Rates say how fast; these say where the time went, and whether a change moved work into Redis.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { descendants } from './procs.js';
 
@@ -17,6 +17,8 @@ export interface RedisCounters {
   usec: number;
   scriptCalls: number;
   scriptUsec: number;
+  /** XADD's usec: rq's result stream of each job (a new stream per job), BullMQ's events stream. */
+  xaddUsec: number;
 }
 
 /** What Redis did between two readings, per job run. */
@@ -29,12 +31,14 @@ export interface RedisCost {
   scriptCallsPerJob: number;
   /** null when no script ran (python-rq). */
   scriptUsPerCall: number | null;
+  /** Redis's time in XADD (inside scripts or not) per job. */
+  xaddUsPerJob: number;
 }
 
 export async function readRedisCounters(connection: Redis): Promise<RedisCounters> {
   const [cpu, stats] = await Promise.all([connection.info('cpu'), connection.info('commandstats')]);
   const field = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? Number.NaN);
-  const counters: RedisCounters = { cpuUs: (field('used_cpu_user') + field('used_cpu_sys')) * 1e6, calls: 0, usec: 0, scriptCalls: 0, scriptUsec: 0 };
+  const counters: RedisCounters = { cpuUs: (field('used_cpu_user') + field('used_cpu_sys')) * 1e6, calls: 0, usec: 0, scriptCalls: 0, scriptUsec: 0, xaddUsec: 0 };
   for (const m of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
     const calls = Number(m[2]);
     const usec = Number(m[3]);
@@ -45,6 +49,7 @@ export async function readRedisCounters(connection: Redis): Promise<RedisCounter
       counters.scriptCalls += calls;
       counters.scriptUsec += usec;
     }
+    if (m[1] === 'xadd') counters.xaddUsec += usec;
   }
   if (!Number.isFinite(counters.cpuUs)) throw new Error(`INFO cpu has no used_cpu_user/used_cpu_sys:\n${cpu}`);
   return counters;
@@ -59,6 +64,7 @@ export function redisCost(before: RedisCounters, after: RedisCounters, jobs: num
     commandUsPerJob: (after.usec - before.usec) / jobs,
     scriptCallsPerJob: scripts / jobs,
     scriptUsPerCall: scripts > 0 ? (after.scriptUsec - before.scriptUsec) / scripts : null,
+    xaddUsPerJob: (after.xaddUsec - before.xaddUsec) / jobs,
   };
 }
 
@@ -70,6 +76,13 @@ export interface ProcessCpu {
    * (python-rq's fork per job, counted in the parent's cutime/cstime).
    */
   childUsPerJob: number;
+  /**
+   * The thread of those processes that used the most CPU (the one running the jobs' loop): its CPU
+   * per job, and its share of the run's wall time. Near 1, that thread is the bottleneck; well
+   * below, the worker waits for Redis between jobs.
+   */
+  busiestThreadUsPerJob: number;
+  busiestThreadBusy: number;
 }
 
 let ticksPerSecond: number | null = null;
@@ -85,9 +98,9 @@ function clockTicks(): number {
 }
 
 /** [utime + stime, cutime + cstime] of a process in clock ticks, or null when it is gone. */
-function cpuTicks(pid: number): [number, number] | null {
+function cpuTicks(pid: number, file = `/proc/${pid}/stat`): [number, number] | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(file, 'utf8');
     // pid (comm) state ...: comm may hold spaces and parentheses, so count fields after the last ')'.
     // Fields 14-17 of proc(5) (utime stime cutime cstime) are the 12th-15th after it.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
@@ -97,19 +110,38 @@ function cpuTicks(pid: number): [number, number] | null {
   }
 }
 
-/** Read while the workers still run (their live descendants vanish with them). */
-export function processCpu(workerPids: readonly number[], jobs: number): ProcessCpu {
+/** The most CPU any one thread of a process has used, in clock ticks (0 when it is gone). */
+function busiestThreadTicks(pid: number): number {
+  let most = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) most = Math.max(most, cpuTicks(Number(tid), `/proc/${pid}/task/${tid}/stat`)?.[0] ?? 0);
+  } catch {
+    // gone meanwhile
+  }
+  return most;
+}
+
+/** Read while the workers still run (their live descendants vanish with them); `wallMs`: the run's wall time, from the spawn. */
+export function processCpu(workerPids: readonly number[], jobs: number, wallMs: number): ProcessCpu {
   let worker = 0;
   let children = 0;
+  let busiest = 0;
   for (const pid of workerPids) {
     const [own, reaped] = cpuTicks(pid) ?? [0, 0];
     worker += own;
     children += reaped;
+    busiest = Math.max(busiest, busiestThreadTicks(pid));
     for (const child of descendants(pid)) {
       const [childOwn, childReaped] = cpuTicks(child) ?? [0, 0];
       children += childOwn + childReaped;
+      busiest = Math.max(busiest, busiestThreadTicks(child));
     }
   }
   const us = 1e6 / clockTicks();
-  return { workerUsPerJob: (worker * us) / jobs, childUsPerJob: (children * us) / jobs };
+  return {
+    workerUsPerJob: (worker * us) / jobs,
+    childUsPerJob: (children * us) / jobs,
+    busiestThreadUsPerJob: (busiest * us) / jobs,
+    busiestThreadBusy: (busiest * us) / (wallMs * 1000),
+  };
 }

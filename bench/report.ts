@@ -42,9 +42,14 @@ export interface RowCost {
   scriptCalls: number;
   /** Redis's time inside one script call, EVALSHA or FCALL (commandstats usec / calls); null when none ran. */
   scriptUsPerCall: number | null;
+  /** Redis's time in XADD per job (commandstats): rq's result streams, BullMQ's events stream. */
+  xaddUs: number;
   /** CPU of the worker process(es), and of their descendants (horse, sandbox, reaped forks). */
   workerCpuUs: number;
   childCpuUs: number;
+  /** The busiest thread of those processes: CPU per job, and its share of the run's wall time. */
+  busiestThreadUs: number;
+  busiestThreadBusy: number;
 }
 
 export function skippedRow(scenario: string, system: string, reason: string): Row {
@@ -84,8 +89,11 @@ export function workerRow(scenario: string, system: string, results: readonly Ro
       redisCalls: median(results.map((r) => r.redis.callsPerJob)),
       scriptCalls: median(results.map((r) => r.redis.scriptCallsPerJob)),
       scriptUsPerCall: perCall.length > 0 ? median(perCall) : null,
+      xaddUs: median(results.map((r) => r.redis.xaddUsPerJob)),
       workerCpuUs: median(results.map((r) => r.cpu.workerUsPerJob)),
       childCpuUs: median(results.map((r) => r.cpu.childUsPerJob)),
+      busiestThreadUs: median(results.map((r) => r.cpu.busiestThreadUsPerJob)),
+      busiestThreadBusy: median(results.map((r) => r.cpu.busiestThreadBusy)),
     };
   }
   const notBlocked = results.reduce((n, r) => n + r.notBlocked, 0);
@@ -219,7 +227,9 @@ export function formatCostTable(rows: readonly Row[]): string {
     'Redis cmds/job',
     'script calls/job',
     'script us/call',
+    'XADD us/job',
     'worker CPU us/job (+ children)',
+    'busiest thread us/job (busy)',
   ];
   return layout(
     header,
@@ -240,7 +250,9 @@ export function formatCostTable(rows: readonly Row[]): string {
             c.redisCalls.toFixed(1),
             c.scriptCalls.toFixed(1),
             fmtUs(c.scriptUsPerCall),
+            fmtUs(c.xaddUs),
             cpu,
+            `${fmtUs(c.busiestThreadUs)} (${Math.round(c.busiestThreadBusy * 100)} %)`,
           ],
           extra: cold.comparisons.map((x) => `${x.ratio.toFixed(2)}x ${x.peer}`),
         };

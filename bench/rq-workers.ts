@@ -173,7 +173,7 @@ export async function runRqRound(ctx: BenchContext, opts: RqRunOptions): Promise
     );
     const wallMs = Date.now() - spawnedAt;
     const redis = redisCost(before, await readRedisCounters(connection), total);
-    const cpu = processCpu(workers.map((w) => w.pid), total);
+    const cpu = processCpu(workers.map((w) => w.pid), total, wallMs);
     const workerRssKib = workers.map((w) => rssKib(w.pid) ?? 0);
     const childRssKib = workers.flatMap((w) => descendants(w.pid).map((p) => rssKib(p) ?? 0));
     const times = await readTimes(connection, ids);
