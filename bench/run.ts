@@ -27,8 +27,9 @@ import { ioConcurrency } from './scenarios/io-concurrency.js';
 import { multiWorker } from './scenarios/multi-worker.js';
 import { payloadJobs } from './scenarios/payload.js';
 import { simpleWorker } from './scenarios/simple-worker.js';
+import { smallStreamNodes } from './scenarios/small-stream-nodes.js';
 
-const SCENARIOS: Scenario[] = [defaultWorker, simpleWorker, enqueueOneByOne, enqueueBulk, payloadJobs, multiWorker, drain, ioConcurrency];
+const SCENARIOS: Scenario[] = [defaultWorker, simpleWorker, enqueueOneByOne, enqueueBulk, payloadJobs, multiWorker, drain, ioConcurrency, smallStreamNodes];
 /** The whole run is killed past this, whatever hangs. */
 const RUN_LIMIT_MS = 20 * 60_000;
 
