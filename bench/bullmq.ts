@@ -10,7 +10,7 @@ import type { BenchContext } from './context.js';
 import type { BullmqMode, BullmqWorkerConfig, BullmqWorkerMessage } from './bullmq-worker.js';
 import { processCpu, readRedisCounters, redisCost } from './cost.js';
 import { descendants, rssKib, spawnTracked, type Tracked } from './procs.js';
-import { waitForBlockedClients } from './redis.js';
+import { waitUntilIdle } from './redis.js';
 import type { RoundResult } from './rq-workers.js';
 import { coldThroughput, makeClock, steadyThroughput } from './stats.js';
 
@@ -124,8 +124,8 @@ export async function runBullmqRound(ctx: BenchContext, opts: BullmqRunOptions):
       await inbox.next((m): m is Extract<BullmqWorkerMessage, { type: 'ready' }> => m.type === 'ready', 'ready', 10_000);
       const clock = makeClock();
       for (let i = 0; i < opts.latencySamples!; i++) {
-        // Enqueue only once the worker is back in its blocking wait on the empty queue.
-        if (!(await waitForBlockedClients(admin, 1))) notBlocked++;
+        // Enqueue only once the worker has been idle IDLE_MS and waits on the empty queue.
+        if (!(await waitUntilIdle(admin, 1))) notBlocked++;
         const t0 = clock();
         const job = await queue.add(opts.payload === undefined ? 'noop' : 'payload', opts.payload === undefined ? {} : { s: opts.payload });
         const done = await inbox.next(

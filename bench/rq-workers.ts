@@ -11,7 +11,7 @@ import type { BenchContext } from './context.js';
 import { pythonEnqueueMany } from './python.js';
 import { processCpu, readRedisCounters, redisCost, type ProcessCpu, type RedisCost } from './cost.js';
 import { descendants, rssKib, spawnTracked, waitUntil, type Tracked } from './procs.js';
-import { waitForBlockedClients } from './redis.js';
+import { waitUntilIdle } from './redis.js';
 import { coldThroughput, makeClock, parseRqTime, steadyThroughput, type ColdThroughput, type JobTimes, type Throughput } from './stats.js';
 
 /** `baseline`: the CLI of the BENCH_BASELINE checkout, on the same jobs as `rq-ts`. */
@@ -188,8 +188,8 @@ export async function runRqRound(ctx: BenchContext, opts: RqRunOptions): Promise
       // rq-ts writes started_at in whole milliseconds (floored): count from the middle of that millisecond.
       const precisionFix = system === 'python-rq' ? 0 : 0.5;
       for (let i = 0; i < opts.latencySamples!; i++) {
-        // Enqueue only once the worker is back in its blocking wait on the empty queue.
-        if (!(await waitForBlockedClients(connection, 1))) notBlocked++;
+        // Enqueue only once the worker has been idle IDLE_MS and waits on the empty queue.
+        if (!(await waitUntilIdle(connection, 1))) notBlocked++;
         const t0 = clock();
         const job = await queue.enqueue(func, ...(opts.waitMs !== undefined ? [opts.waitMs] : opts.payload === undefined ? [] : [opts.payload]));
         await waitForResult(connection, blocking, job.id, abort);
