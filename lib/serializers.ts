@@ -32,53 +32,85 @@ function describe(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
-function encode(v: unknown, where: string, seen: Set<object>): string {
-  switch (typeof v) {
-    case 'string':
-      return encodeString(v);
-    case 'boolean':
-      return v ? 'true' : 'false';
-    case 'number':
-      if (!Number.isFinite(v)) {
-        throw new SerializationError(`${where} is ${v}, which JSON cannot represent; send a finite number or null`);
-      }
-      return pythonFloat(v);
-    case 'undefined':
-      return 'null';
-    case 'object': {
-      if (v === null) return 'null';
-      if (seen.has(v)) throw new SerializationError(`${where} refers to itself (circular structure); JSON cannot represent it`);
-      seen.add(v);
-      try {
+/**
+ * Python's json.dumps of one value. The path to the value being written (`args[1].when`) is kept as
+ * a stack of keys and turned into text only for an error message: built eagerly, a template string
+ * per array item and object key was most of the cost of encoding a job's small call data.
+ */
+class PythonJsonEncoder {
+  private readonly path: (string | number)[] = [];
+  private readonly seen = new Set<object>();
+
+  constructor(private readonly root: string) {}
+
+  private where(): string {
+    let text = this.root;
+    for (const key of this.path) text += typeof key === 'number' ? `[${key}]` : `.${key}`;
+    return text;
+  }
+
+  encode(v: unknown): string {
+    switch (typeof v) {
+      case 'string':
+        return encodeString(v);
+      case 'boolean':
+        return v ? 'true' : 'false';
+      case 'number':
+        if (!Number.isFinite(v)) {
+          throw new SerializationError(`${this.where()} is ${v}, which JSON cannot represent; send a finite number or null`);
+        }
+        return pythonFloat(v);
+      case 'undefined':
+        return 'null';
+      case 'object': {
+        if (v === null) return 'null';
+        if (this.seen.has(v)) throw new SerializationError(`${this.where()} refers to itself (circular structure); JSON cannot represent it`);
+        // An error ends the whole encoding: nothing needs unwinding on the way out.
+        this.seen.add(v);
+        let out: string;
         if (Array.isArray(v)) {
-          return `[${v.map((item, i) => encode(item, `${where}[${i}]`, seen)).join(', ')}]`;
-        }
-        if (!isPlainObject(v)) {
+          out = '[';
+          // An index loop, not map(): a hole in a sparse array is written as null, as JSON.stringify does.
+          for (let i = 0; i < v.length; i++) {
+            if (i > 0) out += ', ';
+            this.path.push(i);
+            out += this.encode(v[i]);
+            this.path.pop();
+          }
+          out += ']';
+        } else if (!isPlainObject(v)) {
           throw new SerializationError(
-            `${where} is ${describe(v)}; rq's JSON serializer takes only null, booleans, numbers, strings, arrays and plain objects (convert it first, e.g. a Date with toISOString())`,
+            `${this.where()} is ${describe(v)}; rq's JSON serializer takes only null, booleans, numbers, strings, arrays and plain objects (convert it first, e.g. a Date with toISOString())`,
           );
+        } else {
+          out = '{';
+          let first = true;
+          for (const k of Object.keys(v)) {
+            const item = (v as Record<string, unknown>)[k];
+            // JS convention: an undefined property is an absent property.
+            if (item === undefined) continue;
+            if (!first) out += ', ';
+            first = false;
+            this.path.push(k);
+            out += `${encodeString(k)}: ${this.encode(item)}`;
+            this.path.pop();
+          }
+          out += '}';
         }
-        const parts: string[] = [];
-        for (const [k, item] of Object.entries(v)) {
-          // JS convention: an undefined property is an absent property.
-          if (item === undefined) continue;
-          parts.push(`${encodeString(k)}: ${encode(item, `${where}.${k}`, seen)}`);
-        }
-        return `{${parts.join(', ')}}`;
-      } finally {
-        seen.delete(v);
+        this.seen.delete(v);
+        return out;
       }
+      default:
+        throw new SerializationError(
+          `${this.where()} is ${describe(v)}; rq's JSON serializer takes only null, booleans, numbers, strings, arrays and plain objects`,
+        );
     }
-    default:
-      throw new SerializationError(
-        `${where} is ${describe(v)}; rq's JSON serializer takes only null, booleans, numbers, strings, arrays and plain objects`,
-      );
   }
 }
 
 /** `json.dumps(value)` exactly as Python writes it: `', '` and `': '` separators, ASCII only. */
 export function pythonJsonDumps(value: unknown, where = 'value'): string {
-  return encode(value, where, new Set());
+  return new PythonJsonEncoder(where).encode(value);
 }
 
 /** rq.serializers.JSONSerializer: UTF-8 bytes of Python's `json.dumps`. */

@@ -25,6 +25,15 @@ describe('JSONSerializer (Python json.dumps byte format)', () => {
     const loop: Record<string, unknown> = {};
     loop.self = loop;
     assert.throws(() => pythonJsonDumps(loop), /circular/);
+    // The path of a value deep down, past keys and indexes already written.
+    assert.throws(() => pythonJsonDumps([1, { a: [2, 3, { ok: 1, when: new Date(0) }] }], 'args'), (e: unknown) => e instanceof SerializationError && e.message.startsWith('args[1].a[2].when is an instance of Date'));
+  });
+
+  it('writes a shared (not circular) object each time, and a hole of a sparse array as null, as JSON.stringify does', () => {
+    const shared = { n: 1 };
+    assert.equal(pythonJsonDumps([shared, { again: shared }]), '[{"n": 1}, {"again": {"n": 1}}]');
+    // eslint-disable-next-line no-sparse-arrays
+    assert.equal(pythonJsonDumps([1, , 3]), JSON.stringify([1, , 3]).replace(/,/g, ', '));
   });
 
   it('fails to load garbage with a DeserializationError', () => {
