@@ -126,8 +126,9 @@ export async function waitForBlockedClients(connection: Redis, count: number, ti
  * clients do not show when an rq-ts worker waits (its tracking connection is flagged from its start
  * to its end), so without it rq-ts was often measured while still finishing the last job. And a worker
  * measured right after its last job is still on CPU, where one that has slept a while wakes slower:
- * on this VM, 10 ms idle raised the p50 of BullMQ in-process (0.33 -> 0.48..0.77 ms) and of an rq-ts
- * SimpleWorker alike. Every system is measured from the same state: this long after its last job.
+ * on this VM, 5 ms idle raised the p50 of BullMQ in-process (0.33 -> 0.48..0.77 ms) and 5-20 ms that of
+ * an rq-ts Worker (0.42 -> 0.82..1.16 ms). Every system is measured from the same state: this long after
+ * its last job.
  */
 export const IDLE_MS = 10;
 
