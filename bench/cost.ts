@@ -97,10 +97,10 @@ function clockTicks(): number {
   return ticksPerSecond;
 }
 
-/** [utime + stime, cutime + cstime] of a process in clock ticks, or null when it is gone. */
-function cpuTicks(pid: number, file = `/proc/${pid}/stat`): [number, number] | null {
+/** [utime + stime, cutime + cstime] in clock ticks from a proc(5) stat file (a process's or a thread's), or null when it is gone. */
+function cpuTicks(statFile: string): [number, number] | null {
   try {
-    const stat = readFileSync(file, 'utf8');
+    const stat = readFileSync(statFile, 'utf8');
     // pid (comm) state ...: comm may hold spaces and parentheses, so count fields after the last ')'.
     // Fields 14-17 of proc(5) (utime stime cutime cstime) are the 12th-15th after it.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
@@ -114,7 +114,7 @@ function cpuTicks(pid: number, file = `/proc/${pid}/stat`): [number, number] | n
 function busiestThreadTicks(pid: number): number {
   let most = 0;
   try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) most = Math.max(most, cpuTicks(Number(tid), `/proc/${pid}/task/${tid}/stat`)?.[0] ?? 0);
+    for (const tid of readdirSync(`/proc/${pid}/task`)) most = Math.max(most, cpuTicks(`/proc/${pid}/task/${tid}/stat`)?.[0] ?? 0);
   } catch {
     // gone meanwhile
   }
@@ -127,12 +127,12 @@ export function processCpu(workerPids: readonly number[], jobs: number, wallMs: 
   let children = 0;
   let busiest = 0;
   for (const pid of workerPids) {
-    const [own, reaped] = cpuTicks(pid) ?? [0, 0];
+    const [own, reaped] = cpuTicks(`/proc/${pid}/stat`) ?? [0, 0];
     worker += own;
     children += reaped;
     busiest = Math.max(busiest, busiestThreadTicks(pid));
     for (const child of descendants(pid)) {
-      const [childOwn, childReaped] = cpuTicks(child) ?? [0, 0];
+      const [childOwn, childReaped] = cpuTicks(`/proc/${child}/stat`) ?? [0, 0];
       children += childOwn + childReaped;
       busiest = Math.max(busiest, busiestThreadTicks(child));
     }

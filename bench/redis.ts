@@ -137,4 +137,3 @@ export async function waitUntilIdle(connection: Redis, count: number): Promise<b
   await new Promise((r) => setTimeout(r, IDLE_MS));
   return waitForBlockedClients(connection, count);
 }
-

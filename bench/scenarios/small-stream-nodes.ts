@@ -5,12 +5,10 @@
  * finished job at the default of 4096. BullMQ runs on the same setting, so both sides are measured
  * on one Redis configuration; the setting is put back after every round.
  */
-import type { BenchContext } from '../context.js';
 import { runBullmqRound } from '../bullmq.js';
-import { scaled } from '../context.js';
+import { scaled, type BenchContext } from '../context.js';
 import { compare, compareCold } from '../report.js';
-import type { RoundResult } from '../rq-workers.js';
-import { runRqRound } from '../rq-workers.js';
+import { runRqRound, type RoundResult } from '../rq-workers.js';
 import { latencyPerRound, measureAll, NODE_WARMUP, rowsOf, type Scenario } from './common.js';
 
 const SETTING = 'stream-node-max-bytes';
