@@ -85,8 +85,8 @@ export class QueueWaiter {
     if (isCluster(w.connection)) return 'blocking';
     const keys = new Set(queues.map((q) => q.key));
     const prefixes = coveringPrefixes([...keys]);
-    // RESP2: ioredis delivers invalidations only as messages on the invalidation channel.
-    const c = duplicateConnection(w.connection, { maxRetriesPerRequest: null, protocol: 2, autoResubscribe: false, lazyConnect: true });
+    // RESP2 (all ioredis 5 speaks): invalidations come as messages on the invalidation channel.
+    const c = duplicateConnection(w.connection, { maxRetriesPerRequest: null, autoResubscribe: false, lazyConnect: true });
     c.on('error', () => {});
     const setUp = async (): Promise<void> => {
       const id = String(await c.client('ID'));
