@@ -19,6 +19,7 @@
  */
 import type { Redis } from 'ioredis';
 import { Queue } from '../lib/index.js';
+import { BenchInputError, envNumber } from './context.js';
 import { startRedis } from './redis.js';
 import { median, round } from './stats.js';
 
@@ -126,9 +127,9 @@ async function runOnce(r: Redis, variant: Variant, k: number, jobs: number): Pro
 }
 
 async function main(): Promise<void> {
-  const ks = (process.env.BATCH_K ?? '1,2,4,8').split(',').map(Number);
-  if (ks.some((k) => !Number.isInteger(k) || k < 1 || k > 100)) throw new Error(`BATCH_K=${process.env.BATCH_K}: give whole numbers from 1 to 100, e.g. BATCH_K=1,4,8`);
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const ks = (process.env.BATCH_K || '1,2,4,8').split(',').map(Number);
+  if (ks.some((k) => !Number.isInteger(k) || k < 1 || k > 100)) throw new BenchInputError(`BATCH_K=${process.env.BATCH_K}: give whole numbers from 1 to 100, e.g. BATCH_K=1,4,8`);
+  const rounds = Math.round(envNumber('BENCH_ROUNDS', 3));
   const jobs = 12_000;
   const redis = await startRedis();
   const r = redis.client();
@@ -158,6 +159,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
+  process.stderr.write(`batching estimate failed: ${err instanceof BenchInputError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
 });

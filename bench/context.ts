@@ -29,3 +29,12 @@ export function scaled(ctx: BenchContext, n: number, min = 100): number {
 
 /** Bad input (an environment variable, a missing build): printed as its one-line message, without a stack. */
 export class BenchInputError extends Error {}
+
+/** A positive number from the environment variable `name`, or `fallback` when it is unset or empty. */
+export function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new BenchInputError(`${name}=${raw}: expected a positive number`);
+  return n;
+}

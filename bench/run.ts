@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findBaseline } from './baseline.js';
 import { bullmqVersion } from './bullmq.js';
-import { BenchInputError, type BenchContext } from './context.js';
+import { BenchInputError, envNumber, type BenchContext } from './context.js';
 import { killAll } from './procs.js';
 import { findPythonRq } from './python.js';
 import { startRedis, type BenchRedis } from './redis.js';
@@ -35,14 +35,6 @@ const RUN_LIMIT_MS = 20 * 60_000;
 
 // dist/bench/run.js -> the repository root.
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new BenchInputError(`${name}=${raw}: expected a positive number`);
-  return n;
-}
 
 async function main(): Promise<number> {
   if (!existsSync(join(repoRoot, 'dist/lib/cli/main.js'))) throw new BenchInputError('dist/lib/cli/main.js is missing: run `npm run build` first');
