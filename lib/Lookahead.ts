@@ -24,6 +24,22 @@ export type Taken =
  */
 export const HOLD_MS = 10;
 
+/**
+ * Group commit (WorkerOptions.batch): a job whose turn (dequeue to cleanup) took less than this lets
+ * the next job held ahead run straight from its intermediate list; one still running after this long
+ * is registered as started, as every job is without group commit. One bar for both: a job that runs
+ * directly is one that would not have been registered yet.
+ */
+const DIRECT_CLAIM_MS = 2;
+
+/** How the cleanup stage records the outcomes it defers (group commit: plugins/CleanupPlugin.ts). */
+export interface Deferred {
+  /** Records what waits, taking no job: before the engine stops, or claims a job the usual way. */
+  flush(): void;
+  /** `job` runs straight from its intermediate list past DIRECT_CLAIM_MS: registers it as started (with what waits). */
+  claim(job: Job): void;
+}
+
 const claimedFrom = new WeakMap<Job, string>();
 
 /** A job's hash as read by HGETALL; null when it is gone or its key holds another type. */
@@ -204,6 +220,17 @@ export class Lookahead {
   /** The jobs this worker's own takes handed out (the default dequeue's): only these have jobs taken after them. */
   private readonly taken = new WeakSet<Job>();
 
+  /** Group commit: the job running straight from its intermediate list (not registered as started), if any. */
+  private direct: Held | null = null;
+  /** Registers a direct job as started past DIRECT_CLAIM_MS: one timer, refreshed per job (cheaper than one each). */
+  private directTimer: NodeJS.Timeout | null = null;
+  /** Whether the last job's turn took less than DIRECT_CLAIM_MS (group commit runs the next one directly). */
+  private short = false;
+  /** When take() last handed out a job (performance.now()): a Date's milliseconds are too coarse for the bar. */
+  private handedOutAt = 0;
+  /** Set by the cleanup stage: what records the outcomes it defers. */
+  deferred: Deferred | null = null;
+
   constructor(private readonly worker: Worker) {}
 
   /** Whether `job` came from this worker's own takes, not from another tap of the dequeue hook. */
@@ -235,6 +262,81 @@ export class Lookahead {
     w.lastHeartbeat = now;
   }
 
+  /**
+   * Whether this engine groups outcomes (WorkerOptions.batch): a SimpleWorker running one job at a
+   * time, under protocol 1 (an rq 2.x execution is written at the start) and without maxJobs.
+   */
+  get grouping(): boolean {
+    const w = this.worker;
+    return w.batch > 1 && w.concurrency === 1 && w.runsJobsInline && w.role === 'worker' && !w.executions && w.maxJobs === null;
+  }
+
+  /** The job handed out last has ended (`ok`: its outcome can wait for a group commit): a short one lets the next run directly. */
+  ran(ok: boolean): void {
+    this.short = ok && performance.now() - this.handedOutAt < DIRECT_CLAIM_MS;
+  }
+
+  /** Whether the next dequeue can run a job held ahead directly (its data is known). */
+  canRunDirect(): boolean {
+    return this.short && this.grouping && this.held.length > 0 && this.held[0]!.job !== null;
+  }
+
+  /** The id of the job that will run directly next, if any. */
+  directNext(): string {
+    return this.canRunDirect() ? this.held[0]!.id : '';
+  }
+
+  /** Whether `job` ran directly (its start unrecorded); it no longer runs: the claim timer leaves it. */
+  endDirect(job: Job): boolean {
+    if (this.direct?.job !== job) return false;
+    this.direct = null;
+    return true;
+  }
+
+  /**
+   * The NEXT block that registers `job`, running directly, as started ('start-held' of a launched
+   * job); null when it does not run directly (any more).
+   */
+  startDirect(job: Job): NextBlock | null {
+    const held = this.direct;
+    if (held?.job !== job) return null;
+    this.direct = null;
+    const keys = this.nextKeys(this.worker.queues, held.id, '');
+    const args = this.nextArgs(job.startedAt ?? new Date(), 'start-held', held, 0, '', this.worker.heartbeatTtl(job));
+    return { keys, args, launched: job, held, takes: 0, reads: [] };
+  }
+
+  /** Registers `job`, which ran directly, as started with rqClaim (its outcome is then recorded alone). */
+  async claimAlone(job: Job): Promise<void> {
+    const w = this.worker;
+    await this.claim(w.queues, claimedQueueOf(job, w.queueNames[0]!), job.id, job.startedAt ?? new Date(), '');
+  }
+
+  /** The first job held ahead, run without a start script (group commit). */
+  private runDirect(): Job | null {
+    const held = this.held[0];
+    if (!held?.job) return null;
+    this.held.shift();
+    if (this.held.length === 0) this.stopHoldTimer();
+    const job = held.job;
+    const now = new Date();
+    job.status = 'started';
+    job.startedAt = now;
+    job.workerName = this.worker.name;
+    this.markClaimed(job, held.queue, now);
+    setExecution(job, '');
+    this.direct = held;
+    if (this.directTimer) this.directTimer.refresh();
+    else {
+      this.directTimer = setTimeout(() => {
+        const running = this.direct?.job;
+        if (running) this.deferred?.claim(running);
+      }, DIRECT_CLAIM_MS);
+      this.directTimer.unref();
+    }
+    return job;
+  }
+
   /** A token for one logical script call (all its attempts), for the scripts' replay check. */
   token(): string {
     const seq = ++this.seq;
@@ -261,6 +363,7 @@ export class Lookahead {
    */
   next(remaining: number, now: Date): NextBlock {
     if (remaining < 1) return NO_NEXT_JOB;
+    if (this.short && this.grouping && remaining === Number.POSITIVE_INFINITY) return this.takeAhead(now);
     const held = this.held.shift() ?? null;
     if (this.held.length === 0) this.stopHoldTimer();
     const mode: NextMode = !held ? 'claim-head' : held.job ? 'start-held' : 'start-held-read';
@@ -288,6 +391,15 @@ export class Lookahead {
     setExecution(job, execId);
     this.ahead = job;
     return { keys, args, launched: job, held, takes, reads: [...reads] };
+  }
+
+  /** Group commit: a NEXT block that only takes jobs ahead, two batches' worth, for the next ones to run directly. */
+  private takeAhead(now: Date): NextBlock {
+    const taking = this.inflightTakes();
+    const takes = Math.max(0, 2 * this.worker.batch - this.held.length - taking);
+    const keys = this.nextKeys(this.worker.queues, '', '');
+    const args = this.nextArgs(now, 'take-ahead', { id: '', index: 0 }, takes, '', '');
+    return { keys, args, launched: null, held: null, takes, reads: this.peeks.slice(taking, taking + takes) };
   }
 
   /**
@@ -410,15 +522,28 @@ export class Lookahead {
 
   /** Takes the next job with rqTake (and rqClaim when the head was not the peeked id). */
   async take(queues: readonly Queue[]): Promise<Taken> {
+    const taken = await this.takeNext(queues);
+    this.handedOutAt = performance.now();
+    return taken;
+  }
+
+  private async takeNext(queues: readonly Queue[]): Promise<Taken> {
     if (this.ahead) {
       const job = this.ahead;
       this.ahead = this.aheadMore.shift() ?? null;
       return { kind: 'job', job };
     }
+    if (this.short && this.grouping) {
+      if (this.held.length === 0) await this.ready();
+      const job = this.runDirect();
+      if (job) return { kind: 'job', job };
+      // Claimed the usual way from here: what waits is recorded first.
+      this.deferred?.flush();
+    }
     // A script in flight may claim the next job ahead. With concurrency > 1 the take goes out at once:
     // a job claimed meanwhile waits in `aheadMore` for the next free lane.
     if (this.worker.concurrency === 1) await this.settle();
-    if (this.ahead) return this.take(queues);
+    if (this.ahead) return this.takeNext(queues);
     // Held but not started (the last outcome script took no next job): back to its queue first, so
     // priorities are looked at afresh.
     await this.releaseHeld();
@@ -471,6 +596,7 @@ export class Lookahead {
     const peeked = 4 + 2 * Number(reply[3]);
     this.setPeeks(reply.slice(peeked) as Buffer[]);
     this.hold(queues, reply.slice(4, peeked), read);
+    if (kind === 'ahead') return { kind: 'none' };
     if (kind === 'gone' || kind === 'lost') {
       const reason =
         kind === 'gone' ? 'its hash is gone (deleted)' : 'it was no longer in its intermediate list nor its queue (taken by another worker after a long stall)';
@@ -522,7 +648,9 @@ export class Lookahead {
    */
   private peekCount(): number {
     const c = this.worker.concurrency;
-    return c === 1 ? 2 : Math.min(c + 1, 101);
+    // Group commit takes up to two batches ahead, and reads their hashes behind its call.
+    if (c === 1) return this.grouping ? Math.max(2, 2 * this.worker.batch) : 2;
+    return Math.min(c + 1, 101);
   }
 
   /**
@@ -681,6 +809,7 @@ export class Lookahead {
    * the job held ahead, then the one claimed ahead — to the head of their queues, in their order.
    */
   async release(): Promise<void> {
+    this.deferred?.flush();
     await this.settle();
     // A take whose reply was lost may have claimed a job: its replay says which, and it goes back too.
     if (this.unanswered) {

@@ -30,10 +30,20 @@ export class PendingCounts {
    * still short, else everything that waits, this job included.
    */
   add(outcome: 'successful' | 'failed', working: number, mayWait: boolean): JobCounts | '' {
+    this.count(outcome, working);
+    if (mayWait && this.successful + this.failed < MAX_JOBS && this.workingTime < MAX_WORKING_S) return '';
+    return this.take();
+  }
+
+  /** Counts a job's outcome that a group commit writes (all that waits: takeAll()). */
+  count(outcome: 'successful' | 'failed', working: number): void {
     if (outcome === 'successful') this.successful++;
     else this.failed++;
     this.workingTime += working;
-    if (mayWait && this.successful + this.failed < MAX_JOBS && this.workingTime < MAX_WORKING_S) return '';
+  }
+
+  /** Everything that waits, for a script to write; '' when nothing does. */
+  takeAll(): JobCounts | '' {
     return this.take();
   }
 

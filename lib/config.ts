@@ -58,6 +58,8 @@ export interface RqConfig {
   MAX_JOBS?: number;
   /** Jobs run at once, like `--concurrency` (async jobs; docs/workers.md "Concurrency"). */
   CONCURRENCY?: number;
+  /** Successes a SimpleWorker records per call, like `--batch` (1: off; docs/reliability.md "Group commit"). */
+  BATCH?: number;
   LOG_FORMAT?: string;
   DATE_FORMAT?: string;
   LOGGING_LEVEL?: string;
@@ -128,6 +130,7 @@ export const CONFIG_KEYS: Record<keyof RqConfig, KeyKind> = {
   SHUTDOWN_TIMEOUT: 'int',
   MAX_JOBS: 'int',
   CONCURRENCY: 'int',
+  BATCH: 'int',
   LOG_FORMAT: 'string',
   DATE_FORMAT: 'string',
   LOGGING_LEVEL: 'string',

@@ -4,9 +4,11 @@ import { DEFAULT_FAILURE_TTL, type Job } from '../lib/Job.js';
 import { Result, ResultType } from '../lib/Result.js';
 import type { Worker } from '../lib/Worker.js';
 import { formatException, toError } from '../lib/execute.js';
-import { runScript, type NextReply, type OutcomeReply } from '../lib/redis/scripts.js';
+import { runScript, type NextReply, type OutcomeReply, type ScriptReply } from '../lib/redis/scripts.js';
+import type { JobCounts } from '../lib/PendingCounts.js';
 import { utcformat } from '../lib/time.js';
-import { claimedQueueOf, type NextBlock } from '../lib/Lookahead.js';
+import { claimedQueueOf, type Deferred, type NextBlock } from '../lib/Lookahead.js';
+import type { JobEngine } from '../lib/JobEngine.js';
 import { enqueueDependents } from '../lib/dependencies.js';
 import { isTransient, untilAnswered } from '../lib/RedisOutage.js';
 import { executionKeys, executionOf } from '../lib/protocol.js';
@@ -60,7 +62,13 @@ function repeatOf(job: Job): '' | [number, number] {
  * result stream; then the `exception` hook (the handlers chain).
  */
 export class CleanupPlugin {
+  /** Each job engine's group commit (lanes of concurrent jobs share their worker's engine). */
+  private readonly commits = new WeakMap<JobEngine, GroupCommit>();
+
   apply(worker: Worker): void {
+    const commit = new GroupCommit(worker, this);
+    this.commits.set(worker.engine, commit);
+    worker.engine.lookahead.deferred = commit;
     worker.hooks.cleanup.tapPromise(PLUGIN_NAME, async (job, outcome, w) => {
       const endedAt = outcome.status === 'pending' ? new Date() : outcome.endedAt;
       const working = Math.max(0, (endedAt.getTime() - (w.jobStartedAt ?? endedAt).getTime()) / 1000);
@@ -80,13 +88,14 @@ export class CleanupPlugin {
     });
   }
 
-  private async dependents(w: Worker, job: Job, deleteSet: boolean): Promise<void> {
+  /** Enqueues the dependents of `job`, which ended (`deleteSet`: it was deleted, result_ttl 0). */
+  async dependents(w: Worker, job: Job, deleteSet: boolean): Promise<void> {
     const n = await untilAnswered(w, `enqueue the dependents of job ${job.id}`, () => enqueueDependents(w.connection, job, { deleteSet }));
     if (n > 0) w.logger.info(`Enqueued ${n} dependent job${n === 1 ? '' : 's'} of ${job.id}`);
   }
 
   /** The next job the outcome script claimed or started is kept for the next dequeue. */
-  private async keepNext(w: Worker, reply: NextReply, now: Date, next: NextBlock | null): Promise<void> {
+  async keepNext(w: Worker, reply: NextReply, now: Date, next: NextBlock | null): Promise<void> {
     const claims = w.engine.lookahead;
     const taken = await claims.nextJobFromReply(w.queues, reply, now, next);
     if (taken.kind === 'job') claims.holdAhead(taken.job);
@@ -97,21 +106,31 @@ export class CleanupPlugin {
    * Success. When the job held ahead is launched by this script, the script's reply is not waited
    * for: the next job runs while Redis records this one, and the reply is handled when it comes
    * (dependents, a deletion noticed). The next outcome script waits only when no job is held ahead
-   * yet; with jobs taken two ahead, that is the reply of the script before this one.
+   * yet; with jobs taken two ahead, that is the reply of the script before this one. A success that
+   * can wait is left to a group commit (GroupCommit). `alone`: recorded on its own, in the
+   * background, after a group commit was refused (no next job, the worker's state untouched).
    */
-  private async finish(w: Worker, job: Job, endedAt: Date, working: number, fields: string[]): Promise<void> {
+  async finish(w: Worker, job: Job, endedAt: Date, working: number, fields: string[], alone = false): Promise<void> {
     const keys = w.keys;
     const queue = claimedQueueOf(job, w.queueNames[0]!);
     const resultTtl = job.resultTtl ?? w.resultTtl;
     const claims = w.engine.lookahead;
     const repeat = repeatOf(job);
     const execId = executionOf(job);
+    const commit = this.commits.get(w.engine);
+    if (!alone && commit) {
+      if (repeat === '' && execId === '' && claims.grouping && claims.took(job)) {
+        await commit.add(job, endedAt, working, fields);
+        return;
+      }
+      commit.before(job);
+    }
     // Concurrent jobs take nothing ahead: no script of another job needs to be answered first.
-    if (w.concurrency === 1) await claims.ready();
+    if (w.concurrency === 1 && !alone) await claims.ready();
     job.endedAt = endedAt;
-    w.state = 'idle';
+    if (!alone) w.state = 'idle';
     const now = new Date();
-    const next = claims.next(w.engine.jobsAfter(job), now);
+    const next = claims.next(alone ? 0 : w.engine.jobsAfter(job), now);
     claims.sendingOutcome(job);
     // The counts may wait for the outcome script of the job this one launches (lib/PendingCounts.ts).
     const counts = w.engine.counts.add('successful', working, next.launched !== null && w.maxJobs === null);
@@ -176,7 +195,7 @@ export class CleanupPlugin {
       w.engine.counts.remove('successful', working);
       await claims.outcomeRefused(next);
       const error = new RqError(`The result could not be recorded: ${err.message}`, { cause: err });
-      await this.fail(w, job, endedAt, working, error, formatException(error), false, next.launched !== null);
+      await this.fail(w, job, endedAt, working, error, formatException(error), false, next.launched !== null || alone);
     };
     if (next.launched) {
       job.status = 'finished';
@@ -206,6 +225,7 @@ export class CleanupPlugin {
     const resultFields = Result.failureFields(excString, ResultType.FAILED, w.name).concat(executionFields(w, job, endedAt));
     const claims = w.engine.lookahead;
     const execId = executionOf(job);
+    if (!inBackground) this.commits.get(w.engine)?.before(job);
     if (!inBackground && w.concurrency === 1) await claims.settle();
     const now = new Date();
     const next = claims.next(inBackground ? 0 : w.engine.jobsAfter(job), now);
@@ -284,6 +304,151 @@ export class CleanupPlugin {
       await w.hooks.exception.promise(job, error, w);
     } catch (err) {
       w.logger.error(`An exception handler failed for job ${job.id}: ${formatException(err)}`);
+    }
+  }
+}
+
+/** A success left to a group commit. `claimed`: registered as started (else it ran straight from its intermediate list). */
+interface Waiting {
+  job: Job;
+  endedAt: Date;
+  working: number;
+  fields: string[];
+  claimed: boolean;
+}
+
+/**
+ * Group commit for one job engine (WorkerOptions.batch): a SimpleWorker busy with short jobs runs the
+ * jobs held ahead straight from their intermediate lists, without a start script each, and records
+ * up to `batch` successes in one call (rqFinishMany), which also takes the next jobs ahead. Per job,
+ * Redis is spared a script call, its claim (status, StartedJobRegistry, the worker's busy fields) and
+ * its replay summary; the worker, a round trip and a command build each.
+ * - A job still running after 2 ms is registered as started (claim(): with what waits), so a job
+ *   that runs longer is seen by `rq info`, heart-beats and is failed as abandoned as without it.
+ * - A failure, a repeat or protocol 2 goes the usual way (rqFail, rqFinish): what waits is recorded
+ *   first, and a job that ran directly is registered as started before its outcome (before()).
+ * - A SIGKILL loses no job: those that ran directly, and those not run, are still in their
+ *   intermediate lists, which maintenance puts back in their queues. The short jobs that finished
+ *   and were not yet recorded (fewer than `batch`) run again: at-least-once, for those.
+ */
+class GroupCommit implements Deferred {
+  private waiting: Waiting[] = [];
+
+  constructor(
+    private readonly worker: Worker,
+    private readonly cleanup: CleanupPlugin,
+  ) {}
+
+  /** A success that can wait: recorded now when `batch` wait, or when the next job cannot run directly. */
+  async add(job: Job, endedAt: Date, working: number, fields: string[]): Promise<void> {
+    const w = this.worker;
+    const claims = w.engine.lookahead;
+    const claimed = !claims.endDirect(job);
+    claims.ran(true);
+    job.endedAt = endedAt;
+    job.status = 'finished';
+    w.state = 'idle';
+    this.waiting.push({ job, endedAt, working, fields, claimed });
+    // The jobs a call in flight takes ahead: the next one may run directly, or the NEXT block needs them.
+    await claims.ready();
+    if (this.waiting.length < w.batch && claims.canRunDirect()) return;
+    const now = new Date();
+    this.commit(claims.next(w.engine.jobsAfter(job), now), now);
+  }
+
+  flush(): void {
+    if (this.waiting.length === 0) return;
+    const now = new Date();
+    this.commit(this.worker.engine.lookahead.next(0, now), now);
+  }
+
+  claim(job: Job): void {
+    const next = this.worker.engine.lookahead.startDirect(job);
+    if (next) this.commit(next, new Date());
+  }
+
+  /** `job`'s outcome goes the usual way: it is registered as started if it ran directly, and what waits is recorded first. */
+  before(job: Job): void {
+    const claims = this.worker.engine.lookahead;
+    claims.ran(false);
+    const next = claims.startDirect(job);
+    if (next) this.commit(next, new Date());
+    else this.flush();
+  }
+
+  /** Sends what waits in one call whose NEXT block is `next`; its reply is handled when it comes. */
+  private commit(next: NextBlock, now: Date): void {
+    const w = this.worker;
+    const keys = w.keys;
+    const claims = w.engine.lookahead;
+    const batch = this.waiting;
+    this.waiting = [];
+    const rest: string[] = [];
+    for (const { job, working } of batch) {
+      const queue = claimedQueueOf(job, w.queueNames[0]!);
+      rest.push(job.key, keys.finished(queue), keys.results(job.id), job.dependentsKey, job.dependenciesKey, keys.intermediate(queue), keys.queue(queue), keys.started(queue));
+      w.engine.counts.count('successful', working);
+      claims.sendingOutcome(job);
+    }
+    for (const key of next.keys) rest.push(key);
+    const counts = w.engine.counts.takeAll();
+    const args = {
+      ids: batch.map((e) => e.job.id),
+      startedAt: batch.map((e) => utcformat(e.job.startedAt ?? e.endedAt)),
+      endedAt: batch.map((e) => utcformat(e.endedAt)),
+      resultTtls: batch.map((e) => e.job.resultTtl ?? w.resultTtl),
+      claimed: batch.map((e) => (e.claimed ? '1' : '0') as '1' | '0'),
+      results: batch.map((e) => e.fields),
+      counts,
+      workerTtl: w.workerTtl + 60,
+      busyWith: next.launched ? '' : claims.directNext(),
+      ...next.args,
+      // One token for every attempt: a repeat after a lost reply is replayed, not rerun.
+      token: claims.token(),
+    };
+    const what = batch.length === 1 ? `the result of job ${batch[0]!.job.id}` : `the results of ${batch.length} jobs`;
+    const write = (): Promise<ScriptReply<'rqFinishMany'>> =>
+      untilAnswered(w, `record ${what}`, () => claims.send(next, () => runScript(w.connection, 'rqFinishMany', { worker: w.key, rest }, args)));
+    claims.push(
+      next,
+      write().then(
+        (reply) => this.recorded(batch, reply, next, now),
+        (err: unknown) => this.refused(batch, counts, next, err),
+      ),
+    );
+  }
+
+  private async recorded(batch: Waiting[], reply: ScriptReply<'rqFinishMany'>, next: NextBlock, now: Date): Promise<void> {
+    const w = this.worker;
+    const outcomes = reply[0].toString('latin1');
+    for (const [i, e] of batch.entries()) {
+      w.successfulJobCount++;
+      w.totalWorkingTime += e.working;
+      // 'g': the job was deleted while it ran; nothing of it is recreated.
+      if (outcomes[i + 1] === 'g') e.job.status = null;
+    }
+    await this.cleanup.keepNext(w, reply.slice(1 + batch.length) as NextReply, now, next);
+    for (const [i, e] of batch.entries()) {
+      if (Number(reply[i + 1]) > 0) await this.cleanup.dependents(w, e.job, outcomes[i + 1] === 'd');
+    }
+  }
+
+  /**
+   * Redis refused the call on one job's data (a key of another type): it wrote nothing. Each job is
+   * then recorded on its own (registered as started first if it ran directly), the one at fault as
+   * failed, as without group commit.
+   */
+  private async refused(batch: Waiting[], counts: JobCounts | '', next: NextBlock, err: unknown): Promise<void> {
+    if (!isPermanentReply(err)) throw err;
+    const w = this.worker;
+    const claims = w.engine.lookahead;
+    w.logger.error(`Could not record the results of ${batch.length} jobs in one call: ${err.message}; recording them one by one`);
+    w.engine.counts.restore(counts);
+    for (const e of batch) w.engine.counts.remove('successful', e.working);
+    await claims.outcomeRefused(next);
+    for (const e of batch) {
+      if (!e.claimed) await claims.claimAlone(e.job);
+      await this.cleanup.finish(w, e.job, e.endedAt, e.working, e.fields, true);
     }
   }
 }

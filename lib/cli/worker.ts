@@ -30,6 +30,7 @@ export interface WorkerFlags extends SharedFlags {
   disableDefaultExceptionHandler?: boolean;
   maxJobs?: number;
   concurrency?: number;
+  batch?: number;
   pid?: string;
   quiet?: boolean;
   withScheduler?: boolean;
@@ -85,6 +86,7 @@ export function addWorkerOptions(cmd: Command, { name }: { name: boolean }): Com
     .option('-d, --disable-default-exception-handler', 'Disable RQ\'s default exception handler (no FailedJobRegistry entry)')
     .option('--max-jobs <n>', 'Maximum number of jobs to execute', intArg(1, 'a whole number >= 1'))
     .option('--concurrency <n>', 'Run up to N async jobs at once, in one horse (or in the process with SimpleWorker) [config: CONCURRENCY]', intArg(1, 'a whole number >= 1'))
+    .option('--batch <n>', 'SimpleWorker: record up to N short jobs in one call (1: one call per job) [config: BATCH]', intArg(1, 'a whole number >= 1'))
     .option('-s, --with-scheduler', 'Run worker with scheduler')
     .option('--plugin <path>', 'Plugin (dotted path) to apply, repeatable; also runs in the work horse', collect, [])
     .option('--allow-module <prefix>', 'Module prefix job functions may come from, repeatable (default: any module under the paths, no installed package) [config: JOB_MODULES]', collect, [])
@@ -248,6 +250,8 @@ export async function runWorker(queueArgs: string[], flags: WorkerFlags, cmd: Co
     if (maxJobs !== undefined) options.maxJobs = maxJobs;
     const concurrency = flags.concurrency ?? c.CONCURRENCY;
     if (concurrency !== undefined) options.concurrency = concurrency;
+    const batch = flags.batch ?? c.BATCH;
+    if (batch !== undefined) options.batch = batch;
     if (flags.pid) writeFileSync(flags.pid, String(process.pid));
     if (flags.withScheduler) options.withScheduler = true;
     if (sentryOptions) options.sentry = sentryOptions;

@@ -21,8 +21,11 @@ import type { JobCounts } from '../PendingCounts.js';
 type Scalar = string | number | Buffer;
 type Flag = '1' | '0';
 
-/** How the NEXT block takes the next job: nothing, claim the head of the queues, start the job held ahead (launched already, or not: its hash not known yet). */
-export type NextMode = 'none' | 'claim-head' | 'start-held' | 'start-held-read';
+/**
+ * How the NEXT block takes the next job: nothing, claim the head of the queues, start the job held
+ * ahead (launched already, or not: its hash not known yet), or only take jobs ahead (group commit).
+ */
+export type NextMode = 'none' | 'claim-head' | 'start-held' | 'start-held-read' | 'take-ahead';
 
 /** The NEXT block's arguments (lib/redis/lua/include/next.lua); '' where the mode does not use one. */
 export interface NextArgs {
@@ -47,7 +50,7 @@ export interface NextArgs {
 
 /**
  * NEXT's reply, one flat list: {'suspended'} | {'empty'} | {'taken', queue, id}
- * | {'claimed'|'started'|'gone'|'lost', queue, id, t, ahead, peeked ids...}, where ahead lists the t
+ * | {'claimed'|'started'|'gone'|'lost'|'ahead', queue, id, t, ahead, peeked ids...}, where ahead lists the t
  * jobs taken ahead as queue (1..n), id, queue, id, ..., and the peeked ids run to the end. No job
  * hash: the worker reads those it needs right behind the script (Lookahead.send).
  */
@@ -140,8 +143,19 @@ export interface ScriptSpecs {
       results: string;
       execution: string;
       executions: string;
+      intermediate: string;
     };
-    args: { member: string; excInfo: Buffer; defaultFailureTtl: number; nowTs: string; queueMember: string; id: string; execId: string; result: readonly string[] };
+    args: {
+      member: string;
+      excInfo: Buffer;
+      defaultFailureTtl: number;
+      nowTs: string;
+      queueMember: string;
+      id: string;
+      execId: string;
+      result: readonly string[];
+      orIntermediate: Flag;
+    };
     reply: 'failed' | 'requeued' | 'scheduled' | 'gone';
   };
   rqTake: { keys: { next: readonly string[] }; args: NextArgs & { token: string }; reply: NextReply };
@@ -159,6 +173,24 @@ export interface ScriptSpecs {
       plan: '' | readonly [number, number];
     };
     reply: OutcomeReply;
+  };
+  rqFinishMany: {
+    /** `rest`: 8 keys per job (lib/GroupCommit.ts), then the NEXT block's. */
+    keys: { worker: string; rest: readonly string[] };
+    args: NextArgs & {
+      ids: readonly string[];
+      startedAt: readonly string[];
+      endedAt: readonly string[];
+      resultTtls: readonly number[];
+      claimed: readonly Flag[];
+      results: readonly (readonly string[])[];
+      counts: JobCounts | '';
+      workerTtl: number;
+      busyWith: string;
+      token: string;
+    };
+    /** One letter per job (f, d, g), each job's dependents waiting, then NEXT's reply. */
+    reply: [outcomes: Buffer, ...rest: (Buffer | number)[]];
   };
   rqFail: {
     keys: OutcomeKeys & { failed: string };
@@ -259,8 +291,8 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
     args: ['queueMember', 'enqueuedAt', 'ids'],
   }),
   rqAbandonStarted: complete<'rqAbandonStarted'>()({
-    keys: ['wip', 'job', 'failed', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled', 'results', 'execution', 'executions'],
-    args: ['member', 'excInfo', 'defaultFailureTtl', 'nowTs', 'queueMember', 'id', 'execId', 'result'],
+    keys: ['wip', 'job', 'failed', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled', 'results', 'execution', 'executions', 'intermediate'],
+    args: ['member', 'excInfo', 'defaultFailureTtl', 'nowTs', 'queueMember', 'id', 'execId', 'result', 'orIntermediate'],
   }),
   rqTake: complete<'rqTake'>()({ keys: ['...next'], args: [...NEXT_ARGS, 'token'], buffers: true }),
   rqClaim: complete<'rqClaim'>()({
@@ -271,6 +303,11 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
   rqFinish: complete<'rqFinish'>()({
     keys: ['job', 'wip', 'finished', 'results', 'worker', 'dependents', 'dependencies', 'queue', 'queues', 'scheduled', 'intermediate', 'execution', 'executions', '...next'],
     args: ['id', 'endedAt', 'resultTtl', 'counts', 'workerTtl', 'stillRunning', ...NEXT_ARGS, 'token', 'result', 'plan', 'queueMember', 'execId'],
+    buffers: true,
+  }),
+  rqFinishMany: complete<'rqFinishMany'>()({
+    keys: ['worker', '...rest'],
+    args: ['ids', 'startedAt', 'endedAt', 'resultTtls', 'claimed', 'results', 'counts', 'workerTtl', 'busyWith', ...NEXT_ARGS, 'token'],
     buffers: true,
   }),
   rqFail: complete<'rqFail'>()({

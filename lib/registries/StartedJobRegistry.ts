@@ -42,8 +42,10 @@ export class StartedJobRegistry extends BaseRegistry {
    * `excText` as exc_info and the result entry's exc_string (null: rq's abandoned-job wording for
    * the member's form); `workerName` goes in the result entry ('' for a cleanup, as rq 2.x).
    * 'gone' if it is no longer registered. The FailedJobRegistry score is Redis's clock + the failure TTL.
+   * `orIntermediate`: a job not registered is failed from its queue's intermediate list, where a
+   * SimpleWorker's group commit runs short jobs (the watchdog's case).
    */
-  async abandon(member: string, excText: string | null, workerName = ''): Promise<AbandonOutcome> {
+  async abandon(member: string, excText: string | null, workerName = '', orIntermediate = false): Promise<AbandonOutcome> {
     const keys = this.keys;
     const queue = this.name;
     const id = jobIdOfMember(member);
@@ -65,6 +67,7 @@ export class StartedJobRegistry extends BaseRegistry {
         results: keys.results(id),
         execution: keys.execution(member),
         executions: keys.executions(id),
+        intermediate: keys.intermediate(queue),
       },
       {
         member,
@@ -75,6 +78,7 @@ export class StartedJobRegistry extends BaseRegistry {
         id,
         execId,
         result: Result.failureFields(text, ResultType.FAILED, workerName),
+        orIntermediate: orIntermediate ? '1' : '0',
       },
     );
   }

@@ -118,7 +118,7 @@ async function record({ jobId, worker, timeout }: Overdue): Promise<void> {
     if (jobId !== null && origin !== null) {
       const err = new JobTimeoutException(`Task exceeded maximum timeout value (${timeout} seconds)`);
       const excInfo = `${err.name}: ${err.message}\nThe job kept the event loop of worker ${worker.key} (${worker.horse ? 'work horse' : 'process'} ${process.pid}) blocked past its timeout; the watchdog ended the process.`;
-      const outcome = await new StartedJobRegistry(origin, { connection }).abandon(jobId, excInfo, keysOf(connection).workerNameFromKey(worker.key) ?? '');
+      const outcome = await new StartedJobRegistry(origin, { connection }).abandon(jobId, excInfo, keysOf(connection).workerNameFromKey(worker.key) ?? '', true);
       say(`job ${jobId}: ${outcome === 'failed' ? 'moved to FailedJobRegistry' : outcome === 'gone' ? 'no longer registered as started' : outcome}`);
     }
     if (!worker.horse) {

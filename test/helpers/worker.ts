@@ -2,13 +2,27 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { inflateSync } from 'node:zlib';
 import type { Redis } from 'ioredis';
-import { epochSeconds, type Logger } from '../../lib/index.js';
+import { epochSeconds, type Logger, type RqPlugin } from '../../lib/index.js';
 
 /** The repository root (dist/test/helpers/worker.js -> ../../..): where `test.fixtures.tasks.*` resolves. */
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** Dotted path of a function in test/fixtures/tasks.ts. */
 export const task = (name: string): string => `test.fixtures.tasks.${name}`;
+
+/** A plugin that notes, as each job starts, how many outcomes the worker has seen recorded (its successfulJobCount). */
+export function outcomesSeenAtStart(): { plugin: RqPlugin; counts: number[] } {
+  const counts: number[] = [];
+  const plugin: RqPlugin = {
+    apply(w) {
+      w.hooks.prepare.tapPromise({ name: 'RecordedAtStart', stage: -100 }, async (job) => {
+        counts.push(w.successfulJobCount);
+        return job;
+      });
+    },
+  };
+  return { plugin, counts };
+}
 
 /** A logger that keeps every line (`LEVEL message`), for asserting on what a worker logged. */
 export function collectingLogger(): Logger & { lines: string[]; has(text: string): boolean; count(text: string): number } {

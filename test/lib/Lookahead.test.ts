@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { Job, Queue, SimpleWorker, type RqPlugin } from '../../lib/index.js';
 import { TcpProxy } from '../faults/proxy.js';
 import { useRedis, waitFor } from '../helpers/redis.js';
-import { collectingLogger, repoRoot, task } from '../helpers/worker.js';
+import { collectingLogger, outcomesSeenAtStart, repoRoot, task } from '../helpers/worker.js';
 import { hashOf } from '../../lib/Lookahead.js';
 
 let redis: Redis;
@@ -75,7 +75,8 @@ describe('claiming jobs', () => {
   it('a busy worker sends each outcome script and the hash reads behind it in one socket write', async () => {
     const q = new Queue('one-write', { connection: redis });
     const jobs = await q.enqueueMany(Array.from({ length: 30 }, (_, i) => ({ func: task('add'), args: [i, 1] })));
-    const worker = new SimpleWorker(['one-write'], { connection: redis, installSignalHandlers: false, paths: [repoRoot], logger: collectingLogger() });
+    // One outcome script per job (batch: 1): group commit records several per call (groupCommit.test.ts).
+    const worker = new SimpleWorker(['one-write'], { connection: redis, installSignalHandlers: false, paths: [repoRoot], logger: collectingLogger(), batch: 1 });
     // What leaves the socket: Node calls _write for a lone chunk and _writev for the chunks a cork held back.
     const socket = worker.connection.stream as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
     const writes = { one: 0, many: 0 };
@@ -197,16 +198,9 @@ describe('claiming jobs', () => {
       const q = new Queue('slow-net', { connection: redis });
       const jobs = await q.enqueueMany(Array.from({ length: 30 }, (_, i) => ({ func: task('add'), args: [i, 1] })));
       // How many outcomes the worker had seen recorded when each job started.
-      const recordedAtStart: number[] = [];
-      const probe: RqPlugin = {
-        apply(w) {
-          w.hooks.prepare.tapPromise({ name: 'Probe', stage: -100 }, async (job) => {
-            recordedAtStart.push(w.successfulJobCount);
-            return job;
-          });
-        },
-      };
-      const worker = new SimpleWorker(['slow-net'], { connection, installSignalHandlers: false, paths: [repoRoot], logger: collectingLogger(), plugins: [probe] });
+      const { plugin: probe, counts: recordedAtStart } = outcomesSeenAtStart();
+      // One outcome script per job (batch: 1); group commit's bound is in groupCommit.test.ts.
+      const worker = new SimpleWorker(['slow-net'], { connection, installSignalHandlers: false, paths: [repoRoot], logger: collectingLogger(), plugins: [probe], batch: 1 });
       await worker.work({ burst: true });
       // Job k (from 0) starting with k - 1 outcomes recorded: one script in flight; with k - 2: two.
       const twoInFlight = recordedAtStart.filter((n, k) => n === k - 2).length;

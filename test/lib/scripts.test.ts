@@ -47,7 +47,7 @@ describe('Lua script files', () => {
     const names = readdirSync(luaDir)
       .filter((f) => f.endsWith('.lua'))
       .map((f) => f.slice(0, -'.lua'.length));
-    assert.equal(names.length, 16);
+    assert.equal(names.length, 17);
     for (const name of names) assert.equal(typeof (redis as unknown as Record<string, unknown>)[name], 'function', `${name}.lua is not defined`);
   });
 

@@ -17,6 +17,7 @@
     9 results       the job's result stream
     10 execution    rq:execution:<member> (rq 2.x members)
     11 executions   the job's rq 2.x executions set
+    12 intermediate the queue's intermediate list
 
   ARGV
     member             the wip entry (`id:execid` in rq 2.x data)
@@ -27,12 +28,15 @@
     id                 job id
     execId             the member's execution id ('' for a bare id)
     result             list: the failure's result stream entry (field/value pairs)
+    orIntermediate     '1': a job not in the StartedJobRegistry is failed if it is in the intermediate
+                       list (a SimpleWorker's group commit runs short jobs from there unregistered:
+                       the watchdog fails the one that blocked the process past its timeout)
 
   Returns 'failed', 'requeued', 'scheduled' or 'gone'.
 ]]
 -- @include retry
 -- @include now
-if redis.call('ZREM', KEYS[1], member) == 0 then return 'gone' end
+if redis.call('ZREM', KEYS[1], member) == 0 and (orIntermediate ~= '1' or redis.call('LREM', KEYS[12], '1', id) == 0) then return 'gone' end
 if execId ~= '' then
   redis.call('DEL', KEYS[10])
   redis.call('ZREM', KEYS[11], execId)

@@ -5,7 +5,7 @@
   set (protocol 2; any key when nextExecId is ''), queue 1..n, intermediate 1..n, wip 1..n.
 
   ARGV
-    nextMode               'none' | 'claim-head' | 'start-held' | 'start-held-read' (below)
+    nextMode               'none' | 'claim-head' | 'start-held' | 'start-held-read' | 'take-ahead' (below)
     nextId                 id A
     nextQueue              A's queue, 1..n
     claimedAt              now, rq timestamp (the job's started_at; scores come from Redis's clock)
@@ -24,8 +24,11 @@
   'start-held' / 'start-held-read': A is the job this worker took ahead (it waits in A's
   intermediate list); it is claimed. With 'start-held' the worker may already be running it (it
   knows A's hash): a job taken ahead is started whatever happened meanwhile, unless its hash is gone.
-  Taking ahead (after a claim or start, not while suspended) LMOVEs the next heads into their
-  intermediate lists.
+  'take-ahead': no job is claimed; jobs are only taken ahead (a SimpleWorker's group commit runs
+  them from their intermediate lists, lib/GroupCommit.ts). The reply's kind is 'ahead', with queue 0
+  and an empty id.
+  Taking ahead (after a claim or start, or alone; not while suspended) LMOVEs the next heads into
+  their intermediate lists.
 
   No job hash is read here. The worker reads those it needs (A's when it has not got it, the heads
   it expects to be taken ahead) with HGETALL sent right behind the script on the same connection
@@ -34,7 +37,7 @@
 
   Reply, appended to the caller's reply table (one flat list: each table in a script's reply costs
   Redis seven probes for the special replies): nothing for 'none', {'suspended'} | {'empty'} |
-  {'taken', i, id} | {'claimed'|'started'|'gone'|'lost', i, id, t, ahead, peeked ids}, where ahead
+  {'taken', i, id} | {'claimed'|'started'|'gone'|'lost'|'ahead', i, id, t, ahead, peeked ids}, where ahead
   lists the t jobs taken ahead, in order, as i1, id1, i2, id2, ..., and the peeked ids (the queue
   heads after them) run to the end.
 
@@ -143,6 +146,7 @@ local function next_job(k, reply)
   claim_deferred = true
   if nextMode == 'claim-head' then return take_next(k, reply) end
   if nextMode == 'start-held' or nextMode == 'start-held-read' then return start_held(k, nextMode == 'start-held', reply) end
+  if nextMode == 'take-ahead' then return started(k, k + 5, (#KEYS - k - 4) / 3, reply, 'ahead', 0, '') end
   return reply
 end
 --[[
