@@ -167,7 +167,7 @@ describe('group commit', () => {
     assert.equal(await redis.llen('rq:queue:gc-bad:intermediate'), 0);
   });
 
-  it('over a slow network a job starts with at most 2 x batch - 1 outcomes unrecorded: one batch waiting, one in flight', async () => {
+  it('over a slow network a job starts with at most 3 x batch - 1 outcomes unrecorded: one batch waiting, two in flight', async () => {
     // 5 ms on every reply: far longer than a job here, so the worker is always waiting for Redis.
     const proxy = await TcpProxy.start(port, '127.0.0.1', 5);
     const connection = new Redis(proxy.url);
@@ -178,7 +178,7 @@ describe('group commit', () => {
       const worker = new SimpleWorker(['gc-slow'], { connection, installSignalHandlers: false, paths: [repoRoot], logger: collectingLogger(), plugins: [probe], batch: 4 });
       await worker.work({ burst: true });
       const unrecorded = recordedAtStart.map((n, k) => k - n);
-      assert.ok(Math.max(...unrecorded) <= 7, `unrecorded outcomes at each start: ${unrecorded.join(',')}`);
+      assert.ok(Math.max(...unrecorded) <= 11, `unrecorded outcomes at each start: ${unrecorded.join(',')}`);
       // The worker did not wait for each batch before running the next jobs.
       assert.ok(Math.max(...unrecorded) >= 4, `a batch in flight while the next jobs ran: ${unrecorded.join(',')}`);
       for (const job of jobs) assert.equal(await job.getStatus(), 'finished');
