@@ -351,7 +351,9 @@ class GroupCommit implements Deferred {
     this.waiting.push({ job, endedAt, working, fields, claimed });
     // The jobs a call in flight takes ahead: the next one may run directly, or the NEXT block needs them.
     await claims.ready();
-    if (this.waiting.length < w.batch && claims.canRunDirect()) return;
+    // A job registered as started is recorded at once: a death now would fail it as abandoned,
+    // though it finished (one that ran directly would only run again).
+    if (!claimed && this.waiting.length < w.batch && claims.canRunDirect()) return;
     const now = new Date();
     this.commit(claims.next(w.engine.jobsAfter(job), now), now);
   }
