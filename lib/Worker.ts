@@ -123,11 +123,11 @@ export interface WorkerOptions {
    */
   concurrency?: number;
   /**
-   * Group commit (default 4; 1 turns it off): a SimpleWorker busy with short jobs runs them straight
+   * Group commit (default 8; 1 turns it off): a SimpleWorker busy with short jobs runs them straight
    * from the intermediate lists they were taken into and records up to this many successes in one
    * script call. A job still running after 2 ms is registered as started as usual. A worker killed
    * mid-batch loses no job, but the short jobs it had finished and not yet recorded (at most
-   * batch - 1) run again. See docs/reliability.md "Group commit".
+   * 3 x batch - 1) run again. See docs/workers.md "Group commit".
    */
   batch?: number;
   plugins?: RqPlugin[];
@@ -301,7 +301,7 @@ export class Worker {
     this.protocol = protocol;
     this.maxJobs = options.maxJobs === undefined ? null : positive(options.maxJobs, 'maxJobs');
     this.concurrency = options.concurrency === undefined ? 1 : wholePositive(options.concurrency, 'concurrency');
-    this.batch = options.batch === undefined ? 4 : wholePositive(options.batch, 'batch');
+    this.batch = options.batch === undefined ? 8 : wholePositive(options.batch, 'batch');
     this.paths = [...(options.paths ?? [])];
     this.disableJobDescLogging = options.disableJobDescLogging ?? false;
     this.horseOptions = { ...options.horse };

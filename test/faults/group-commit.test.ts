@@ -67,8 +67,8 @@ it('SIGKILL a SimpleWorker mid-burst of short jobs: every job ends finished, and
   assert.deepEqual(ids.filter((id) => finished.has(id) && !counts.has(id)), [], 'a finished job ran');
   const twice = [...counts].filter(([, n]) => n > 1).map(([id]) => id);
   t.diagnostic(`ran twice: ${twice.join(', ') || 'none'}`);
-  // At most batch - 1 waiting for their batch and two batches whose calls had not reached Redis (batch 4).
-  assert.ok(twice.length < 12, `ran twice: ${twice.join(', ')}`);
+  // At most batch - 1 waiting for their batch and two batches whose calls had not reached Redis (batch 8).
+  assert.ok(twice.length < 24, `ran twice: ${twice.join(', ')}`);
   for (const id of twice) assert.ok(left.stranded.includes(id), `${id} ran twice but was not left in the intermediate list`);
   for (const id of ids) if (finished.has(id)) assert.equal(await redis.hget(`rq:job:${id}`, 'status'), 'finished', id);
 });

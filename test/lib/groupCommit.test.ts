@@ -54,7 +54,7 @@ describe('group commit', () => {
     const jobs = await q.enqueueMany(quick(200));
     const { worker } = makeWorker('gc-burst');
     const calls = await scriptCalls(() => worker.work({ burst: true }));
-    // Without group commit: one call per job and a few more (the next test). Batches of 4: about 50.
+    // Without group commit: one call per job and a few more (the next test). Batches of 8: about 25.
     assert.ok(calls < 100, `${calls} script calls for 200 jobs`);
     for (const [i, job] of jobs.entries()) {
       const h = await redis.hgetall(job.key);
