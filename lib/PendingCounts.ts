@@ -35,16 +35,11 @@ export class PendingCounts {
     return this.take();
   }
 
-  /** Counts a job's outcome that a group commit writes (all that waits: takeAll()). */
+  /** Counts a job's outcome that a group commit writes (all that waits: take()). */
   count(outcome: 'successful' | 'failed', working: number): void {
     if (outcome === 'successful') this.successful++;
     else this.failed++;
     this.workingTime += working;
-  }
-
-  /** Everything that waits, for a script to write; '' when nothing does. */
-  takeAll(): JobCounts | '' {
-    return this.take();
   }
 
   /** Takes back a job counted by add() whose outcome will not be counted as that (its script was refused). */
@@ -77,7 +72,8 @@ export class PendingCounts {
     });
   }
 
-  private take(): JobCounts | '' {
+  /** Everything that waits, for a script to write; '' when nothing does. */
+  take(): JobCounts | '' {
     if (this.successful === 0 && this.failed === 0) return '';
     const counts: JobCounts = [String(this.successful), String(this.failed), this.workingTime.toFixed(6)];
     this.successful = 0;

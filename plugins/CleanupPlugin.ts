@@ -329,7 +329,8 @@ interface Waiting {
  *   first, and a job that ran directly is registered as started before its outcome (before()).
  * - A SIGKILL loses no job: those that ran directly, and those not run, are still in their
  *   intermediate lists, which maintenance puts back in their queues. The short jobs that finished
- *   and were not yet recorded (fewer than `batch`) run again: at-least-once, for those.
+ *   and were not yet recorded (fewer than 3 x `batch`: those waiting, and two batches whose calls may
+ *   not have left) run again: at-least-once, for those.
  */
 class GroupCommit implements Deferred {
   private waiting: Waiting[] = [];
@@ -393,7 +394,7 @@ class GroupCommit implements Deferred {
       claims.sendingOutcome(job);
     }
     for (const key of next.keys) rest.push(key);
-    const counts = w.engine.counts.takeAll();
+    const counts = w.engine.counts.take();
     const args = {
       ids: batch.map((e) => e.job.id),
       startedAt: batch.map((e) => utcformat(e.job.startedAt ?? e.endedAt)),

@@ -175,7 +175,7 @@ export interface ScriptSpecs {
     reply: OutcomeReply;
   };
   rqFinishMany: {
-    /** `rest`: 8 keys per job (lib/GroupCommit.ts), then the NEXT block's. */
+    /** `rest`: 8 keys per job (GroupCommit in plugins/CleanupPlugin.ts), then the NEXT block's. */
     keys: { worker: string; rest: readonly string[] };
     args: NextArgs & {
       ids: readonly string[];

@@ -1,5 +1,5 @@
 --[[
-  Group commit (lib/GroupCommit.ts): the successes of several jobs of a SimpleWorker recorded in one
+  Group commit (GroupCommit in plugins/CleanupPlugin.ts): the successes of several jobs of a SimpleWorker recorded in one
   call, then, if asked, the next job (include/next.lua). A job either was claimed as today (in the
   StartedJobRegistry) or ran straight from its intermediate list without a start script, short jobs
   of a busy worker: then its hash gets its start and its end in one HSET (status finished,
@@ -45,6 +45,7 @@
 -- @include now
 -- @include next
 -- @include typeCheck
+-- @include counts
 local m = #ids
 local k = 2 + 8 * m
 local saved, bad = replayed(KEYS[1], token)
@@ -129,11 +130,7 @@ for j = 1, m do
   end
   reply[j + 1] = dependents
 end
-if counts ~= '' then
-  if counts[1] ~= '0' then redis.call('HINCRBY', KEYS[1], 'successful_job_count', counts[1]) end
-  if counts[2] ~= '0' then redis.call('HINCRBY', KEYS[1], 'failed_job_count', counts[2]) end
-  redis.call('HINCRBYFLOAT', KEYS[1], 'total_working_time', counts[3])
-end
+add_counts(KEYS[1], counts)
 -- 'o' before the letters: a replay summary's outcome is never empty
 reply[1] = 'o' .. table.concat(outcomes)
 reply = next_job(k, reply)

@@ -19,6 +19,7 @@
   that nothing is lost; its place in the list is the one thing such an error changes.
 ]]
 -- @include typeCheck
+-- @include counts
 local function leave_started()
   local listed = redis.pcall('LREM', KEYS[11], '1', id)
   if type(listed) == 'table' then return (wrong_type(KEYS[11], 'list')) end
@@ -34,10 +35,7 @@ local function leave_started()
     -- the worker hash's execution is this job's, or (concurrent jobs) one this script cannot name
     redis.call('HDEL', KEYS[5], 'rqts_execution')
   end
-  if counts == '' then return nil end
-  if counts[1] ~= '0' then redis.call('HINCRBY', KEYS[5], 'successful_job_count', counts[1]) end
-  if counts[2] ~= '0' then redis.call('HINCRBY', KEYS[5], 'failed_job_count', counts[2]) end
-  redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', counts[3])
+  add_counts(KEYS[5], counts)
   return nil
 end
 local function worker_idle()

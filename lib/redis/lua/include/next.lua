@@ -25,7 +25,7 @@
   intermediate list); it is claimed. With 'start-held' the worker may already be running it (it
   knows A's hash): a job taken ahead is started whatever happened meanwhile, unless its hash is gone.
   'take-ahead': no job is claimed; jobs are only taken ahead (a SimpleWorker's group commit runs
-  them from their intermediate lists, lib/GroupCommit.ts). The reply's kind is 'ahead', with queue 0
+  them from their intermediate lists: GroupCommit in plugins/CleanupPlugin.ts). The reply's kind is 'ahead', with queue 0
   and an empty id.
   Taking ahead (after a claim or start, or alone; not while suspended) LMOVEs the next heads into
   their intermediate lists.
