@@ -44,6 +44,8 @@ describe('rq worker: bad flags', { concurrency: 6 }, () => {
     ['--worker-ttl 0', ['--worker-ttl', '0'], /--worker-ttl.*'0'/],
     ['--job-monitoring-interval x', ['--job-monitoring-interval', 'x'], /--job-monitoring-interval.*'x'/],
     ['--horse-max-jobs -1', ['--horse-max-jobs', '-1'], /--horse-max-jobs/],
+    ['--batch 0', ['--batch', '0'], /--batch.*'0'.*whole number >= 1/],
+    ['--batch abc', ['--batch', 'abc'], /--batch.*'abc'.*whole number >= 1/],
     ['--logging_level LOUD', ['--logging_level', 'LOUD'], /--logging_level.*LOUD/],
     ['a flag missing its value', ['--name'], /--name.*argument missing/],
     ['an unknown command', [], /unknown command 'nosuchcommand'/],
