@@ -278,6 +278,20 @@ export class Lookahead {
   }
 
   /**
+   * How many replay slots this worker's calls use (include/next.lua): more than can be in flight at
+   * once. 2N + 2 for N concurrent jobs (4 for one: two outcome scripts and a failure written for a
+   * refused one). Group commit sends a call per batch without waiting while jobs are held ahead
+   * (up to BATCHES_AHEAD), besides a claim past 2 ms and a flush: 10, twice what was counted, as a
+   * margin. Fixed per worker (not `grouping`, which follows the protocol), so that a slot is never
+   * reused early.
+   */
+  private get replaySlots(): number {
+    const w = this.worker;
+    const mayGroup = w.batch > 1 && w.concurrency === 1 && w.runsJobsInline && w.role === 'worker';
+    return mayGroup ? 2 * (BATCHES_AHEAD + 2) : 2 * w.concurrency + 2;
+  }
+
+  /**
    * Whether this engine groups outcomes (WorkerOptions.batch): a SimpleWorker running one job at a
    * time, under protocol 1 (an rq 2.x execution is written at the start) and without maxJobs.
    */
@@ -356,7 +370,7 @@ export class Lookahead {
   token(): string {
     const seq = ++this.seq;
     // Replay slots (include/next.lua): more than the calls with tokens that can be in flight at once.
-    return `${seq % (2 * this.worker.concurrency + 2)}-${this.tokenPrefix}-${seq}`;
+    return `${seq % this.replaySlots}-${this.tokenPrefix}-${seq}`;
   }
 
   /** The execution id of a claim: a new one under protocol 2, '' (a bare registry member) under 1. */

@@ -47,7 +47,8 @@
   the same reply (next_rebuild). A token is `<slot>-<worker's prefix>-<sequence number>`: the worker
   picks the slot from its sequence number among more slots than it can have calls with tokens in
   flight (4 for one job at a time: two outcome scripts, and the failure written for one that Redis
-  refused; 2N + 2 for N concurrent jobs), so a slot is not reused while its call may be sent again.
+  refused; 2N + 2 for N concurrent jobs; 10 for a SimpleWorker's group commit, lib/Lookahead.ts
+  replaySlots), so a slot is not reused while its call may be sent again.
   The slot comes first so that an anchored pattern finds it (an unanchored one is tried from every
   position of the token: ~5,000 instructions a call in callgrind, against ~1,000).
 ]]
