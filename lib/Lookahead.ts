@@ -7,6 +7,7 @@ import type { Worker } from './Worker.js';
 import { untilAnswered } from './RedisOutage.js';
 import { corked } from './redis/connection.js';
 import { executionKeys, executionOf, newExecutionId, setExecution } from './protocol.js';
+import type { DirectLog } from './DirectLog.js';
 
 /** What taking the next job came to (the NEXT block of rqTake, rqFinish and rqFail). */
 export type Taken =
@@ -67,18 +68,18 @@ export interface IntermediateJob {
 
 /**
  * The jobs this worker's last scripts took ahead, oldest first: Redis keeps each script's summary in
- * the worker's hash for replays (four slots, by token). A horse that takes its own jobs dies holding
- * at most the jobs its last scripts took; those it started since are no longer in their
- * intermediate lists, and giving them back does nothing.
+ * the worker's hash for replays (a slot per token). A horse that takes its own jobs may die holding
+ * jobs taken by older calls too (group commit holds up to 3 x batch): its log names those
+ * (lib/DirectLog.ts). Those it started since are no longer in their intermediate lists, and giving
+ * them back does nothing.
  */
 export async function recentlyTaken(worker: Worker): Promise<IntermediateJob[]> {
-  const values = await untilAnswered(worker, 'read the jobs taken ahead', () =>
-    worker.connection.hmgetBuffer(worker.key, 'rqts_call0', 'rqts_call1', 'rqts_call2', 'rqts_call3'),
-  );
+  // Every slot there is (their number depends on the worker's options): read once, at a death.
+  const hash = await untilAnswered(worker, 'read the jobs taken ahead', () => worker.connection.hgetallBuffer(worker.key));
   const calls: { seq: number; ahead: { queue: number; id: string }[] }[] = [];
-  for (const v of values) {
-    const space = v?.indexOf(' ') ?? -1;
-    if (!v || space < 0) continue;
+  for (const [field, v] of Object.entries(hash)) {
+    const space = v.indexOf(' ');
+    if (!/^rqts_call\d+$/.test(field) || space < 0) continue;
     calls.push({ seq: Number(/(\d+)$/.exec(v.toString('latin1', 0, space))?.[1] ?? 0), ahead: takenAhead(v.subarray(space + 1)) });
   }
   const jobs: IntermediateJob[] = [];
@@ -149,7 +150,18 @@ interface Held {
   id: string;
   /** Built from the hash read when it was taken; null when the script could not read it. */
   job: Job | null;
+  /** Its hash has ORPHANED_FIELD: it is registered as started before it runs, never run directly. */
+  orphaned: boolean;
 }
+
+/**
+ * The job hash field that marks a job registry maintenance found stranded in an intermediate list
+ * and put back on its queue: its worker died with it taken, and a SimpleWorker under group commit
+ * may have died running it. The next worker registers such a job as started before it runs it, so
+ * that if it kills that worker too, it is failed as abandoned (a started job) instead of coming back
+ * again and again. rq ignores fields it does not know.
+ */
+export const ORPHANED_FIELD = 'rqts_orphaned';
 
 /** A script sent whose reply the worker has not handled yet, oldest first. */
 interface InFlight {
@@ -165,7 +177,7 @@ interface InFlight {
 const LOOKAHEAD = 2;
 
 /** The NEXT block of an outcome script that takes no next job. */
-const NO_NEXT_JOB: NextBlock = {
+export const NO_NEXT_JOB: NextBlock = {
   keys: [],
   args: {
     nextMode: 'none',
@@ -245,6 +257,11 @@ export class Lookahead {
   private handedOutAt = 0;
   /** Set by the cleanup stage: what records the outcomes it defers. */
   deferred: Deferred | null = null;
+  /**
+   * A horse's log of the jobs it runs directly (lib/DirectLog.ts), given by its worker: without it a
+   * horse does not group, since its worker could not tell which job killed it.
+   */
+  log: DirectLog | null = null;
 
   constructor(private readonly worker: Worker) {}
 
@@ -286,18 +303,25 @@ export class Lookahead {
    * reused early.
    */
   private get replaySlots(): number {
-    const w = this.worker;
-    const mayGroup = w.batch > 1 && w.concurrency === 1 && w.runsJobsInline && w.role === 'worker';
-    return mayGroup ? 2 * (BATCHES_AHEAD + 2) : 2 * w.concurrency + 2;
+    return this.mayGroup ? 2 * (BATCHES_AHEAD + 2) : 2 * this.worker.concurrency + 2;
   }
 
   /**
-   * Whether this engine groups outcomes (WorkerOptions.batch): a SimpleWorker running one job at a
-   * time, under protocol 1 (an rq 2.x execution is written at the start) and without maxJobs.
+   * Whether this engine may group outcomes (WorkerOptions.batch): it runs its jobs itself, one at a
+   * time, from its own takes: a SimpleWorker, or the horse of a Worker that takes its own jobs, with
+   * the log its worker reads if it dies (lib/DirectLog.ts).
+   */
+  private get mayGroup(): boolean {
+    const w = this.worker;
+    return w.batch > 1 && w.concurrency === 1 && (w.role === 'horse' ? w.runsJobs && this.log !== null : w.runsJobsInline);
+  }
+
+  /**
+   * Whether this engine groups outcomes: it may, under protocol 1 (an rq 2.x execution is written at
+   * the start), and a horse's log has not failed a write.
    */
   get grouping(): boolean {
-    const w = this.worker;
-    return w.batch > 1 && w.concurrency === 1 && w.runsJobsInline && w.role === 'worker' && !w.executions && w.maxJobs === null;
+    return this.mayGroup && !this.worker.executions && !this.log?.failed;
   }
 
   /** The job handed out last has ended (`ok`: its outcome can wait for a group commit): a short one lets the next run directly. */
@@ -307,7 +331,8 @@ export class Lookahead {
 
   /** Whether the next dequeue can run a job held ahead directly (its data is known). */
   canRunDirect(): boolean {
-    return this.short && this.grouping && this.held.length > 0 && this.held[0]!.job !== null;
+    const first = this.held[0];
+    return this.short && this.grouping && first !== undefined && first.job !== null && !first.orphaned;
   }
 
   /** The id of the job that will run directly next, if any. */
@@ -344,7 +369,9 @@ export class Lookahead {
   /** The first job held ahead, run without a start script (group commit). */
   private runDirect(): Job | null {
     const held = this.held[0];
-    if (!held?.job) return null;
+    if (!held?.job || held.orphaned) return null;
+    // Logged first: a horse that dies running it has its worker fail it (a failed write: registered the usual way).
+    if (this.log && !this.log.started(held.queue.name, held.id)) return null;
     this.held.shift();
     if (this.held.length === 0) this.stopHoldTimer();
     const job = held.job;
@@ -392,8 +419,10 @@ export class Lookahead {
    */
   next(remaining: number, now: Date): NextBlock {
     if (remaining < 1) return NO_NEXT_JOB;
-    if (this.short && this.grouping && remaining === Number.POSITIVE_INFINITY) return this.takeAhead(now);
+    // An orphaned job is started by this block ('start-held'), and then runs as a launched job.
+    if (this.short && this.grouping && !this.held[0]?.orphaned) return this.takeAhead(now, remaining);
     const held = this.held.shift() ?? null;
+    if (held) this.log?.left(held.id);
     if (this.held.length === 0) this.stopHoldTimer();
     const mode: NextMode = !held ? 'claim-head' : held.job ? 'start-held' : 'start-held-read';
     const taking = this.inflightTakes();
@@ -422,10 +451,13 @@ export class Lookahead {
     return { keys, args, launched: job, held, takes, reads: [...reads] };
   }
 
-  /** Group commit: a NEXT block that only takes jobs ahead, up to BATCHES_AHEAD batches' worth, for the next ones to run directly. */
-  private takeAhead(now: Date): NextBlock {
+  /**
+   * Group commit: a NEXT block that only takes jobs ahead, up to BATCHES_AHEAD batches' worth (and no
+   * more than the `remaining` jobs the worker will run), for the next ones to run directly.
+   */
+  private takeAhead(now: Date, remaining: number): NextBlock {
     const taking = this.inflightTakes();
-    const takes = Math.max(0, BATCHES_AHEAD * this.worker.batch - this.held.length - taking);
+    const takes = Math.max(0, Math.min(BATCHES_AHEAD * this.worker.batch, remaining) - this.held.length - taking);
     const keys = this.nextKeys(this.worker.queues, '', '');
     const args = this.nextArgs(now, 'take-ahead', { id: '', index: 0 }, takes, '', '');
     return { keys, args, launched: null, held: null, takes, reads: this.peeks.slice(taking, taking + takes) };
@@ -463,7 +495,7 @@ export class Lookahead {
     this.forget(next);
     if (next.launched && this.ended.has(next.launched)) await this.unlist(next.launched);
     else if (next.launched) await this.startLaunched(next.launched);
-    else if (next.held) await this.giveBackOrLog(next.held);
+    else if (next.held) await this.giveBackOrLog([next.held]);
   }
 
   /** The outcome script of `job` is about to be sent (for outcomeRefused()). */
@@ -706,13 +738,16 @@ export class Lookahead {
   /** `ahead`: the jobs taken ahead, as queue (1..n), id, queue, id, ... */
   private hold(queues: readonly Queue[], ahead: NextReply, read: Map<string, JobHash>): void {
     if (ahead.length === 0) return;
+    const taken: string[] = [];
     for (let j = 0; j + 1 < ahead.length; j += 2) {
       const index = Number(ahead[j]);
       const queue = queues[index - 1]!;
       const id = ahead[j + 1]!.toString();
       const hash = read.get(id);
-      this.held.push({ queue, index, id, job: hash ? this.build(queue, id, hash) : null });
+      this.held.push({ queue, index, id, job: hash ? this.build(queue, id, hash) : null, orphaned: hash?.[ORPHANED_FIELD] !== undefined });
+      taken.push(queue.name, id);
     }
+    this.log?.took(taken);
     this.armHoldTimer();
   }
 
@@ -812,7 +847,7 @@ export class Lookahead {
     const held = this.held.reverse();
     this.held = [];
     this.stopHoldTimer();
-    await Promise.all(held.map((h) => this.giveBackOrLog(h)));
+    await this.giveBackOrLog(held);
   }
 
   /** Takes a launched job out of its intermediate list: its start was refused, its outcome is recorded already. */
@@ -825,17 +860,23 @@ export class Lookahead {
     }
   }
 
-  private async giveBack(held: Held): Promise<void> {
-    await giveBack(this.worker, held.queue.name, held.id);
-  }
-
-  /** giveBack where nobody waits for it: a failure leaves the id in the intermediate list, for maintenance. */
-  private async giveBackOrLog(held: Held): Promise<void> {
-    try {
-      await this.giveBack(held);
-    } catch (err) {
-      this.worker.logger.warning(`Could not give back job ${held.id} taken ahead (maintenance will): ${err instanceof Error ? err.message : String(err)}`);
-    }
+  /**
+   * Gives back jobs held ahead, in this order (the calls go out in it on one connection), where nobody
+   * waits for it: a failure leaves the id in the intermediate list, for maintenance.
+   */
+  private async giveBackOrLog(held: Held[]): Promise<void> {
+    if (held.length === 0) return;
+    await Promise.all(
+      held.map(async (h) => {
+        try {
+          await giveBack(this.worker, h.queue.name, h.id);
+        } catch (err) {
+          this.worker.logger.warning(`Could not give back job ${h.id} taken ahead (maintenance will): ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }),
+    );
+    // Logged once given back: a horse that dies before has its worker give them back (again: idempotent).
+    this.log?.released(held.map((h) => h.id));
   }
 
   /**

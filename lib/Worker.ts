@@ -123,11 +123,12 @@ export interface WorkerOptions {
    */
   concurrency?: number;
   /**
-   * Group commit (default 8; 1 turns it off): a SimpleWorker busy with short jobs runs them straight
-   * from the intermediate lists they were taken into and records up to this many successes in one
-   * script call. A job still running after 2 ms is registered as started as usual. A worker killed
-   * mid-batch loses no job, but the short jobs it had finished and not yet recorded (at most
-   * 3 x batch - 1) run again. See docs/workers.md "Group commit".
+   * Group commit (default 8; 1 turns it off): a SimpleWorker, or a Worker's horse, busy with short
+   * jobs runs them straight from the intermediate lists they were taken into and records up to this
+   * many successes in one script call. A job still running after 2 ms is registered as started as
+   * usual. A SimpleWorker killed mid-batch loses no job, but the short jobs it had finished and not
+   * yet recorded (at most 3 x batch - 1) run again; a horse's worker records them from the horse's
+   * log instead. See docs/workers.md "Group commit".
    */
   batch?: number;
   plugins?: RqPlugin[];

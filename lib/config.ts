@@ -58,7 +58,7 @@ export interface RqConfig {
   MAX_JOBS?: number;
   /** Jobs run at once, like `--concurrency` (async jobs; docs/workers.md "Concurrency"). */
   CONCURRENCY?: number;
-  /** Successes a SimpleWorker records per call, like `--batch` (1: off; docs/reliability.md "Group commit"). */
+  /** Successes recorded per call, like `--batch` (1: off; docs/reliability.md "Group commit"). */
   BATCH?: number;
   LOG_FORMAT?: string;
   DATE_FORMAT?: string;

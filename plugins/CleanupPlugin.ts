@@ -8,6 +8,7 @@ import { runScript, type NextReply, type OutcomeReply, type ScriptReply } from '
 import type { JobCounts } from '../lib/PendingCounts.js';
 import { utcformat } from '../lib/time.js';
 import { claimedQueueOf, type Deferred, type NextBlock } from '../lib/Lookahead.js';
+import { finishManyParts, type GroupedSuccess } from '../lib/DirectLog.js';
 import type { JobEngine } from '../lib/JobEngine.js';
 import { enqueueDependents } from '../lib/dependencies.js';
 import { isTransient, untilAnswered } from '../lib/RedisOutage.js';
@@ -308,18 +309,15 @@ export class CleanupPlugin {
   }
 }
 
-/** A success left to a group commit. `claimed`: registered as started (else it ran straight from its intermediate list). */
-interface Waiting {
+/** A success left to a group commit: the job, and what rqFinishMany needs of it. */
+interface Waiting extends GroupedSuccess {
   job: Job;
-  endedAt: Date;
-  working: number;
-  fields: string[];
-  claimed: boolean;
+  ended: Date;
 }
 
 /**
- * Group commit for one job engine (WorkerOptions.batch): a SimpleWorker busy with short jobs runs the
- * jobs held ahead straight from their intermediate lists, without a start script each, and records
+ * Group commit for one job engine (WorkerOptions.batch): a SimpleWorker, or a Worker's horse, busy
+ * with short jobs runs the jobs held ahead straight from their intermediate lists, without a start script each, and records
  * up to `batch` successes in one call (rqFinishMany), which also takes the next jobs ahead. Per job,
  * Redis is spared a script call, its claim (status, StartedJobRegistry, the worker's busy fields) and
  * its replay summary; the worker, a round trip and a command build each.
@@ -331,6 +329,9 @@ interface Waiting {
  *   intermediate lists, which maintenance puts back in their queues. The short jobs that finished
  *   and were not yet recorded (fewer than 3 x `batch`: those waiting, and two batches whose calls may
  *   not have left) run again: at-least-once, for those.
+ * - A horse logs each job before it runs it directly, and each success before its batch is sent
+ *   (lib/DirectLog.ts): when it dies, its worker records those successes and fails the job that was
+ *   running, so no job runs twice (HorseSupervisor).
  */
 class GroupCommit implements Deferred {
   private waiting: Waiting[] = [];
@@ -349,7 +350,24 @@ class GroupCommit implements Deferred {
     job.endedAt = endedAt;
     job.status = 'finished';
     w.state = 'idle';
-    this.waiting.push({ job, endedAt, working, fields, claimed });
+    const waiting: Waiting = {
+      job,
+      ended: endedAt,
+      id: job.id,
+      queue: claimedQueueOf(job, w.queueNames[0]!),
+      key: job.key,
+      dependentsKey: job.dependentsKey,
+      dependenciesKey: job.dependenciesKey,
+      startedAt: utcformat(job.startedAt ?? endedAt),
+      endedAt: utcformat(endedAt),
+      resultTtl: job.resultTtl ?? w.resultTtl,
+      working,
+      fields,
+      claimed,
+    };
+    this.waiting.push(waiting);
+    // A horse logs what its worker records if it dies before this batch is (lib/DirectLog.ts).
+    if (!claimed) claims.log?.finished(waiting);
     // The jobs a call in flight takes ahead: the next one may run directly, or the NEXT block needs them.
     await claims.ready();
     // A job registered as started is recorded at once: a death now would fail it as abandoned,
@@ -382,26 +400,20 @@ class GroupCommit implements Deferred {
   /** Sends what waits in one call whose NEXT block is `next`; its reply is handled when it comes. */
   private commit(next: NextBlock, now: Date): void {
     const w = this.worker;
-    const keys = w.keys;
     const claims = w.engine.lookahead;
     const batch = this.waiting;
     this.waiting = [];
-    const rest: string[] = [];
     for (const { job, working } of batch) {
-      const queue = claimedQueueOf(job, w.queueNames[0]!);
-      rest.push(job.key, keys.finished(queue), keys.results(job.id), job.dependentsKey, job.dependenciesKey, keys.intermediate(queue), keys.queue(queue), keys.started(queue));
       w.engine.counts.count('successful', working);
       claims.sendingOutcome(job);
     }
+    const { rest, args: lists } = finishManyParts(w.keys, batch);
     for (const key of next.keys) rest.push(key);
     const counts = w.engine.counts.take();
+    // The batch's lines are in the horse's log before the batch can be lost with it.
+    claims.log?.flush();
     const args = {
-      ids: batch.map((e) => e.job.id),
-      startedAt: batch.map((e) => utcformat(e.job.startedAt ?? e.endedAt)),
-      endedAt: batch.map((e) => utcformat(e.endedAt)),
-      resultTtls: batch.map((e) => e.job.resultTtl ?? w.resultTtl),
-      claimed: batch.map((e) => (e.claimed ? '1' : '0') as '1' | '0'),
-      results: batch.map((e) => e.fields),
+      ...lists,
       counts,
       workerTtl: w.workerTtl + 60,
       busyWith: next.launched ? '' : claims.directNext(),
@@ -423,6 +435,7 @@ class GroupCommit implements Deferred {
 
   private async recorded(batch: Waiting[], reply: ScriptReply<'rqFinishMany'>, next: NextBlock, now: Date): Promise<void> {
     const w = this.worker;
+    w.engine.lookahead.log?.confirmed(batch.map((e) => e.id));
     const outcomes = reply[0].toString('latin1');
     for (const [i, e] of batch.entries()) {
       w.successfulJobCount++;
@@ -451,7 +464,9 @@ class GroupCommit implements Deferred {
     await claims.outcomeRefused(next);
     for (const e of batch) {
       if (!e.claimed) await claims.claimAlone(e.job);
-      await this.cleanup.finish(w, e.job, e.endedAt, e.working, e.fields, true);
+      // Registered as started now: a death from here on is recorded from the StartedJobRegistry.
+      claims.log?.confirmed([e.id]);
+      await this.cleanup.finish(w, e.job, e.ended, e.working, e.fields, true);
     }
   }
 }

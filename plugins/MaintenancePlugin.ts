@@ -4,6 +4,7 @@ import { FinishedJobRegistry } from '../lib/registries/FinishedJobRegistry.js';
 import { StartedJobRegistry } from '../lib/registries/StartedJobRegistry.js';
 import { cleanWorkerRegistry } from '../lib/registries/workerRegistry.js';
 import { runScript } from '../lib/redis/scripts.js';
+import { ORPHANED_FIELD } from '../lib/Lookahead.js';
 import { redisEpochSeconds } from '../lib/time.js';
 
 const PLUGIN_NAME = 'MaintenancePlugin';
@@ -68,8 +69,8 @@ async function recoverIntermediate(w: Worker, queue: string): Promise<void> {
     const outcome = await runScript(
       connection,
       'rqRecoverIntermediate',
-      { intermediate: keys.intermediate(queue), queue: keys.queue(queue), wip: keys.started(queue), seen: keys.intermediateSeen(queue, id), executions: keys.executions(id) },
-      { id, grace: INTERMEDIATE_GRACE_SECONDS },
+      { intermediate: keys.intermediate(queue), queue: keys.queue(queue), wip: keys.started(queue), seen: keys.intermediateSeen(queue, id), executions: keys.executions(id), job: keys.job(id) },
+      { id, grace: INTERMEDIATE_GRACE_SECONDS, field: ORPHANED_FIELD },
     );
     if (outcome === 'requeued') w.logger.warning(`Job ${id} was stranded between dequeue and start; put back on ${queue}`);
   }

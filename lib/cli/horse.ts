@@ -17,6 +17,7 @@ import { useBuiltins, Worker, type ExceptionHandler, type RqPlugin } from '../Wo
 import { builtinPlugins } from '../../plugins/index.js';
 import { horseConnectionName, type FromHorse, type HorseSpec, type LoopReport, type ToHorse, type WireOutcome } from '../horse/protocol.js';
 import { failedOutcome } from '../horse/runJob.js';
+import { DirectLog } from '../DirectLog.js';
 
 // A horse process is an edge: it applies the built-in plugins to the worker it rebuilds.
 useBuiltins(builtinPlugins);
@@ -136,11 +137,18 @@ async function run(id: string, hash: Record<string, string | Uint8Array>): Promi
 }
 
 /** One loop of a horse that takes its own jobs, then the process ends (a horse runs one loop). */
-async function runLoop(burst: boolean, maxJobs: number | null): Promise<void> {
+async function runLoop(burst: boolean, maxJobs: number | null, log: boolean): Promise<void> {
   const w = worker!;
   let report: LoopReport;
   try {
     w.maxJobs = maxJobs;
+    if (log) {
+      try {
+        w.engine.lookahead.log = DirectLog.adopt();
+      } catch (err) {
+        w.logger.warning(`The log of the jobs this horse runs directly is not usable (${err instanceof Error ? err.message : String(err)}): it records each job on its own (no group commit)`);
+      }
+    }
     await w.work({ burst });
     const reason = w.stopSignal.reason as unknown;
     report = {
@@ -171,7 +179,7 @@ process.on('message', (msg: ToHorse) => {
   } else if (msg.t === 'job') {
     void run(msg.id, msg.hash).then((outcome) => send({ t: 'done', id: msg.id, outcome, rss: reportRss ? process.memoryUsage.rss() : null }));
   } else if (msg.t === 'loop') {
-    void runLoop(msg.burst, msg.maxJobs);
+    void runLoop(msg.burst, msg.maxJobs, msg.log);
   } else if (msg.t === 'stop') {
     stopAsked = true;
     // The worker has logged its shutdown already.

@@ -86,7 +86,7 @@ export function addWorkerOptions(cmd: Command, { name }: { name: boolean }): Com
     .option('-d, --disable-default-exception-handler', 'Disable RQ\'s default exception handler (no FailedJobRegistry entry)')
     .option('--max-jobs <n>', 'Maximum number of jobs to execute', intArg(1, 'a whole number >= 1'))
     .option('--concurrency <n>', 'Run up to N async jobs at once, in one horse (or in the process with SimpleWorker) [config: CONCURRENCY]', intArg(1, 'a whole number >= 1'))
-    .option('--batch <n>', 'SimpleWorker: record up to N short jobs in one call (1: one call per job) [config: BATCH]', intArg(1, 'a whole number >= 1'))
+    .option('--batch <n>', 'record up to N short jobs in one call (1: one call per job) [config: BATCH]', intArg(1, 'a whole number >= 1'))
     .option('-s, --with-scheduler', 'Run worker with scheduler')
     .option('--plugin <path>', 'Plugin (dotted path) to apply, repeatable; also runs in the work horse', collect, [])
     .option('--allow-module <prefix>', 'Module prefix job functions may come from, repeatable (default: any module under the paths, no installed package) [config: JOB_MODULES]', collect, [])

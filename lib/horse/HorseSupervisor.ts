@@ -1,4 +1,7 @@
-import { giveBack, recentlyTaken, type IntermediateJob } from '../Lookahead.js';
+import { giveBack, NO_NEXT_JOB, recentlyTaken, type IntermediateJob } from '../Lookahead.js';
+import { finishManyParts, type GroupedSuccess, type HorseLog } from '../DirectLog.js';
+import { enqueueDependents } from '../dependencies.js';
+import { runScript } from '../redis/scripts.js';
 import { STOPPED_TEXT } from '../commands.js';
 import { RqError } from '../errors/RqError.js';
 import { formatException } from '../execute.js';
@@ -92,13 +95,15 @@ export class HorseSupervisor {
         this.heartbeat().catch((err: unknown) => w.logger.warning(`Heartbeat failed: ${err instanceof Error ? err.message : String(err)}`));
       }, w.jobMonitoringInterval * 1000);
       const countedBefore = await counted(w).catch(() => null);
-      const result = await h.loop(w.burst, limit).finally(() => clearInterval(beat));
+      // Group commit in the horse, with the log of the jobs it runs directly (lib/DirectLog.ts).
+      const result = await h.loop(w.burst, limit, w.batch > 1 && w.concurrency === 1).finally(() => clearInterval(beat));
       w.horse = null;
       this.horse = null;
       if ('died' in result) {
-        await this.buryHorse(h, result.died, result.killReason, countedBefore);
+        await this.buryHorse(h, result.died, result.killReason, countedBefore).finally(() => h.closeLog());
         continue;
       }
+      h.closeLog();
       this.count(result.report);
       if (result.report.replace) {
         // As when Worker kills a horse at a timeout: what the timed-out job started ends too.
@@ -150,7 +155,71 @@ export class HorseSupervisor {
     });
     await w.hooks.horseDied.promise(w, h, died).catch((err: unknown) => w.logger.error(formatException(err)));
     await this.recordDeath(h, died, killReason);
-    await this.giveBackTaken(taken);
+    const log = h.readLog();
+    await this.recordDirect(h, log, died, killReason);
+    // What its log says it held (taken by calls older than the replay summaries), then what the summaries name.
+    const back = new Map<string, IntermediateJob>();
+    for (const j of [...log.held, ...taken]) if (!log.released.has(j.id)) back.set(j.id, j);
+    await this.giveBackTaken([...back.values()]);
+  }
+
+  /**
+   * What the dead horse's log (lib/DirectLog.ts) says of the jobs it ran straight from their
+   * intermediate lists (group commit): those it finished and that are still listed there (their
+   * batch was not recorded) are recorded as finished, with what the horse logged; the one it was
+   * running is failed (or stopped), as a started job of a dead horse is. None runs again. The rest
+   * of what the horse held goes back to the queues (giveBackTaken).
+   */
+  private async recordDirect(h: ProcessHorse, log: HorseLog, died: string, killReason: string | null): Promise<void> {
+    const w = this.worker;
+    const listed = (queue: string, id: string): Promise<boolean> =>
+      untilAnswered(w, `look up job ${id} of the work horse that died`, () => w.connection.lpos(w.keys.intermediate(queue), id)).then((at) => at !== null);
+    try {
+      const unrecorded: GroupedSuccess[] = [];
+      for (const e of log.finished) if (await listed(e.queue, e.id)) unrecorded.push(e);
+      // Chunks: a script call's KEYS stay a few hundred long.
+      for (let i = 0; i < unrecorded.length; i += 50) await this.recordSuccesses(unrecorded.slice(i, i + 50));
+      const running = log.running;
+      if (!running || !(await listed(running.queue, running.id))) return;
+      const job = await w.jobClass.fetch(running.id, { connection: w.connection, serializer: w.serializer }).catch(() => null);
+      if (!job) return;
+      job.origin ??= running.queue;
+      await w.engine.lookahead.claimAlone(job);
+      // The stop-job command named this job (the worker hash names the job a batch left running).
+      const named = (await w.connection.hget(w.key, 'current_job')) === job.id;
+      await w.engine.record(job, this.deathOutcome(job, died, killReason === STOPPED_TEXT && !named ? null : killReason));
+      w.jobsDone++;
+    } catch (err) {
+      w.logger.error(`The work horse (pid ${h.pid}) died (${died}) and the jobs it ran directly could not be recorded (maintenance will put them back on their queues): ${formatException(err)}`);
+    }
+  }
+
+  /** Successes a dead horse logged and Redis had not recorded: one rqFinishMany call, taking no next job. */
+  private async recordSuccesses(entries: GroupedSuccess[]): Promise<void> {
+    if (entries.length === 0) return;
+    const w = this.worker;
+    const { rest, args } = finishManyParts(w.keys, entries);
+    const working = entries.reduce((sum, e) => sum + e.working, 0);
+    const token = w.engine.lookahead.token();
+    const reply = await untilAnswered(w, `record the results of ${entries.length} jobs of the work horse that died`, () =>
+      runScript(
+        w.connection,
+        'rqFinishMany',
+        { worker: w.key, rest: [...rest, ...NO_NEXT_JOB.keys] },
+        { ...args, counts: [String(entries.length), '0', working.toFixed(6)], workerTtl: w.workerTtl + 60, busyWith: '', ...NO_NEXT_JOB.args, token },
+      ),
+    );
+    w.logger.warning(`Recorded ${entries.length} job${entries.length === 1 ? '' : 's'} that the work horse finished before it died`);
+    w.jobsDone += entries.length;
+    w.successfulJobCount += entries.length;
+    w.totalWorkingTime += working;
+    const outcomes = reply[0].toString('latin1');
+    for (const [i, e] of entries.entries()) {
+      if (Number(reply[i + 1]) === 0) continue;
+      const job = await w.jobClass.fetch(e.id, { connection: w.connection, serializer: w.serializer }).catch(() => null);
+      const n = job ? await untilAnswered(w, `enqueue the dependents of job ${e.id}`, () => enqueueDependents(w.connection, job, { deleteSet: outcomes[i + 1] === 'd' })) : 0;
+      if (n > 0) w.logger.info(`Enqueued ${n} dependent job${n === 1 ? '' : 's'} of ${e.id}`);
+    }
   }
 
   /**

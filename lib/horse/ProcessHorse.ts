@@ -8,7 +8,8 @@ import { JobTimeoutException } from '../timeouts/JobTimeoutException.js';
 import type { Worker } from '../Worker.js';
 import { horseConnectionName, type FromHorse, type HorseSpec, type LoopReport, type ToHorse, type WireOutcome } from './protocol.js';
 import { failedOutcome } from './runJob.js';
-import { forkHorse, takeEarlyHorse } from './fork.js';
+import { forkHorse, logOf, takeEarlyHorse } from './fork.js';
+import { closeLogFile, readDirectLog, type HorseLog } from '../DirectLog.js';
 
 /** rq's text for a horse that died mid-job; `waitpid returned` is the raw wait status as in Python. */
 export function terminatedText(code: number | null, signal: NodeJS.Signals | null): string {
@@ -36,11 +37,18 @@ export class ProcessHorse implements Horse {
   /** The horse has exited and every message it sent has been read (its IPC channel closed). */
   private readonly gone: Promise<void>;
 
+  /** The worker's fd of the horse's log of the jobs it runs directly (lib/DirectLog.ts), until closeLog(). */
+  private log: number | null;
+  /** The horse runs a loop: its log is read after it ends (HorseSupervisor), then closed. */
+  private looping = false;
+
   private constructor(private readonly child: ChildProcess) {
     this.pid = child.pid ?? 0;
+    this.log = logOf(child);
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.exit = { code, signal };
+        if (!this.looping) this.closeLog();
         const current = this.current;
         this.current = null;
         current?.resolve(
@@ -132,12 +140,24 @@ export class ProcessHorse implements Horse {
    * `maxJobs` jobs, stopLoop(), or a reason to replace it); the horse exits after it. Resolves with
    * its report, or with rq's text for a horse that died (and the kill reason, if it was killed).
    */
-  async loop(burst: boolean, maxJobs: number | null): Promise<{ report: LoopReport } | { died: string; killReason: string | null }> {
-    if (this.alive) this.child.send({ t: 'loop', burst, maxJobs } satisfies ToHorse);
+  async loop(burst: boolean, maxJobs: number | null, group: boolean): Promise<{ report: LoopReport } | { died: string; killReason: string | null }> {
+    this.looping = true;
+    if (this.alive) this.child.send({ t: 'loop', burst, maxJobs, log: group && this.log !== null } satisfies ToHorse);
     await this.gone;
     if (this.report) return { report: this.report };
     const { code = null, signal = null } = this.exit ?? {};
     return { died: `${terminatedText(code, signal)}${this.killReason ?? ''}`, killReason: this.killReason };
+  }
+
+  /** What the horse's log says of the jobs it ran directly (read once it has died). */
+  readLog(): HorseLog {
+    return this.log === null ? { finished: [], running: null, held: [], released: new Set() } : readDirectLog(this.log);
+  }
+
+  /** Closes the worker's fd of the horse's log: the file, unlinked since its creation, goes with it. */
+  closeLog(): void {
+    if (this.log !== null) closeLogFile(this.log);
+    this.log = null;
   }
 
   /** Asks a looping horse to finish its current job and end its loop (warm shutdown). */

@@ -7,19 +7,37 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { closeLogFile, createLogFile } from '../DirectLog.js';
 
 const ENTRY = fileURLToPath(new URL('../cli/horse.js', import.meta.url));
 
+/** Each horse's log of the jobs it runs directly (lib/DirectLog.ts): the worker's fd; the horse's is 4. */
+const logs = new WeakMap<ChildProcess, number>();
+
 /** Starts a horse process; it loads its modules and waits for its spec (lib/horse/ProcessHorse.ts). */
 export function forkHorse(cwd: string, execArgv: readonly string[], env: NodeJS.ProcessEnv): ChildProcess {
-  return fork(ENTRY, [], {
+  const log = createLogFile();
+  const child = fork(ENTRY, [], {
     cwd,
     detached: true,
     serialization: 'advanced',
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...(log === null ? [] : [log])],
     execArgv: [...execArgv],
     env,
   });
+  if (log !== null) logs.set(child, log);
+  return child;
+}
+
+/** The worker's fd of `child`'s log, if it has one (ProcessHorse closes it once the horse is buried). */
+export function logOf(child: ChildProcess): number | null {
+  return logs.get(child) ?? null;
+}
+
+function endUnused(child: ChildProcess): void {
+  child.kill('SIGKILL');
+  const log = logs.get(child);
+  if (log !== undefined) closeLogFile(log);
 }
 
 interface Early {
@@ -78,7 +96,7 @@ export function takeEarlyHorse(cwd: string, execArgv: readonly string[], env: No
   if (!e) return null;
   const { child } = e;
   if (child.exitCode !== null || child.signalCode !== null || !child.connected || execArgv.length > 0 || cwd !== e.cwd || !sameEnv(env, e.env)) {
-    child.kill('SIGKILL');
+    endUnused(child);
     return null;
   }
   child.ref();
@@ -88,6 +106,6 @@ export function takeEarlyHorse(cwd: string, execArgv: readonly string[], env: No
 
 /** Ends the horse forked early, if no ProcessHorse took it (a worker whose jobs run in its own process). */
 export function discardEarlyHorse(): void {
-  early?.child.kill('SIGKILL');
+  if (early) endUnused(early.child);
   early = null;
 }

@@ -46,8 +46,11 @@ export type ToHorse =
   | { t: 'init'; spec: HorseSpec }
   | { t: 'job'; id: string; hash: Record<string, string | Uint8Array> }
   | { t: 'exit' }
-  /** Take and run jobs until the queues are empty (burst), `maxJobs` jobs are done, or 'stop'. */
-  | { t: 'loop'; burst: boolean; maxJobs: number | null }
+  /**
+   * Take and run jobs until the queues are empty (burst), `maxJobs` jobs are done, or 'stop'. `log`:
+   * log the jobs it runs directly to its fd 4 (lib/DirectLog.ts) and group their outcomes.
+   */
+  | { t: 'loop'; burst: boolean; maxJobs: number | null; log: boolean }
   /** Finish the current job, give back the jobs taken ahead, and end the loop. */
   | { t: 'stop' };
 

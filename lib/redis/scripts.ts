@@ -214,8 +214,8 @@ export interface ScriptSpecs {
     reply: 1;
   };
   rqRecoverIntermediate: {
-    keys: { intermediate: string; queue: string; wip: string; seen: string; executions: string };
-    args: { id: string; grace: number };
+    keys: { intermediate: string; queue: string; wip: string; seen: string; executions: string; job: string };
+    args: { id: string; grace: number; field: string };
     reply: 'started' | 'gone' | 'marked' | 'waiting' | 'requeued';
   };
   rqEmptyChunk: { keys: { queue: string; jobs: readonly string[] }; args: { ids: readonly string[] }; reply: number };
@@ -333,7 +333,7 @@ const SCRIPTS: { [N in ScriptName]: Signature<N> } = {
   rqUnclaim: complete<'rqUnclaim'>()({ keys: ['job', 'wip', 'queue', 'worker', 'execution', 'executions'], args: ['id', 'execId'] }),
   rqRelease: complete<'rqRelease'>()({ keys: ['intermediate', 'queue'], args: ['id'] }),
   rqBusyHeartbeat: complete<'rqBusyHeartbeat'>()({ keys: ['worker', 'job', 'wip', 'execution', 'executions'], args: ['workerTtl', 'nowTs', 'id', 'workingTime', 'execId'] }),
-  rqRecoverIntermediate: complete<'rqRecoverIntermediate'>()({ keys: ['intermediate', 'queue', 'wip', 'seen', 'executions'], args: ['id', 'grace'] }),
+  rqRecoverIntermediate: complete<'rqRecoverIntermediate'>()({ keys: ['intermediate', 'queue', 'wip', 'seen', 'executions', 'job'], args: ['id', 'grace', 'field'] }),
   rqEmptyChunk: complete<'rqEmptyChunk'>()({ keys: ['queue', '...jobs'], args: ['ids'] }),
 };
 

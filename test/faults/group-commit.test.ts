@@ -1,15 +1,20 @@
 /**
  * Fault injection for group commit (docs/reliability.md "Group commit"): a SimpleWorker killed while
- * it runs short jobs from their intermediate lists, and one whose job blocks its event loop there.
- * No job may be lost; only the few short jobs finished and not yet recorded may run twice.
+ * it runs short jobs from their intermediate lists, and one whose job blocks its event loop there:
+ * no job may be lost; only the few short jobs finished and not yet recorded may run twice. A
+ * Worker's horse killed the same way, or by its job: its worker records what the horse's log says,
+ * and no job runs twice.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { Queue, epochSeconds } from '../../lib/index.js';
 import { waitFor } from '../helpers/redis.js';
 import { excText, task } from '../helpers/worker.js';
-import { useFaultSetup, waitExit } from './spawn.js';
+import { childrenOf, useFaultSetup, waitExit } from './spawn.js';
 
 let redis: Redis;
 const workers = useFaultSetup('gc', (s) => (redis = s.redis));
@@ -94,4 +99,100 @@ it("a job that blocks a SimpleWorker's event loop past its timeout among short j
   await assertDrained(q);
   for (const job of [...before, ...after]) assert.equal(await job.getStatus(), 'finished', job.id);
   assert.equal(await redis.hget(spin.key, 'status'), 'failed', 'not run again');
+});
+
+/** How many times each job ran, from the `recordRun` list `key`. */
+async function runCounts(key: string): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const id of await redis.lrange(key, 0, -1)) counts.set(id, (counts.get(id) ?? 0) + 1);
+  return counts;
+}
+
+/** Lines "Recorded N jobs that the work horse finished before it died" in a worker's output: the jobs recorded from horse logs. */
+function recordedFromLogs(output: string): number {
+  let n = 0;
+  for (const m of output.matchAll(/Recorded (\d+) jobs? that the work horse finished before it died/g)) n += Number(m[1]);
+  return n;
+}
+
+it("SIGKILL a Worker's horse mid-burst of short jobs, again and again: each job ends finished or failed, none runs twice", { timeout: 120_000 }, async (t) => {
+  const q = 'gc-horse-kill';
+  const runs = 'gc-horse-kill:runs';
+  const JOBS = 3000;
+  const KILLS = 6;
+  const queue = new Queue(q, { connection: redis });
+  const ids: string[] = [];
+  for (let i = 0; i < JOBS; i += 500) {
+    const jobs = await queue.enqueueMany(Array.from({ length: 500 }, (_, j) => ({ func: task('recordRun'), args: [runs], jobId: `gch-${i + j}` })));
+    for (const job of jobs) ids.push(job.id);
+  }
+  const w = workers.spawn(['-q', q], 110_000);
+  let kills = 0;
+  for (let k = 1; k <= KILLS; k++) {
+    // Mid-burst: a few hundred jobs into each horse's run.
+    await waitFor(async () => w.done() || (await redis.llen(runs)) >= (k * JOBS) / (KILLS + 2), `${k} x ${JOBS / (KILLS + 2)} runs (output: ${w.output().slice(-2000)})`, 60_000);
+    const horse = childrenOf(w.pid)[0];
+    if (horse === undefined) continue;
+    try {
+      process.kill(horse, 'SIGKILL');
+      kills++;
+    } catch {
+      // it had just been replaced
+    }
+    await waitFor(() => childrenOf(w.pid)[0] !== horse, 'the dead horse to be gone', 10_000);
+  }
+  await waitFor(
+    async () => w.done() || ((await redis.llen(`rq:queue:${q}`)) === 0 && (await redis.llen(`rq:queue:${q}:intermediate`)) === 0 && (await redis.zcard(`rq:wip:${q}`)) === 0),
+    `the worker to run or record every job (output:\n${w.output().slice(-3000)})`,
+    60_000,
+  );
+  assert.ok(!w.done(), `the worker survived: ${w.output().slice(-3000)}`);
+  w.child.kill('SIGTERM');
+  assert.equal((await waitExit(workers, w, 20_000)).code, 0, `warm shutdown: ${w.output().slice(-2000)}`);
+
+  const counts = await runCounts(runs);
+  const pipe = redis.pipeline();
+  for (const id of ids) pipe.hget(`rq:job:${id}`, 'status');
+  const statuses = ((await pipe.exec()) ?? []).map(([, s]) => s as string | null);
+  let failed = 0;
+  for (const [i, id] of ids.entries()) {
+    assert.ok((counts.get(id) ?? 0) <= 1, `${id} ran ${counts.get(id)} times`);
+    if (statuses[i] === 'finished') {
+      assert.equal(counts.get(id), 1, `${id} finished and ran once`);
+      continue;
+    }
+    assert.equal(statuses[i], 'failed', id);
+    failed++;
+    assert.match(await excText(redis, id), /Work-horse terminated unexpectedly; waitpid returned 9 \(signal 9\)/, id);
+  }
+  // A kill catches up to batch - 1 finished jobs waiting for their batch: recorded from the horse's log.
+  t.diagnostic(`kills: ${kills}; failed: ${failed}; recorded from the horses' logs: ${recordedFromLogs(w.output())}`);
+  assert.ok(kills >= 3, `enough kills landed mid-burst (${kills})`);
+  assert.ok(failed <= kills, `no more jobs failed (${failed}) than horses were killed (${kills})`);
+});
+
+it("a short job that kills a Worker's horse among short jobs is failed, runs once, and the jobs before it are recorded finished", { timeout: 120_000 }, async (t) => {
+  const q = 'gc-horse-poison';
+  const runs = 'gc-horse-poison:runs';
+  const file = join(mkdtempSync(join(tmpdir(), 'rq-gc-')), 'poison-runs');
+  const queue = new Queue(q, { connection: redis });
+  const before = await queue.enqueueMany(Array.from({ length: 30 }, () => ({ func: task('recordRun'), args: [runs] })));
+  const poison = await queue.enqueue(task('appendRunThenKillSelf'), file);
+  const after = await queue.enqueueMany(Array.from({ length: 30 }, () => ({ func: task('recordRun'), args: [runs] })));
+  const w = workers.spawn(['-q', '-b', q], 110_000);
+  const exit = await waitExit(workers, w, 100_000);
+  assert.equal(exit.code, 0, `burst worker: ${w.output().slice(-3000)}`);
+
+  assert.equal(readFileSync(file, 'utf8'), `${poison.id}\n`, 'the poison job ran once');
+  assert.equal(await redis.hget(poison.key, 'status'), 'failed');
+  assert.match(await excText(redis, poison.id), /Work-horse terminated unexpectedly; waitpid returned 9 \(signal 9\)/);
+  const counts = await runCounts(runs);
+  for (const job of [...before, ...after]) {
+    assert.equal(await job.getStatus(), 'finished', job.id);
+    assert.equal(counts.get(job.id), 1, `${job.id} ran once`);
+  }
+  await assertDrained(q);
+  // When the poison job ran directly (the job before it took under 2 ms), the jobs still waiting
+  // for their batch were recorded from the dead horse's log.
+  t.diagnostic(`recorded from the horse's log: ${recordedFromLogs(w.output())}`);
 });

@@ -517,8 +517,8 @@ out(dict(member=e.composite_key, exec=e.id))
     const recovered = await runScript(
       redis,
       'rqRecoverIntermediate',
-      { intermediate: 'rq:intermediate:default', queue: 'rq:queue:default', wip: 'rq:wip:default', seen: 'rq:queue:default:intermediate:first_seen:py-started', executions: 'rq:executions:py-started' },
-      { id: 'py-started', grace: 0 },
+      { intermediate: 'rq:intermediate:default', queue: 'rq:queue:default', wip: 'rq:wip:default', seen: 'rq:queue:default:intermediate:first_seen:py-started', executions: 'rq:executions:py-started', job: 'rq:job:py-started' },
+      { id: 'py-started', grace: 0, field: 'rqts_orphaned' },
     );
     assert.equal(recovered, 'started', 'a started job is not put back on its queue');
     assert.deepEqual(await redis.lrange('rq:queue:default', 0, -1), []);

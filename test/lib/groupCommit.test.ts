@@ -203,6 +203,35 @@ describe('group commit', () => {
     }
   });
 
+  it('a job marked orphaned (maintenance put it back after its worker died) is registered as started before it runs, among short jobs', async () => {
+    const q = new Queue('gc-orphan', { connection: redis });
+    await q.enqueueMany(quick(20));
+    const orphan = await q.enqueue(task('stamped'), 'gc-orphan:stamps', 0);
+    await redis.hset(orphan.key, 'rqts_orphaned', '1');
+    await q.enqueueMany(quick(20, 100));
+    await makeWorker('gc-orphan').worker.work({ burst: true });
+    const [stamp] = (await redis.lrange('gc-orphan:stamps', 0, -1)).map((s) => JSON.parse(s) as { id: string; started: boolean });
+    assert.equal(stamp?.id, orphan.id);
+    assert.equal(stamp.started, true, 'in the StartedJobRegistry while it ran, though it took no time');
+    assert.equal(await orphan.getStatus(), 'finished');
+    assert.equal(await redis.zcard('rq:finished:gc-orphan'), 41);
+  });
+
+  it('maintenance marks a job it puts back from an intermediate list as orphaned; a deleted one is not recreated', async () => {
+    const keys = { intermediate: 'rq:queue:gc-mark:intermediate', queue: 'rq:queue:gc-mark', wip: 'rq:wip:gc-mark' };
+    const q = new Queue('gc-mark', { connection: redis });
+    const [kept, deleted] = await q.enqueueMany(quick(2));
+    for (let i = 0; i < 2; i++) await redis.lmove(keys.queue, keys.intermediate, 'LEFT', 'RIGHT');
+    await redis.del(deleted!.key);
+    const recover = (id: string) =>
+      runScript(redis, 'rqRecoverIntermediate', { ...keys, seen: `${keys.intermediate}:first_seen:${id}`, executions: `rq:executions:${id}`, job: `rq:job:${id}` }, { id, grace: 0, field: 'rqts_orphaned' });
+    for (const id of [kept!.id, deleted!.id]) assert.equal(await recover(id), 'marked');
+    for (const id of [kept!.id, deleted!.id]) assert.equal(await recover(id), 'requeued');
+    assert.equal(await redis.hget(kept!.key, 'rqts_orphaned'), '1');
+    assert.equal(await redis.exists(deleted!.key), 0, 'no hash made for a deleted job');
+    assert.deepEqual((await redis.lrange(keys.queue, 0, -1)).sort(), [kept!.id, deleted!.id].sort());
+  });
+
   it('rqFinishMany sent again with the same token (a lost reply) is replayed: nothing written twice, the same reply', async () => {
     const q = new Queue('gc-replay', { connection: redis });
     const [a, b] = await q.enqueueMany(quick(2));
