@@ -243,6 +243,10 @@ export class Lookahead {
   private unanswered: (HashReads & { keys: string[]; args: NextArgs & { token: string }; now: Date }) | null = null;
   private readonly tokenPrefix = randomUUID().slice(0, 8);
   private seq = 0;
+  /** Calls with a token sent and not answered yet, by sequence number (windowed()). */
+  private readonly unansweredCalls = new Map<number, Promise<void>>();
+  /** The last call windowed() holds back, until it goes out: the calls after it wait behind it. */
+  private windowTail: Promise<void> | null = null;
 
   /** The jobs this worker's own takes handed out (the default dequeue's): only these have jobs taken after them. */
   private readonly taken = new WeakSet<Job>();
@@ -295,12 +299,12 @@ export class Lookahead {
   }
 
   /**
-   * How many replay slots this worker's calls use (include/next.lua): more than can be in flight at
-   * once. 2N + 2 for N concurrent jobs (4 for one: two outcome scripts and a failure written for a
-   * refused one). Group commit sends a call per batch without waiting while jobs are held ahead
-   * (up to BATCHES_AHEAD), besides a claim past 2 ms and a flush: 10, twice what was counted, as a
-   * margin. Fixed per worker (not `grouping`, which follows the protocol), so that a slot is never
-   * reused early.
+   * How many replay slots this worker's calls use (include/next.lua), and so how many calls with
+   * tokens may wait for their replies at once (windowed()). 2N + 2 for N concurrent jobs (4 for one:
+   * two outcome scripts and a failure written for a refused one). Group commit sends a call per batch
+   * without waiting while jobs are held ahead (up to BATCHES_AHEAD), besides a claim past 2 ms and a
+   * flush: 10, so that windowed() holds none back while Redis keeps up. Fixed per worker (not
+   * `grouping`, which follows the protocol).
    */
   private get replaySlots(): number {
     return this.mayGroup ? 2 * (BATCHES_AHEAD + 2) : 2 * this.worker.concurrency + 2;
@@ -396,8 +400,41 @@ export class Lookahead {
   /** A token for one logical script call (all its attempts), for the scripts' replay check. */
   token(): string {
     const seq = ++this.seq;
-    // Replay slots (include/next.lua): more than the calls with tokens that can be in flight at once.
+    // Replay slots (include/next.lua): windowed() sends a call once the last one of its slot is answered.
     return `${seq % this.replaySlots}-${this.tokenPrefix}-${seq}`;
+  }
+
+  /**
+   * Sends the call with `token` (`write` makes every attempt, untilAnswered) once the call that used
+   * its replay slot before it has been answered. A call whose reply was lost is sent again after the
+   * calls sent behind it on the connection (ioredis resends them in order on reconnect, and Redis may
+   * have run them all), so more calls without replies than replay slots would let a later one
+   * overwrite an earlier one's summary, which then runs twice. Their number has no bound of its own:
+   * jobs held ahead keep a group-committing worker running while replies are late, and what it sends
+   * during an outage leaves at once on reconnect. Calls held back go out in their order; while fewer
+   * than `replaySlots` wait for their replies, `write` is called at once.
+   */
+  windowed<T>(token: string, write: () => Promise<T>): Promise<T> {
+    const seq = Number(token.slice(token.lastIndexOf('-') + 1));
+    const before = this.unansweredCalls.get(seq - this.replaySlots);
+    let reply: Promise<T>;
+    if (!before && !this.windowTail) {
+      reply = write();
+    } else {
+      const gate: Promise<void> = Promise.all([before, this.windowTail]).then(() => {
+        if (this.windowTail === gate) this.windowTail = null;
+      });
+      this.windowTail = gate;
+      reply = gate.then(write);
+    }
+    const answered: Promise<void> = reply.then(
+      () => undefined,
+      () => undefined,
+    ).then(() => {
+      if (this.unansweredCalls.get(seq) === answered) this.unansweredCalls.delete(seq);
+    });
+    this.unansweredCalls.set(seq, answered);
+    return reply;
   }
 
   /** The execution id of a claim: a new one under protocol 2, '' (a bare registry member) under 1. */
@@ -624,7 +661,7 @@ export class Lookahead {
     this.unanswered = call;
     const sent = call;
     // Sent again as it was until Redis answers: the token makes a repeat after a lost reply a replay.
-    const reply = await untilAnswered(this.worker, 'take a job', () => this.send(sent, () => runScript(this.worker.connection, 'rqTake', { next: sent.keys }, sent.args)));
+    const reply = await this.windowed(sent.args.token, () => untilAnswered(this.worker, 'take a job', () => this.send(sent, () => runScript(this.worker.connection, 'rqTake', { next: sent.keys }, sent.args))));
     this.unanswered = null;
     return this.nextJobFromReply(queues, reply, call.now, null, call.args.nextExecId, sent.hashes);
   }

@@ -137,7 +137,7 @@ export class CleanupPlugin {
     const counts = w.engine.counts.add('successful', working, next.launched !== null && w.maxJobs === null);
     // One token for every attempt of this write: a repeat after a lost reply is replayed, not rerun.
     const token = claims.token();
-    const write = (): Promise<OutcomeReply> => untilAnswered(w, `record the result of job ${job.id}`, () =>
+    const write = (): Promise<OutcomeReply> => claims.windowed(token, () => untilAnswered(w, `record the result of job ${job.id}`, () =>
       claims.send(next, () => runScript(
         w.connection,
         'rqFinish',
@@ -171,7 +171,7 @@ export class CleanupPlugin {
           execId,
         },
       )),
-    );
+    ));
     const recorded = async (reply: OutcomeReply): Promise<void> => {
       // Counted once Redis has counted it, as fail() does.
       w.successfulJobCount++;
@@ -234,7 +234,7 @@ export class CleanupPlugin {
     // A failure writes every count that waits, its own included.
     const counts = w.engine.counts.add('failed', working, false);
     const token = claims.token();
-    const write = (): Promise<OutcomeReply> => untilAnswered(w, `record the failure of job ${job.id}`, () =>
+    const write = (): Promise<OutcomeReply> => claims.windowed(token, () => untilAnswered(w, `record the failure of job ${job.id}`, () =>
       claims.send(next, () => runScript(
         w.connection,
         'rqFail',
@@ -271,7 +271,7 @@ export class CleanupPlugin {
           execId,
         },
       )),
-    );
+    ));
     let reply: OutcomeReply;
     try {
       const sent = write();
@@ -423,7 +423,7 @@ class GroupCommit implements Deferred {
     };
     const what = batch.length === 1 ? `the result of job ${batch[0]!.job.id}` : `the results of ${batch.length} jobs`;
     const write = (): Promise<ScriptReply<'rqFinishMany'>> =>
-      untilAnswered(w, `record ${what}`, () => claims.send(next, () => runScript(w.connection, 'rqFinishMany', { worker: w.key, rest }, args)));
+      claims.windowed(args.token, () => untilAnswered(w, `record ${what}`, () => claims.send(next, () => runScript(w.connection, 'rqFinishMany', { worker: w.key, rest }, args))));
     claims.push(
       next,
       write().then(

@@ -5,7 +5,8 @@ import { Job, Queue, SimpleWorker, type RqPlugin } from '../../lib/index.js';
 import { TcpProxy } from '../faults/proxy.js';
 import { useRedis, waitFor } from '../helpers/redis.js';
 import { collectingLogger, outcomesSeenAtStart, repoRoot, task } from '../helpers/worker.js';
-import { hashOf } from '../../lib/Lookahead.js';
+import { Lookahead, hashOf } from '../../lib/Lookahead.js';
+import type { Worker } from '../../lib/Worker.js';
 
 let redis: Redis;
 let port: number;
@@ -271,5 +272,34 @@ describe('claiming jobs', () => {
     const longEnded = await redis.hget(long!.key, 'ended_at');
     assert.ok(shortEnded! < longEnded!, `it did not wait for the long job (${shortEnded} < ${longEnded})`);
     assert.equal(await redis.llen('rq:queue:hold:intermediate'), 0);
+  });
+});
+
+describe('replay window', () => {
+  it('a call with a token goes out only once the call before it in its replay slot is answered, in order', async () => {
+    // A worker running one job at a time without group commit: 4 replay slots.
+    const worker = { batch: 1, concurrency: 1, runsJobsInline: true, role: 'worker' } as unknown as Worker;
+    const claims = new Lookahead(worker);
+    const sent: number[] = [];
+    const answers: (() => void)[] = [];
+    const replies = Array.from({ length: 7 }, (_, i) =>
+      claims.windowed(claims.token(), () => {
+        sent.push(i);
+        return new Promise<number>((resolve) => answers.push(() => resolve(i)));
+      }),
+    );
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(sent, [0, 1, 2, 3], 'four calls without replies, one per slot');
+    answers[1]!();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(sent, [0, 1, 2, 3], 'the fifth call reuses the slot of the first, unanswered: it waits, and the sixth behind it');
+    answers[0]!();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(sent, [0, 1, 2, 3, 4, 5], 'both go out, in their order');
+    for (const a of answers.slice(2)) a();
+    await new Promise((r) => setImmediate(r));
+    answers[6]!();
+    assert.deepEqual(await Promise.all(replies), [0, 1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(sent, [0, 1, 2, 3, 4, 5, 6]);
   });
 });

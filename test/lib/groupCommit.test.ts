@@ -281,4 +281,48 @@ describe('group commit', () => {
     assert.equal(await redis.hget(worker, 'state'), 'idle');
     assert.equal(await redis.llen('rq:queue:gc-replay:intermediate'), 0);
   });
+
+  it('rqFinishMany with no job waiting whose start of a job running directly claims nothing (the job was taken back) idles the worker', async () => {
+    // The 2 ms claim of a job running directly, sent with no success waiting, after maintenance put the job back.
+    const q = new Queue('gc-lost', { connection: redis });
+    const [job] = await q.enqueueMany(quick(1));
+    await redis.lpop('rq:queue:gc-lost');
+    const worker = 'rq:worker:lost';
+    await redis.hset(worker, 'state', 'busy');
+    const reply = await runScript(
+      redis,
+      'rqFinishMany',
+      {
+        worker,
+        rest: ['rq:suspended', worker, job!.key, 'rq:execution:-', 'rq:executions:-', 'rq:queue:gc-lost', 'rq:queue:gc-lost:intermediate', 'rq:wip:gc-lost'],
+      },
+      {
+        ids: [],
+        startedAt: [],
+        endedAt: [],
+        resultTtls: [],
+        claimed: [],
+        results: [],
+        counts: '',
+        workerTtl: 480,
+        busyWith: '',
+        nextMode: 'start-held',
+        nextId: job!.id,
+        nextQueue: 1,
+        claimedAt: '2026-12-08T01:00:00.000000Z',
+        jobMonitoringInterval: 30,
+        workerName: 'lost',
+        claimMode: 'inline',
+        takeAhead: '0',
+        nextExecId: '',
+        peekCount: 2,
+        nextTtl: 420,
+        token: '1-lost-1',
+      },
+    );
+    assert.equal(reply[1]?.toString(), 'lost');
+    assert.equal(await redis.hget(worker, 'state'), 'idle');
+    assert.equal(await redis.hget(worker, 'last_heartbeat'), '2026-12-08T01:00:00.000000Z');
+    assert.equal(await redis.zcard('rq:wip:gc-lost'), 0, 'nothing registered as started');
+  });
 });

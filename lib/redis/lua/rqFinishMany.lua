@@ -136,7 +136,8 @@ reply[1] = 'o' .. table.concat(outcomes)
 reply = next_job(k, reply)
 if not claimed_here then
   -- no claim wrote the worker's state: it runs the job named, or idles
-  local ended = endedAt[m]
+  -- no job recorded (a 2 ms claim alone, whose job was taken back meanwhile): the claim's time
+  local ended = endedAt[m] or claimedAt
   if busyWith ~= '' then
     worker_busy = {'state', 'busy', 'current_job', busyWith, 'current_job_working_time', '0', 'last_heartbeat', ended}
   else

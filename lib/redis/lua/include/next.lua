@@ -45,10 +45,12 @@
   with the same token and must not run twice: the worker hash keeps, per slot, the token of a call
   that changed something and a summary of what it did (next_summary), from which a repeat rebuilds
   the same reply (next_rebuild). A token is `<slot>-<worker's prefix>-<sequence number>`: the worker
-  picks the slot from its sequence number among more slots than it can have calls with tokens in
-  flight (4 for one job at a time: two outcome scripts, and the failure written for one that Redis
-  refused; 2N + 2 for N concurrent jobs; 10 for a SimpleWorker's group commit, lib/Lookahead.ts
-  replaySlots), so a slot is not reused while its call may be sent again.
+  picks the slot from its sequence number (4 slots for one job at a time: two outcome scripts, and
+  the failure written for one that Redis refused; 2N + 2 for N concurrent jobs; 10 for a
+  SimpleWorker's group commit, lib/Lookahead.ts replaySlots) and sends a call only once the call
+  before it in its slot has been answered (lib/Lookahead.ts windowed()), so a slot is not reused
+  while its call may be sent again: a call whose reply was lost is sent again after every call sent
+  behind it, which Redis may have run too.
   The slot comes first so that an anchored pattern finds it (an unanchored one is tried from every
   position of the token: ~5,000 instructions a call in callgrind, against ~1,000).
 ]]
