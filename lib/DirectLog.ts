@@ -42,7 +42,11 @@ export function finishManyParts(keys: Keys, entries: readonly GroupedSuccess[]) 
   };
 }
 
-/** Past this size, the log starts over with only what still matters (the successes not yet recorded, the running job). */
+/**
+ * Past this size, and past four times what still matters (the successes not yet recorded, the held
+ * jobs, the running job), the log starts over with only that: rewriting it then costs at most a
+ * third of what was written since the last start-over, even when jobs return large results.
+ */
 const RESET_BYTES = 1 << 16;
 
 /** The horse's file descriptor of its log (stdio[4] when forked: lib/horse/fork.ts). */
@@ -71,6 +75,8 @@ export class DirectLog {
   private pending = '';
   /** The F lines of successes Redis has not confirmed yet, by job id: written again after a reset. */
   private readonly unconfirmed = new Map<string, string>();
+  /** Their length in characters. */
+  private unconfirmedLength = 0;
   /** The S line of the job running directly, if any. */
   private running = '';
   /** The jobs held ahead, id -> queue: written again after a reset. */
@@ -116,7 +122,9 @@ export class DirectLog {
   /** A job that ran directly succeeded: written at the next write (before the next direct job or batch). */
   finished(e: GroupedSuccess): void {
     const line = `${JSON.stringify(['F', e.id, e.queue, e.key, e.dependentsKey, e.dependenciesKey, e.startedAt, e.endedAt, e.resultTtl, e.working, e.fields])}\n`;
+    this.forget(e.id);
     this.unconfirmed.set(e.id, line);
+    this.unconfirmedLength += line.length;
     this.pending += line;
     this.running = '';
   }
@@ -128,14 +136,22 @@ export class DirectLog {
 
   /** Redis recorded these jobs (or they went another way): their lines are not needed any more. */
   confirmed(ids: readonly string[]): void {
-    for (const id of ids) this.unconfirmed.delete(id);
+    for (const id of ids) this.forget(id);
+  }
+
+  private forget(id: string): void {
+    const line = this.unconfirmed.get(id);
+    if (line === undefined) return;
+    this.unconfirmedLength -= line.length;
+    this.unconfirmed.delete(id);
   }
 
   private write(line: string): boolean {
     if (this.failed) return false;
     let text = this.pending + line;
     try {
-      if (this.offset > RESET_BYTES) {
+      // A held job's T entry is ~50 bytes.
+      if (this.offset > RESET_BYTES && this.offset > 4 * (this.unconfirmedLength + 64 * this.held.size)) {
         ftruncateSync(this.fd, 0);
         this.offset = 0;
         const held: string[] = [];

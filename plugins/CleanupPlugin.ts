@@ -418,6 +418,8 @@ class GroupCommit implements Deferred {
       workerTtl: w.workerTtl + 60,
       busyWith: next.launched ? '' : claims.directNext(),
       ...next.args,
+      // The jobs' worker_name, whatever the NEXT block (one that takes no job leaves it empty).
+      workerName: w.name,
       // One token for every attempt: a repeat after a lost reply is replayed, not rerun.
       token: claims.token(),
     };

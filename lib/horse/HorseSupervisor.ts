@@ -206,7 +206,7 @@ export class HorseSupervisor {
         w.connection,
         'rqFinishMany',
         { worker: w.key, rest: [...rest, ...NO_NEXT_JOB.keys] },
-        { ...args, counts: [String(entries.length), '0', working.toFixed(6)], workerTtl: w.workerTtl + 60, busyWith: '', ...NO_NEXT_JOB.args, token },
+        { ...args, counts: [String(entries.length), '0', working.toFixed(6)], workerTtl: w.workerTtl + 60, busyWith: '', ...NO_NEXT_JOB.args, workerName: w.name, token },
       ),
     );
     w.logger.warning(`Recorded ${entries.length} job${entries.length === 1 ? '' : 's'} that the work horse finished before it died`);

@@ -85,6 +85,20 @@ describe('group commit', () => {
     assert.equal(w.failed_job_count ?? '0', '0');
   });
 
+  it('under maxJobs it takes no more jobs ahead than are left, and the last batch, recorded as the worker stops, names the worker', async () => {
+    const q = new Queue('gc-max', { connection: redis });
+    const jobs = await q.enqueueMany(quick(100));
+    const { worker } = makeWorker('gc-max', { maxJobs: 50 });
+    const { most } = await scriptCalls(() => worker.work({ burst: true }));
+    assert.ok(most >= 2, `a call recorded several jobs (at most ${most})`);
+    const statuses = await Promise.all(jobs.map((j) => j.getStatus()));
+    assert.deepEqual(statuses.slice(0, 50), Array(50).fill('finished'));
+    assert.deepEqual(statuses.slice(50), Array(50).fill('queued'), 'the rest given back, in order');
+    assert.deepEqual(await redis.lrange('rq:queue:gc-max', 0, -1), jobs.slice(50).map((j) => j.id));
+    for (const job of jobs.slice(0, 50)) assert.equal(await redis.hget(job.key, 'worker_name'), worker.name, job.id);
+    assert.equal(await redis.llen('rq:queue:gc-max:intermediate'), 0);
+  });
+
   it('batch: 1 turns it off: one outcome script per job', async () => {
     const q = new Queue('gc-off', { connection: redis });
     const jobs = await q.enqueueMany(quick(100));
