@@ -60,7 +60,7 @@ export const HORSE_LOG_FD = 4;
  * sent, an `F` line per success not yet written (what rqFinishMany needs). At a death the worker
  * records the successes still in their intermediate lists as finished and fails the job that was
  * running, as it does for a horse's started job: no job runs twice. `T` lines name the jobs taken
- * ahead and `L` those started by a call (both written with the next line), `R` those it gave back
+ * ahead (at once) and `L` those started by a call (with the next line), `R` those it gave back
  * (once Redis has them back): the worker gives back to their queues
  * the jobs the horse still held when it died, which may have been taken by calls older than the
  * replay summaries in the worker hash (one call per job while jobs are not short, 24 held).
@@ -102,10 +102,15 @@ export class DirectLog {
     return true;
   }
 
-  /** Jobs taken ahead, as queue, id, queue, id, ...: written at the next write (the replay summaries name them until then). */
+  /**
+   * Jobs taken ahead, as queue, id, queue, id, ...: written at once (one write per reply that takes
+   * some). Left for the next write, they would rest on the replay summary of the call that took them,
+   * which later calls may overwrite before that write (a take's reply is handled after its slot is
+   * free again).
+   */
   took(pairs: string[]): void {
     for (let i = 0; i + 1 < pairs.length; i += 2) this.held.set(pairs[i + 1]!, pairs[i]!);
-    this.pending += `${JSON.stringify(['T', ...pairs])}\n`;
+    this.write(`${JSON.stringify(['T', ...pairs])}\n`);
   }
 
   /** A held job is started by a call (registered as started): nothing to give back (written at the next write). */
@@ -114,9 +119,9 @@ export class DirectLog {
   }
 
   /** Held jobs given back: written at once, so that a dead horse's worker does not give them back again (someone else may have taken them since). */
-  released(ids: readonly string[]): void {
+  released(ids: readonly string[], seq: number): void {
     for (const id of ids) this.held.delete(id);
-    this.write(`${JSON.stringify(['R', ...ids])}\n`);
+    this.write(`${JSON.stringify(['R', seq, ...ids])}\n`);
   }
 
   /** A job that ran directly succeeded: written at the next write (before the next direct job or batch). */
@@ -156,7 +161,9 @@ export class DirectLog {
         this.offset = 0;
         const held: string[] = [];
         for (const [id, queue] of this.held) held.push(queue, id);
-        text = (held.length > 0 ? `${JSON.stringify(['T', ...held])}\n` : '') + [...this.unconfirmed.values()].join('') + (line === '' ? this.running : '') + line;
+        // The running job's S line, unless this line is the next job's.
+        const running = line.startsWith('["S"') ? '' : this.running;
+        text = (held.length > 0 ? `${JSON.stringify(['T', ...held])}\n` : '') + [...this.unconfirmed.values()].join('') + running + line;
       }
       const buf = Buffer.from(text);
       writeSync(this.fd, buf, 0, buf.length, this.offset);
@@ -200,8 +207,12 @@ export interface HorseLog {
   running: { queue: string; id: string } | null;
   /** The jobs it held ahead, in the order it took them (and those it was giving back). */
   held: { queue: string; id: string }[];
-  /** The jobs it gave back (and did not take again): never given back again for it. */
-  released: Set<string>;
+  /**
+   * The jobs it gave back (and did not take again, as far as its log says), with the sequence number
+   * of the last call it had sent then: a replay summary of a later call that took one again (its
+   * reply lost with the horse) still counts.
+   */
+  released: Map<string, number>;
 }
 
 /** Reads a dead horse's log (its worker's fd). */
@@ -212,12 +223,12 @@ export function readDirectLog(fd: number): HorseLog {
     const n = readSync(fd, buf, 0, buf.length, 0);
     text = buf.toString('utf8', 0, n);
   } catch {
-    return { finished: [], running: null, held: [], released: new Set() };
+    return { finished: [], running: null, held: [], released: new Map() };
   }
   const finished = new Map<string, GroupedSuccess>();
   let running: { queue: string; id: string } | null = null;
   const held = new Map<string, string>();
-  const released = new Set<string>();
+  const released = new Map<string, number>();
   for (const line of text.split('\n')) {
     let r: unknown;
     try {
@@ -234,10 +245,10 @@ export function readDirectLog(fd: number): HorseLog {
       }
     } else if (r[0] === 'L' && typeof r[1] === 'string') {
       held.delete(r[1]);
-    } else if (r[0] === 'R') {
-      for (const id of r.slice(1)) {
+    } else if (r[0] === 'R' && typeof r[1] === 'number') {
+      for (const id of r.slice(2)) {
         held.delete(String(id));
-        released.add(String(id));
+        released.set(String(id), r[1]);
       }
     } else if (r[0] === 'S' && typeof r[1] === 'string' && typeof r[2] === 'string') {
       held.delete(r[2]);

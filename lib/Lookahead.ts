@@ -73,7 +73,7 @@ export interface IntermediateJob {
  * (lib/DirectLog.ts). Those it started since are no longer in their intermediate lists, and giving
  * them back does nothing.
  */
-export async function recentlyTaken(worker: Worker): Promise<IntermediateJob[]> {
+export async function recentlyTaken(worker: Worker): Promise<(IntermediateJob & { seq: number })[]> {
   // Every slot there is (their number depends on the worker's options): read once, at a death.
   const hash = await untilAnswered(worker, 'read the jobs taken ahead', () => worker.connection.hgetallBuffer(worker.key));
   const calls: { seq: number; ahead: { queue: number; id: string }[] }[] = [];
@@ -82,11 +82,11 @@ export async function recentlyTaken(worker: Worker): Promise<IntermediateJob[]> 
     if (!/^rqts_call\d+$/.test(field) || space < 0) continue;
     calls.push({ seq: Number(/(\d+)$/.exec(v.toString('latin1', 0, space))?.[1] ?? 0), ahead: takenAhead(v.subarray(space + 1)) });
   }
-  const jobs: IntermediateJob[] = [];
-  for (const { ahead } of calls.sort((x, y) => x.seq - y.seq)) {
+  const jobs: (IntermediateJob & { seq: number })[] = [];
+  for (const { seq, ahead } of calls.sort((x, y) => x.seq - y.seq)) {
     for (const { queue: i, id } of ahead) {
       const queue = worker.queues[i - 1];
-      if (queue) jobs.push({ queue: queue.name, id });
+      if (queue) jobs.push({ queue: queue.name, id, seq });
     }
   }
   return jobs;
@@ -913,7 +913,8 @@ export class Lookahead {
       }),
     );
     // Logged once given back: a horse that dies before has its worker give them back (again: idempotent).
-    this.log?.released(held.map((h) => h.id));
+    // With the last call sent: a call after it that took one again (its reply lost with the horse) counts.
+    this.log?.released(held.map((h) => h.id), this.seq);
   }
 
   /**

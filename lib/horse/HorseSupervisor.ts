@@ -157,9 +157,11 @@ export class HorseSupervisor {
     await this.recordDeath(h, died, killReason);
     const log = h.readLog();
     await this.recordDirect(h, log, died, killReason);
-    // What its log says it held (taken by calls older than the replay summaries), then what the summaries name.
+    // What its log says it held (taken by calls older than the replay summaries), then what the
+    // summaries name, less what it gave back after the call that took it (someone may have it now).
     const back = new Map<string, IntermediateJob>();
-    for (const j of [...log.held, ...taken]) if (!log.released.has(j.id)) back.set(j.id, j);
+    for (const j of log.held) back.set(j.id, j);
+    for (const j of taken) if (!(j.seq <= (log.released.get(j.id) ?? -1))) back.set(j.id, { queue: j.queue, id: j.id });
     await this.giveBackTaken([...back.values()]);
   }
 

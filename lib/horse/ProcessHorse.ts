@@ -151,7 +151,7 @@ export class ProcessHorse implements Horse {
 
   /** What the horse's log says of the jobs it ran directly (read once it has died). */
   readLog(): HorseLog {
-    return this.log === null ? { finished: [], running: null, held: [], released: new Set() } : readDirectLog(this.log);
+    return this.log === null ? { finished: [], running: null, held: [], released: new Map() } : readDirectLog(this.log);
   }
 
   /** Closes the worker's fd of the horse's log: the file, unlinked since its creation, goes with it. */

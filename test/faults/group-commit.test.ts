@@ -141,14 +141,22 @@ it("SIGKILL a Worker's horse mid-burst of short jobs, again and again: each job 
     }
     await waitFor(() => childrenOf(w.pid)[0] !== horse, 'the dead horse to be gone', 10_000);
   }
+  // Drained: nothing queued or started, the worker idle.
   await waitFor(
-    async () => w.done() || ((await redis.llen(`rq:queue:${q}`)) === 0 && (await redis.llen(`rq:queue:${q}:intermediate`)) === 0 && (await redis.zcard(`rq:wip:${q}`)) === 0),
+    async () => w.done() || ((await redis.llen(`rq:queue:${q}`)) === 0 && (await redis.zcard(`rq:wip:${q}`)) === 0 && (await redis.hget(`rq:worker:${w.name}`, 'state')) === 'idle'),
     `the worker to run or record every job (output:\n${w.output().slice(-3000)})`,
     60_000,
   );
   assert.ok(!w.done(), `the worker survived: ${w.output().slice(-3000)}`);
   w.child.kill('SIGTERM');
   assert.equal((await waitExit(workers, w, 20_000)).code, 0, `warm shutdown: ${w.output().slice(-2000)}`);
+  // A death on a loaded machine can leave a job in the intermediate list (docs/reliability.md): maintenance puts it back.
+  const { stranded } = await skipGrace(q);
+  if (stranded.length > 0 || (await redis.llen(`rq:queue:${q}`)) > 0) {
+    const fresh = workers.spawn(['-q', '-b', q]);
+    assert.equal((await waitExit(workers, fresh, 60_000)).code, 0, `fresh burst worker: ${fresh.output().slice(-3000)}`);
+  }
+  await assertDrained(q);
 
   const counts = await runCounts(runs);
   const pipe = redis.pipeline();
@@ -166,7 +174,7 @@ it("SIGKILL a Worker's horse mid-burst of short jobs, again and again: each job 
     assert.match(await excText(redis, id), /Work-horse terminated unexpectedly; waitpid returned 9 \(signal 9\)/, id);
   }
   // A kill catches up to batch - 1 finished jobs waiting for their batch: recorded from the horse's log.
-  t.diagnostic(`kills: ${kills}; failed: ${failed}; recorded from the horses' logs: ${recordedFromLogs(w.output())}`);
+  t.diagnostic(`kills: ${kills}; failed: ${failed}; recorded from the horses' logs: ${recordedFromLogs(w.output())}; left in the intermediate list: ${stranded.length}`);
   assert.ok(kills >= 3, `enough kills landed mid-burst (${kills})`);
   assert.ok(failed <= kills, `no more jobs failed (${failed}) than horses were killed (${kills})`);
 });
@@ -187,8 +195,9 @@ it("a short job that kills a Worker's horse among short jobs is failed, runs onc
   assert.equal(await redis.hget(poison.key, 'status'), 'failed');
   assert.match(await excText(redis, poison.id), /Work-horse terminated unexpectedly; waitpid returned 9 \(signal 9\)/);
   const counts = await runCounts(runs);
+  const left = `queue ${JSON.stringify(await redis.lrange(`rq:queue:${q}`, 0, -1))}, intermediate ${JSON.stringify(await redis.lrange(`rq:queue:${q}:intermediate`, 0, -1))}`;
   for (const job of [...before, ...after]) {
-    assert.equal(await job.getStatus(), 'finished', job.id);
+    assert.equal(await job.getStatus(), 'finished', `${job.id} (${left}; output: ${w.output().slice(-3000)})`);
     assert.equal(counts.get(job.id), 1, `${job.id} ran once`);
   }
   await assertDrained(q);

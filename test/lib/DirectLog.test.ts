@@ -3,7 +3,7 @@
  * the horse's death, written by the horse's DirectLog over an unlinked file it shares by fd.
  */
 import assert from 'node:assert/strict';
-import { openSync, writeSync } from 'node:fs';
+import { fstatSync, openSync, writeSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { closeLogFile, createLogFile, DirectLog, readDirectLog, type GroupedSuccess } from '../../lib/DirectLog.js';
 
@@ -54,16 +54,17 @@ describe('DirectLog', () => {
   it('a job given back and taken again is held again; one started by a call is not held', () => {
     const { fd, log } = horseLog();
     log.took(['q', 'a', 'q', 'b', 'q', 'c']);
-    log.released(['a', 'b']);
+    log.released(['a', 'b'], 7);
     let seen = readDirectLog(fd);
     assert.deepEqual(seen.held.map((h) => h.id), ['c']);
-    assert.deepEqual([...seen.released], ['a', 'b']);
+    // With the last call sent when they were given back: a later call's summary that took one again counts.
+    assert.deepEqual([...seen.released], [['a', 7], ['b', 7]]);
     log.took(['q', 'b']);
     log.left('c');
     assert.ok(log.started('q', 'b'));
     seen = readDirectLog(fd);
     assert.deepEqual(seen.held, []);
-    assert.deepEqual([...seen.released], ['a'], 'b was taken again after it was given back');
+    assert.deepEqual([...seen.released], [['a', 7]], 'b was taken again after it was given back');
     assert.deepEqual(seen.running, { queue: 'q', id: 'b' });
     closeLogFile(fd);
   });
@@ -88,6 +89,32 @@ describe('DirectLog', () => {
     for (const id of ['j97', 'j98', 'j99']) assert.ok(ids.includes(id), `${id} kept: ${ids.join(',')}`);
     assert.ok(!ids.includes('j10'), 'confirmed successes do not outlive a start-over');
     assert.deepEqual(seen.held.map((h) => h.id), ['held1']);
+    closeLogFile(fd);
+  });
+
+  it('a start-over while a job runs keeps its S line (jobs taken ahead meanwhile are written at once)', () => {
+    const { fd, log } = horseLog();
+    const big = ['type', '1', 'return_value', 'x'.repeat(2000)];
+    for (let i = 0; i < 20; i++) {
+      assert.ok(log.started('q', `j${i}`));
+      log.finished(success(`j${i}`, big));
+      log.confirmed([`j${i}`]);
+    }
+    assert.ok(log.started('q', 'running'));
+    // Jobs taken ahead and started by calls since, while 'running' runs: past 64 KiB of log.
+    const pairs: string[] = [];
+    for (let k = 0; k < 2500; k++) pairs.push('q', `b${k}`);
+    log.took(pairs);
+    for (let k = 0; k < 2500; k++) log.left(`b${k}`);
+    const before = fstatSync(fd).size;
+    assert.ok(before > 65536, `${before} bytes`);
+    // The next reply's take is the write that starts the log over.
+    log.took(['q', 'next1', 'q', 'next2']);
+    assert.ok(fstatSync(fd).size < 1024, `started over: ${fstatSync(fd).size} bytes`);
+    const seen = readDirectLog(fd);
+    assert.deepEqual(seen.running, { queue: 'q', id: 'running' });
+    assert.deepEqual(seen.held.map((h) => h.id), ['next1', 'next2']);
+    assert.deepEqual(seen.finished, [], 'recorded successes do not outlive a start-over');
     closeLogFile(fd);
   });
 
