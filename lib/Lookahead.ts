@@ -775,16 +775,16 @@ export class Lookahead {
   /** `ahead`: the jobs taken ahead, as queue (1..n), id, queue, id, ... */
   private hold(queues: readonly Queue[], ahead: NextReply, read: Map<string, JobHash>): void {
     if (ahead.length === 0) return;
-    const taken: string[] = [];
+    const from = this.held.length;
     for (let j = 0; j + 1 < ahead.length; j += 2) {
       const index = Number(ahead[j]);
       const queue = queues[index - 1]!;
       const id = ahead[j + 1]!.toString();
       const hash = read.get(id);
       this.held.push({ queue, index, id, job: hash ? this.build(queue, id, hash) : null, orphaned: hash?.[ORPHANED_FIELD] !== undefined });
-      taken.push(queue.name, id);
     }
-    this.log?.took(taken);
+    // Only a horse has a log: a SimpleWorker builds no list for it.
+    if (this.log) this.log.took(this.held.slice(from).flatMap((h) => [h.queue.name, h.id]));
     this.armHoldTimer();
   }
 
